@@ -1,0 +1,55 @@
+// The command line: parsed by node:util parseArgs, turned into the last config layer.
+import { parseArgs } from 'node:util'
+import { numberOrString, type Layer } from './config/resolve.js'
+import { UsageError } from './errors.js'
+
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  workers: { type: 'string', short: 'w' },
+  'scheduling-policy': { type: 'string' },
+  'log-level': { type: 'string' },
+  pretty: { type: 'boolean' },
+  check: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const
+
+interface Invocation {
+  entry?: string
+  appArgs?: string[]
+  values: { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean }
+}
+
+export function parseCommandLine (argv: string[]): Invocation {
+  let parsed
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true, tokens: true })
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  const terminator = parsed.tokens.find((t) => t.kind === 'option-terminator')?.index ?? Infinity
+  const before = parsed.tokens.filter((t) => t.kind === 'positional' && t.index < terminator).map((t) => (t as { value: string }).value)
+  const after = parsed.tokens.filter((t) => t.kind === 'positional' && t.index > terminator).map((t) => (t as { value: string }).value)
+  if (before.length > 1) {
+    throw new UsageError(`Unexpected argument "${before[1]}": pass arguments for the app after "--"`)
+  }
+  return { entry: before[0], appArgs: terminator === Infinity ? undefined : after, values: parsed.values }
+}
+
+/** The command line as the last config layer. */
+export function flagLayer ({ entry, appArgs, values }: Invocation): Layer {
+  const log: Record<string, unknown> = {}
+  if (values['log-level'] !== undefined) log.level = values['log-level']
+  if (values.pretty) log.pretty = true
+  return {
+    source: 'command line',
+    values: {
+      app: entry,
+      args: appArgs,
+      workers: values.workers === undefined ? undefined : numberOrString(values.workers),
+      schedulingPolicy: values['scheduling-policy'],
+      log: Object.keys(log).length ? log : undefined,
+    },
+  }
+}
+

@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// argv → resolved config → run() → exit code. The only place that calls process.exit.
+import fs from 'node:fs'
+import { loadConfigFile } from './config/load.js'
+import { envLayer, type Layer } from './config/resolve.js'
+import { parseCommandLine, flagLayer } from './cli-args.js'
+import { resolveFromLayers, startCluster } from './run.js'
+import { ConfigError, UsageError, ClusterError } from './errors.js'
+
+const HELP = `Usage: cluster-run [entry] [options] [-- app args]
+
+Runs a Node.js server on every CPU core and keeps it alive.
+
+Options:
+  -c, --config <file>            config file (default: searched in the current directory)
+  -w, --workers <n|auto>         number of workers (default: auto, the CPUs this process may use)
+      --scheduling-policy <p>    rr (the primary spreads connections) or none (the kernel does)
+      --log-level <level>        trace, debug, info, warn, error, fatal or silent
+      --pretty                   human-readable logs instead of JSON lines
+      --check                    validate and print the resolved config; fork nothing
+  -h, --help                     this help
+  -v, --version                  the version
+
+Signals: SIGINT/SIGTERM drain and stop (twice: kill), SIGHUP reloads with zero
+downtime, SIGTTIN/SIGTTOU add/remove a worker.
+Exit codes: 0 stopped cleanly, 1 crash rate exceeded or a worker had to be killed,
+3 the app fails at boot, 64 usage error, 78 invalid configuration.`
+
+async function main (argv: string[]): Promise<number> {
+  const invocation = parseCommandLine(argv)
+  if (invocation.values.help) return print(HELP)
+  if (invocation.values.version) return print(readVersion())
+  const cwd = process.cwd()
+  // Called once at start and again for every reload: the file is read anew each time.
+  const resolve = async () => {
+    const file = await loadConfigFile(cwd, invocation.values.config)
+    const layers: Layer[] = [
+      { source: file?.filepath ?? 'config file', values: file?.config ?? {} },
+      envLayer(process.env),
+      flagLayer(invocation),
+    ]
+    if (!layers.some((l) => l.values.app !== undefined)) {
+      throw new ConfigError('No app to run', ['app: expected the entry file, as the first argument or the "app" key of a config file (given: nothing)'])
+    }
+    return resolveFromLayers(layers, cwd, file?.filepath)
+  }
+  if (invocation.values.check) {
+    const config = await resolve()
+    return print(JSON.stringify(config, (_, v) => typeof v === 'function' ? '[function]' : v, 2))
+  }
+  const cluster = await startCluster(resolve)
+  return cluster.exited
+}
+
+function print (text: string): number {
+  process.stdout.write(text + '\n')
+  return 0
+}
+
+function readVersion (): string {
+  return JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`cluster-run: ${err.message}\nRun "cluster-run --help" for usage.\n`)
+    } else if (err instanceof ConfigError) {
+      process.stderr.write(`cluster-run: ${err.message}\n`)
+    } else if (!(err instanceof ClusterError)) {
+      // ClusterError was already logged as events; anything else is a bug of ours.
+      process.stderr.write(`cluster-run: ${(err as Error)?.stack ?? String(err)}\n`)
+    }
+    process.exit((err as { exitCode?: number })?.exitCode ?? 1)
+  },
+)

@@ -1,0 +1,95 @@
+// Finds and loads the config file with cosmiconfig; TypeScript files through jiti.
+// Every loader failure becomes a ConfigError: cosmiconfig 9 silently ignores a
+// loader's ENOENT/EACCES/EISDIR/ENOTDIR during search, which would mean defaults.
+import path from 'node:path'
+import { cosmiconfig, defaultLoaders, type Loader } from 'cosmiconfig'
+import { createJiti } from 'jiti'
+import { ConfigError } from '../errors.js'
+
+const MODULE = 'cluster'
+
+export const SEARCH_PLACES = [
+  'package.json',
+  `.${MODULE}rc`,
+  `.${MODULE}rc.json`,
+  `.${MODULE}rc.yaml`,
+  `.${MODULE}rc.yml`,
+  `.${MODULE}rc.js`,
+  `.${MODULE}rc.cjs`,
+  `.${MODULE}rc.mjs`,
+  `.${MODULE}rc.ts`,
+  `${MODULE}.config.ts`,
+  `${MODULE}.config.mts`,
+  `${MODULE}.config.cts`,
+  `${MODULE}.config.js`,
+  `${MODULE}.config.mjs`,
+  `${MODULE}.config.cjs`,
+]
+
+export interface LoadedConfig {
+  config: Record<string, unknown>
+  filepath: string
+}
+
+/** A config file was found but its loader failed; carries the file. */
+class LoaderFailure extends Error {
+  constructor (readonly filepath: string, cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause })
+  }
+}
+
+function wrap (loader: Loader): Loader {
+  return async (filepath, content) => {
+    try {
+      return await loader(filepath, content)
+    } catch (err) {
+      throw new LoaderFailure(filepath, err)
+    }
+  }
+}
+
+let jiti: ReturnType<typeof createJiti> | undefined
+const loadTs: Loader = async (filepath) => {
+  jiti ??= createJiti(import.meta.url, { moduleCache: false, fsCache: false })
+  return jiti.import(filepath, { default: true })
+}
+
+const loaders = Object.fromEntries(Object.entries({
+  ...defaultLoaders,
+  '.ts': loadTs,
+  '.mts': loadTs,
+  '.cts': loadTs,
+}).map(([ext, loader]) => [ext, wrap(loader)]))
+
+function explorer () {
+  return cosmiconfig(MODULE, { searchPlaces: SEARCH_PLACES, cache: false, loaders })
+}
+
+/**
+ * Load `file` when given, else search `cwd` for a config. Returns undefined when no
+ * config file exists; throws ConfigError when one exists but cannot be used.
+ */
+export async function loadConfigFile (cwd: string, file?: string): Promise<LoadedConfig | undefined> {
+  let result
+  try {
+    result = file
+      ? await explorer().load(path.resolve(cwd, file))
+      : await explorer().search(cwd)
+  } catch (err) {
+    const target = file ? path.resolve(cwd, file) : cwd
+    const reason = err instanceof Error ? err.message : String(err)
+    const code = (err as NodeJS.ErrnoException)?.code
+    if (file && code === 'ENOENT') throw new ConfigError(`Config file not found: ${target}`, [], { cause: err })
+    const where = err instanceof LoaderFailure ? err.filepath : target
+    throw new ConfigError(`Cannot load config ${where}: ${reason}`, [], { cause: err })
+  }
+  if (!result || result.isEmpty) {
+    if (file) throw new ConfigError(`Config file is empty: ${path.resolve(cwd, file)}`)
+    return undefined
+  }
+  const config = result.config
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new ConfigError(`Config file ${result.filepath} must export an object (given: ${Array.isArray(config) ? 'an array' : typeof config})`)
+  }
+  return { config, filepath: result.filepath }
+}

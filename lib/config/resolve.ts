@@ -1,0 +1,137 @@
+// defaults < config file < environment < CLI flags, then validation. Pure: every
+// outside fact (env, CPU count, file existence) is passed in.
+import path from 'node:path'
+import { z } from 'zod'
+import { configSchema, restartBackoffSchema, maxCrashRateSchema, logSchema, type Config } from './schema.js'
+import { ConfigError } from '../errors.js'
+import { closest } from './closest.js'
+
+export interface Layer {
+  /** where these values come from, for error messages: 'defaults', a file path, 'CLI flags' */
+  source: string
+  values: Record<string, unknown>
+}
+
+export interface ResolveInputs {
+  layers: Layer[]
+  /** the directory relative paths are resolved from */
+  cwd: string
+  cpus: () => { count: number, reason: string }
+  fileExists: (file: string) => boolean
+  configFile?: string
+}
+
+const NESTED = new Set(['restartBackoff', 'maxCrashRate', 'log', 'env'])
+
+/** The environment variables cluster-run reads, as a layer. */
+export function envLayer (env: Record<string, string | undefined>): Layer {
+  const values: Record<string, unknown> = {}
+  if (env.CLUSTER_RUN_WORKERS !== undefined && env.CLUSTER_RUN_WORKERS !== '') {
+    values.workers = numberOrString(env.CLUSTER_RUN_WORKERS)
+  }
+  // Node's own variable for the same setting, honoured the same way.
+  const policy = env.CLUSTER_RUN_SCHEDULING_POLICY || env.NODE_CLUSTER_SCHED_POLICY
+  if (policy) values.schedulingPolicy = policy
+  if (env.CLUSTER_RUN_LOG_LEVEL) values.log = { level: env.CLUSTER_RUN_LOG_LEVEL }
+  return { source: 'environment', values }
+}
+
+export function numberOrString (s: string): number | string {
+  return /^\s*-?\d+(\.\d+)?\s*$/.test(s) ? Number(s) : s
+}
+
+/** Merge layers: later wins; nested objects merge one level deep. */
+export function mergeLayers (layers: Layer[]): { merged: Record<string, unknown>, sources: Map<string, string> } {
+  const merged: Record<string, unknown> = {}
+  const sources = new Map<string, string>()
+  for (const { source, values } of layers) {
+    for (const [key, value] of Object.entries(values)) {
+      if (value === undefined) continue
+      if (NESTED.has(key) && isPlainObject(value) && isPlainObject(merged[key])) {
+        merged[key] = { ...(merged[key] as object), ...value }
+        for (const sub of Object.keys(value)) sources.set(`${key}.${sub}`, source)
+      } else {
+        merged[key] = value
+        if (isPlainObject(value)) for (const sub of Object.keys(value)) sources.set(`${key}.${sub}`, source)
+      }
+      sources.set(key, source)
+    }
+  }
+  return { merged, sources }
+}
+
+export function resolveConfig (inputs: ResolveInputs): Config {
+  const { merged, sources } = mergeLayers(inputs.layers)
+  const result = configSchema.safeParse(merged)
+  if (!result.success) {
+    throw new ConfigError('Invalid configuration', formatIssues(result.error, merged, sources))
+  }
+  const parsed = result.data
+  const cwd = path.resolve(inputs.cwd, parsed.cwd ?? '.')
+  const app = path.resolve(cwd, parsed.app)
+  if (!inputs.fileExists(app)) {
+    throw new ConfigError('Invalid configuration', [
+      `app: the entry file does not exist (given: ${JSON.stringify(parsed.app)}, resolved to ${app}${describeSource(sources.get('app'))})`,
+    ])
+  }
+  let workers: number
+  let workersReason: string
+  if (parsed.workers === 'auto') {
+    const cpus = inputs.cpus()
+    workers = cpus.count
+    workersReason = `auto: ${cpus.reason}`
+  } else {
+    workers = parsed.workers
+    workersReason = `set by ${sources.get('workers') ?? 'config'}`
+  }
+  return Object.freeze({ ...parsed, app, cwd, workers, workersReason, configFile: inputs.configFile })
+}
+
+const KNOWN_KEYS: Record<string, string[]> = {
+  '': Object.keys(configSchema.shape),
+  restartBackoff: Object.keys(restartBackoffSchema.shape),
+  maxCrashRate: Object.keys(maxCrashRateSchema.shape),
+  log: Object.keys(logSchema.shape),
+}
+
+/** One line per problem: the key path, what was expected, what was given and where from. */
+export function formatIssues (error: z.ZodError, input: unknown, sources: Map<string, string>): string[] {
+  const lines: string[] = []
+  for (const issue of error.issues) {
+    const at = issue.path.map(String).join('.')
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const full = at ? `${at}.${key}` : key
+        const suggestion = closest(key, KNOWN_KEYS[at] ?? [])
+        lines.push(`${full}: unknown key${suggestion ? ` (did you mean "${suggestion}"?)` : ''}${describeSource(sources.get(full))}`)
+      }
+      continue
+    }
+    const given = valueAt(input, issue.path)
+    const shown = given === undefined ? 'nothing' : safeJson(given)
+    lines.push(`${at || '(root)'}: ${issue.message} (given: ${shown}${describeSource(sources.get(at))})`)
+  }
+  return lines
+}
+
+function describeSource (source: string | undefined): string {
+  return source && source !== 'defaults' ? `, from ${source}` : ''
+}
+
+function valueAt (input: unknown, at: PropertyKey[]): unknown {
+  let v: unknown = input
+  for (const k of at) {
+    if (v === null || typeof v !== 'object') return undefined
+    v = (v as Record<PropertyKey, unknown>)[k]
+  }
+  return v
+}
+
+function safeJson (v: unknown): string {
+  if (typeof v === 'function') return 'a function'
+  try { return JSON.stringify(v) ?? String(v) } catch { return String(v) }
+}
+
+function isPlainObject (v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
+}

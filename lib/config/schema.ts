@@ -1,0 +1,92 @@
+// The one description of cluster-run's configuration: the zod schema, its defaults,
+// and the types inferred from it (never written twice).
+import { z } from 'zod'
+
+const positiveInt = z.number().int().positive()
+const nonNegativeInt = z.number().int().nonnegative()
+
+export const restartBackoffSchema = z.strictObject({
+  /** delay before the first restart of a slot */
+  initialMs: nonNegativeInt.default(100),
+  /** the cap of the delay */
+  maxMs: nonNegativeInt.default(15_000),
+  /** multiplier per consecutive crash of the same slot */
+  factor: z.number().min(1).default(2),
+  /** ± fraction of random spread, so crashed workers do not restart in lockstep */
+  jitter: z.number().min(0).max(1).default(0.1),
+  /** a worker that stayed up this long resets its slot's backoff */
+  resetAfterMs: nonNegativeInt.default(30_000),
+})
+
+export const maxCrashRateSchema = z.strictObject({
+  /** crashes tolerated in the window; one more stops the cluster */
+  crashes: positiveInt.default(5),
+  /** the sliding window */
+  windowMs: positiveInt.default(60_000),
+})
+
+export const logSchema = z.strictObject({
+  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  pretty: z.boolean().default(false),
+})
+
+type Hook<A> = (arg: A) => unknown
+const hook = z.custom<Hook<any>>((v) => typeof v === 'function', { message: 'Invalid input: expected function' })
+
+export const configSchema = z.strictObject({
+  /** the app's entry file (.js, .mjs, .cjs, .ts, .mts, .cts), relative to cwd */
+  app: z.string().min(1),
+  /** arguments passed to the app (its process.argv.slice(2)) */
+  args: z.array(z.string()).default([]),
+  /** extra node flags for the workers */
+  execArgv: z.array(z.string()).default([]),
+  /** extra environment variables for the workers */
+  env: z.record(z.string(), z.string()).default({}),
+  /** directory the app is resolved from and the workers run in */
+  cwd: z.string().min(1).optional(),
+  /** number of workers, or 'auto': the CPUs this process may use (affinity and cgroup quota) */
+  workers: z.union([positiveInt, z.literal('auto')]).default('auto'),
+  /** 'rr': the primary hands out connections round-robin; 'none': the kernel does */
+  schedulingPolicy: z.enum(['rr', 'none']).default('rr'),
+  /** 'listening': ready when the app listens; 'message': ready when the app calls ready() */
+  readiness: z.enum(['listening', 'message']).default('listening'),
+  restartBackoff: restartBackoffSchema.default(restartBackoffSchema.parse({})),
+  maxCrashRate: maxCrashRateSchema.default(maxCrashRateSchema.parse({})),
+  /** a worker not ready this long after its fork is killed and counted as a crash */
+  readyTimeoutMs: positiveInt.default(30_000),
+  /** how long a draining worker may take before it is killed */
+  shutdownTimeoutMs: positiveInt.default(10_000),
+  /** a worker whose last heartbeat is older than this is killed as hung (0: off) */
+  heartbeatTimeoutMs: nonNegativeInt.default(30_000),
+  /** replace a worker whose RSS exceeds this many MiB (0: off) */
+  maxMemoryMb: nonNegativeInt.default(0),
+  /** replace a worker after this many requests (0: off) */
+  maxRequests: nonNegativeInt.default(0),
+  /** add up to this many requests, at random per worker, so workers do not recycle together */
+  maxRequestsJitter: nonNegativeInt.default(0),
+  /** a worker exiting with one of these codes stops the cluster at once (a boot error) */
+  stopOnExitCodes: z.array(z.number().int()).default([]),
+  log: logSchema.default(logSchema.parse({})),
+  onWorkerFork: hook.optional(),
+  onWorkerReady: hook.optional(),
+  onWorkerExit: hook.optional(),
+  onReload: hook.optional(),
+  onShutdown: hook.optional(),
+})
+
+/** What a user writes: every key optional but `app`. */
+export type UserConfig = z.input<typeof configSchema>
+/** What the supervisor runs with: every default applied, workers resolved to a number. */
+export type Config = Omit<z.output<typeof configSchema>, 'workers' | 'cwd'> & {
+  workers: number
+  cwd: string
+  /** why `workers` has its value */
+  workersReason: string
+  /** the config file it came from, if any */
+  configFile?: string
+}
+
+/** Typed helper for config files: `export default defineConfig({ ... })`. */
+export function defineConfig (config: UserConfig): UserConfig {
+  return config
+}

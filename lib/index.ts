@@ -1,0 +1,9 @@
+// The public face of cluster-run.
+export { run, type ClusterHandle } from './run.js'
+export { defineConfig, type UserConfig, type Config } from './config/schema.js'
+export { ConfigError, UsageError, ClusterError } from './errors.js'
+export type { WorkerInfo, WorkerPhase } from './supervisor/supervisor.js'
+export type { EventName } from './log.js'
+export type { HeartbeatStats } from './protocol.js'
+export type { ExitReason } from './supervisor/exit-reason.js'
+export { ready, onShutdown, isDraining, workerId } from './worker/api.js'

@@ -1,0 +1,47 @@
+// One pino factory for the primary, and every event name in one place.
+import pino, { type Logger } from 'pino'
+import pretty from 'pino-pretty'
+
+/** Every lifecycle event, with the level it is logged at. */
+export const EVENTS = {
+  'primary.start': 'info',
+  'config.warning': 'warn',
+  'worker.fork': 'info',
+  'worker.listening': 'info',
+  'worker.ready': 'info',
+  'worker.exit': 'info',
+  'worker.restart': 'info',
+  'worker.drain': 'info',
+  'worker.killed': 'warn',
+  'worker.hung': 'error',
+  'worker.recycle': 'info',
+  'hook.error': 'error',
+  'crash-rate.exceeded': 'fatal',
+  'boot.failed': 'fatal',
+  'shutdown.start': 'info',
+  'shutdown.complete': 'info',
+  'reload.start': 'info',
+  'reload.complete': 'info',
+  'reload.aborted': 'error',
+  'reload.queued': 'info',
+  'reload.ignored': 'info',
+  scale: 'info',
+} as const satisfies Record<string, pino.Level>
+
+export type EventName = keyof typeof EVENTS
+
+export interface LogOptions {
+  level: pino.LevelWithSilent
+  pretty: boolean
+}
+
+export function createLogger ({ level, pretty: human }: LogOptions): Logger {
+  // Synchronous writes to fd 1: a handful of lines per lifecycle event, and none may
+  // be lost when the primary exits right after a fatal event.
+  const stream = human
+    ? pretty({ sync: true, destination: 1, ignore: 'hostname' })
+    : pino.destination({ dest: 1, sync: true })
+  return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, stream)
+}
+
+export type { Logger }

@@ -1,0 +1,217 @@
+// The framework-neutral core. An adapter calls guard.handle(req, res) first
+// thing for every request and either runs the app (undefined), writes the
+// returned reply, or hands the returned error to the framework.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { workerState, type WorkerState } from '../worker/state.js'
+import { firstExceeded, hasLimits, hasMemoryLimits, type Exceeded, type LimitName } from './limits.js'
+import { defaultLogger } from './logger.js'
+import { LoopTicker, monotonicClock, type Clock } from './loop-lag.js'
+import { MemorySampler, type MemoryReader } from './memory.js'
+import { preferredFormat } from './negotiate.js'
+import { parseOptions, guardOptionsSchema, type GuardOptions, type MiddlewareLogger, type ResolvedGuardOptions } from './options.js'
+import { OverloadTracker } from './overload.js'
+import {
+  healthReply, refusalError, renderRefusals,
+  type GuardReply, type HttpError, type RefusalReplies,
+} from './responses.js'
+
+export type GuardState = 'ok' | 'overloaded' | 'draining'
+
+export interface GuardStats {
+  state: GuardState
+  /** requests admitted by this guard whose response has not closed yet. */
+  inflight: number
+  /** requests passed on to the app. */
+  admitted: number
+  /** requests refused because a limit was exceeded. */
+  shed: number
+  /** requests refused because the worker is draining. */
+  refusedDraining: number
+  /** overload episodes started (each logged once as overload.start). */
+  overloadEpisodes: number
+  /** the current episode: the limit that started it, how long it has lasted, what it shed. */
+  overload: { reason: LimitName, value: number, limit: number, durationMs: number, shed: number } | null
+}
+
+/** What handle() decided: run the app, send this reply, or pass this error to the framework. */
+export type GuardDecision = undefined | GuardReply | HttpError
+
+/** Test seams: a fake clock, fake memory readings, a private worker state. */
+export interface GuardInternals {
+  clock?: Clock
+  readMemory?: MemoryReader
+  state?: WorkerState
+  /** tick interval of the loop-lag timer, ms. */
+  tickMs?: number
+}
+
+function pathOf (url: string): string {
+  const query = url.indexOf('?')
+  return query === -1 ? url : url.slice(0, query)
+}
+
+const LIVE = healthReply('ok', false)
+const LIVE_DRAINING = healthReply('ok', true)
+const READY = LIVE
+const NOT_READY_DRAINING = healthReply('draining', true)
+
+export class Guard {
+  readonly options: ResolvedGuardOptions
+  private readonly state: WorkerState
+  private readonly clock: Clock
+  private readonly logger: MiddlewareLogger
+  private readonly limited: boolean
+  private readonly tracker: OverloadTracker
+  private readonly ticker: LoopTicker | undefined
+  private readonly memory: MemorySampler | undefined
+  private readonly refusals: RefusalReplies
+  private readonly delegate: boolean
+  private readonly inflight = new Set<ServerResponse>()
+  private readonly release: (this: ServerResponse) => void
+  private readonly notReadyOverloaded = new Map<LimitName, GuardReply>()
+  private admitted = 0
+  private refusedDraining = 0
+  private closed = false
+
+  constructor (input?: GuardOptions, internals: GuardInternals = {}) {
+    const options = parseOptions(guardOptionsSchema, input)
+    this.options = options
+    this.state = internals.state ?? workerState()
+    this.clock = internals.clock ?? monotonicClock
+    this.logger = options.logger ?? defaultLogger()
+    this.limited = hasLimits(options)
+    this.tracker = new OverloadTracker(options.recoveryMs)
+    this.refusals = renderRefusals(options.retryAfterSeconds)
+    this.delegate = options.errors === 'delegate'
+    if (hasMemoryLimits(options)) this.memory = new MemorySampler(options.memorySampleIntervalMs, internals.readMemory)
+    // the timer both measures loop lag and ends episodes when no request arrives
+    if (this.limited) this.ticker = new LoopTicker(this.onTick, internals.tickMs, this.clock)
+    const inflight = this.inflight
+    this.release = function (this: ServerResponse) { inflight.delete(this) }
+    this.state.events.on('drain', this.onDrain)
+  }
+
+  /** Decide on one request. Call before the app sees it. */
+  handle (req: IncomingMessage, res: ServerResponse): GuardDecision {
+    const { livenessPath, readinessPath } = this.options
+    const draining = this.state.draining
+    if ((livenessPath !== false || readinessPath !== false) && (req.method === 'GET' || req.method === 'HEAD')) {
+      const path = pathOf(req.url ?? '/')
+      if (path === livenessPath) return draining ? LIVE_DRAINING : LIVE
+      if (path === readinessPath) return this.readiness(draining)
+    }
+    if (draining) {
+      this.refusedDraining++
+      return this.refuse('draining', true, req)
+    }
+    if (this.limited) {
+      const now = this.clock()
+      const exceeded = this.check(now, this.inflight.size + 1, this.ticker!.lag(now))
+      if (exceeded !== null) {
+        const started = this.tracker.exceeded(now, exceeded)
+        if (started !== null) {
+          this.logger.warn({ event: 'overload.start', reason: exceeded.reason, value: exceeded.value, limit: exceeded.limit }, 'overload started')
+        }
+        this.tracker.recordShed()
+        return this.refuse(exceeded.reason, false, req)
+      }
+      if (this.tracker.active) this.settle(now)
+    }
+    this.admitted++
+    // a response that already closed will not emit 'close' again
+    if (!res.destroyed) {
+      this.inflight.add(res)
+      res.once('close', this.release)
+    }
+    return undefined
+  }
+
+  stats (): GuardStats {
+    const episode = this.tracker.current
+    let state: GuardState = 'ok'
+    if (this.state.draining) state = 'draining'
+    else if (episode !== null) state = 'overloaded'
+    return {
+      state,
+      inflight: this.inflight.size,
+      admitted: this.admitted,
+      shed: this.tracker.shed,
+      refusedDraining: this.refusedDraining,
+      overloadEpisodes: this.tracker.episodes,
+      overload: episode === null
+        ? null
+        : {
+            ...episode.start,
+            durationMs: Math.round(this.clock() - episode.since),
+            shed: episode.shed,
+          },
+    }
+  }
+
+  /** Stop the timer and the drain listener. Idempotent. */
+  close (): void {
+    if (this.closed) return
+    this.closed = true
+    this.ticker?.stop()
+    this.state.events.off('drain', this.onDrain)
+  }
+
+  private refuse (reason: LimitName | 'draining', draining: boolean, req: IncomingMessage): GuardReply | HttpError {
+    if (this.delegate) return refusalError(reason, this.options.retryAfterSeconds, draining)
+    const replies = draining ? this.refusals.draining : this.refusals.overloaded
+    return replies[preferredFormat(req.headers.accept)]
+  }
+
+  private readiness (draining: boolean): GuardReply {
+    if (draining) return NOT_READY_DRAINING
+    if (!this.limited) return READY
+    const now = this.clock()
+    // a probe only looks: it neither starts nor ends an episode
+    const reason = this.check(now, this.inflight.size + 1, this.ticker!.lag(now))?.reason ??
+      this.tracker.current?.latest.reason
+    if (reason === undefined) return READY
+    let reply = this.notReadyOverloaded.get(reason)
+    if (reply === undefined) {
+      reply = healthReply('overloaded', false, reason)
+      this.notReadyOverloaded.set(reason, reply)
+    }
+    return reply
+  }
+
+  private check (now: number, inflight: number, lagMs: number): Exceeded | null {
+    const memory = this.memory?.get(now)
+    return firstExceeded({ inflight, lagMs, heapUsed: memory?.heapUsed ?? 0, rss: memory?.rss ?? 0 }, this.options)
+  }
+
+  private settle (now: number): void {
+    const ended = this.tracker.clear(now)
+    if (ended === null) return
+    this.logger.info({
+      event: 'overload.end',
+      reason: ended.start.reason,
+      durationMs: Math.round(ended.durationMs),
+      shed: ended.shed,
+    }, 'overload ended')
+  }
+
+  private readonly onTick = (now: number, lateness: number): void => {
+    if (!this.tracker.active) {
+      this.memory?.get(now) // keep the sample fresh off the request path
+      return
+    }
+    const exceeded = this.check(now, this.inflight.size + 1, lateness)
+    if (exceeded !== null) this.tracker.exceeded(now, exceeded)
+    else this.settle(now)
+  }
+
+  private readonly onDrain = (): void => {
+    // responses already under way still get to finish, but on a connection that closes after them
+    for (const res of this.inflight) {
+      if (!res.headersSent) res.setHeader('Connection', 'close')
+    }
+  }
+}
+
+export function createGuard (options?: GuardOptions, internals?: GuardInternals): Guard {
+  return new Guard(options, internals)
+}

@@ -1,0 +1,53 @@
+// Which configured limit, if any, the current readings exceed. Pure, so the
+// shedding rule can be tested without a server.
+
+export type LimitName = 'maxInFlight' | 'maxEventLoopDelayMs' | 'maxHeapUsedBytes' | 'maxRssBytes'
+
+export interface Limits {
+  maxInFlight?: number | undefined
+  maxEventLoopDelayMs?: number | undefined
+  maxHeapUsedBytes?: number | undefined
+  maxRssBytes?: number | undefined
+}
+
+export interface Readings {
+  /** requests in flight counting the one being decided on. */
+  inflight: number
+  lagMs: number
+  heapUsed: number
+  rss: number
+}
+
+/** A limit that was passed: `reason` names the option, `value` is the reading, `limit` its bound. */
+export interface Exceeded {
+  reason: LimitName
+  value: number
+  limit: number
+}
+
+export function hasLimits (limits: Limits): boolean {
+  return limits.maxInFlight !== undefined || limits.maxEventLoopDelayMs !== undefined ||
+    hasMemoryLimits(limits)
+}
+
+export function hasMemoryLimits (limits: Limits): boolean {
+  return limits.maxHeapUsedBytes !== undefined || limits.maxRssBytes !== undefined
+}
+
+/** The first exceeded limit, cheapest checks first; null when all are clear. */
+export function firstExceeded (readings: Readings, limits: Limits): Exceeded | null {
+  const { maxInFlight, maxEventLoopDelayMs, maxHeapUsedBytes, maxRssBytes } = limits
+  if (maxInFlight !== undefined && readings.inflight > maxInFlight) {
+    return { reason: 'maxInFlight', value: readings.inflight, limit: maxInFlight }
+  }
+  if (maxEventLoopDelayMs !== undefined && readings.lagMs > maxEventLoopDelayMs) {
+    return { reason: 'maxEventLoopDelayMs', value: Math.round(readings.lagMs * 10) / 10, limit: maxEventLoopDelayMs }
+  }
+  if (maxHeapUsedBytes !== undefined && readings.heapUsed > maxHeapUsedBytes) {
+    return { reason: 'maxHeapUsedBytes', value: readings.heapUsed, limit: maxHeapUsedBytes }
+  }
+  if (maxRssBytes !== undefined && readings.rss > maxRssBytes) {
+    return { reason: 'maxRssBytes', value: readings.rss, limit: maxRssBytes }
+  }
+  return null
+}

@@ -1,0 +1,28 @@
+// The IPC messages between the primary and its workers. Every message carries a
+// `clusterRun` key so that the app's own process.send/on('message') traffic is left alone.
+
+export interface HeartbeatStats {
+  rssBytes: number
+  heapUsedBytes: number
+  /** event-loop delay (p99 since the previous beat), ms */
+  eventLoopDelayMs: number
+  requests: number
+  inflight: number
+}
+
+export type ToWorker =
+  | { clusterRun: 'drain', timeoutMs: number }
+
+export type ToPrimary =
+  | { clusterRun: 'ready' }
+  | { clusterRun: 'draining' }
+  | ({ clusterRun: 'heartbeat' } & HeartbeatStats)
+
+export const ENV = {
+  workerId: 'CLUSTER_RUN_WORKER_ID',
+  heartbeatMs: 'CLUSTER_RUN_HEARTBEAT_MS',
+} as const
+
+export function isProtocolMessage<T extends ToPrimary | ToWorker> (m: unknown): m is T {
+  return m !== null && typeof m === 'object' && typeof (m as { clusterRun?: unknown }).clusterRun === 'string'
+}

@@ -1,0 +1,30 @@
+// Heartbeats from the worker's main loop. A timer alone would go quiet while one
+// poll phase runs hundreds of CPU-heavy handlers back to back, so every request
+// also sends a beat when one is due: a busy worker that makes progress keeps beating.
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import type { HeartbeatStats, ToPrimary } from '../protocol.js'
+import { workerState } from './state.js'
+import { onEveryRequest } from './servers.js'
+
+export function startHeartbeat (intervalMs: number, send: (m: ToPrimary) => void): void {
+  const delay = monitorEventLoopDelay({ resolution: 20 })
+  delay.enable()
+  let last = 0
+  const beat = (): void => {
+    last = Date.now()
+    const memory = process.memoryUsage()
+    const state = workerState()
+    const stats: HeartbeatStats = {
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+      eventLoopDelayMs: Math.round(delay.percentile(99) / 1e6),
+      requests: state.requests,
+      inflight: state.inflight,
+    }
+    delay.reset()
+    send({ clusterRun: 'heartbeat', ...stats })
+  }
+  beat()
+  setInterval(beat, intervalMs).unref()
+  onEveryRequest(() => { if (Date.now() - last >= intervalMs) beat() })
+}

@@ -1,0 +1,50 @@
+// Loaded into every worker with `--import`, before the user's entry, which then
+// runs exactly as under `node <entry>`. It finds the app's servers, drains them
+// when the primary asks, and reports heartbeats and readiness.
+import { ENV, isProtocolMessage, type ToPrimary, type ToWorker } from '../protocol.js'
+import { workerState } from './state.js'
+import { trackServers, drainServers } from './servers.js'
+import { startHeartbeat } from './heartbeat.js'
+
+const state = workerState()
+
+function send (message: ToPrimary): void {
+  if (process.connected) process.send?.(message)
+}
+
+if (process.send && process.env[ENV.workerId] !== undefined) {
+  state.supervised = true
+  trackServers()
+
+  process.on('message', (message) => {
+    if (isProtocolMessage<ToWorker>(message) && message.clusterRun === 'drain') void drain()
+  })
+
+  // Ctrl-C in a terminal signals the whole process group: the primary coordinates
+  // the shutdown, so a worker drains instead of dying mid-request. A signal sent to
+  // one worker alone drains that worker; the primary replaces it.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => { void drain() })
+  }
+
+  const heartbeatMs = Number(process.env[ENV.heartbeatMs])
+  if (heartbeatMs > 0) startHeartbeat(heartbeatMs, send)
+}
+
+async function drain (): Promise<void> {
+  if (state.draining) return
+  state.draining = true
+  send({ clusterRun: 'draining' })
+  state.events.emit('drain')
+  await drainServers()
+  await runShutdownHooks()
+  process.exit()
+}
+
+// A hook that hangs is cut short by the primary, which kills the worker at its deadline.
+async function runShutdownHooks (): Promise<void> {
+  const results = await Promise.allSettled(state.shutdownHooks.splice(0).map(async (hook) => hook()))
+  for (const result of results) {
+    if (result.status === 'rejected') console.error(result.reason)
+  }
+}

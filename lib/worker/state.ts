@@ -1,0 +1,40 @@
+// The worker's state, shared through the process rather than a module variable:
+// an app may load another copy of cluster-run than the one injected as a preload,
+// and both copies must see the same drain flag and hooks.
+import { EventEmitter } from 'node:events'
+
+export type ShutdownHook = () => unknown
+
+export interface WorkerState {
+  /** true when this process is a worker started by cluster-run (the preload ran). */
+  supervised: boolean
+  /** set once a drain (shutdown, reload, scale-down, recycle) has begun; never unset. */
+  draining: boolean
+  /** requests received by every server of this worker. */
+  requests: number
+  /** requests received and not yet finished. */
+  inflight: number
+  /** cleanup callbacks registered with onShutdown(), run before the worker exits. */
+  shutdownHooks: ShutdownHook[]
+  /** 'drain' once when draining starts; 'request' for every request seen. */
+  events: EventEmitter
+}
+
+const KEY = Symbol.for('cluster-run.worker-state')
+
+export function workerState (): WorkerState {
+  const g = globalThis as unknown as Record<symbol, WorkerState | undefined>
+  let state = g[KEY]
+  if (!state) {
+    state = {
+      supervised: false,
+      draining: false,
+      requests: 0,
+      inflight: 0,
+      shutdownHooks: [],
+      events: new EventEmitter(),
+    }
+    g[KEY] = state
+  }
+  return state
+}
