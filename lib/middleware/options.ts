@@ -26,9 +26,8 @@ function positive (expected: string) {
 }
 
 function healthPath (fallback: string) {
-  return z.union([z.literal(false), z.string().regex(/^\/[^?#\s]*$/)], {
-    error: 'expected a path starting with "/" (no query string), or false to disable',
-  }).default(fallback)
+  const error = 'expected a path starting with "/" (no query string), or false to disable'
+  return z.union([z.literal(false), z.string().regex(/^\/[^?#\s]*$/, { error })], { error }).default(fallback)
 }
 
 export const guardOptionsSchema = z.strictObject({

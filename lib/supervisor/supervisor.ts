@@ -412,7 +412,7 @@ export class Supervisor extends EventEmitter {
     const { signal, startedAt, exitCode, killed } = this.#stop
     const code = exitCode || (killed > 0 ? 1 : 0)
     this.#event('shutdown.complete', { signal, durationMs: startedAt ? Date.now() - startedAt : 0, exitCode: code, killed })
-    this.#started.reject(new ClusterError(`the cluster stopped before every worker was ready (${signal})`, code || 1))
+    this.#started.reject(new ClusterError(`the cluster stopped before every worker was ready (${signal})`, code))
     this.#exited.resolve(code)
   }
 

@@ -1,0 +1,115 @@
+// Start the real CLI as a child process and watch its event log.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { once } from 'node:events'
+import type { Test } from 'tap'
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
+export const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/${name}`, import.meta.url))
+
+export type LogEvent = Record<string, any> & { event: string }
+
+export interface Cli {
+  child: ChildProcess
+  events: LogEvent[]
+  stdout: () => string
+  stderr: () => string
+  /** resolves with the first event (past or future) that matches */
+  waitFor: (event: string, match?: (e: LogEvent) => boolean, timeoutMs?: number) => Promise<LogEvent>
+  /** resolves with the exit code (or the signal name) */
+  exited: Promise<number | string>
+  /** every worker pid this primary has forked */
+  workerPids: () => number[]
+  signal: (sig: NodeJS.Signals) => void
+}
+
+export interface CliOptions {
+  env?: Record<string, string | undefined>
+  cwd?: string
+}
+
+/**
+ * Runs `cluster-run <args>` from source under the test's own loaders (so the
+ * TypeScript sources run, and count for coverage). Every process it started is
+ * killed at teardown if it is still there.
+ */
+export function startCli (t: Test, args: string[], options: CliOptions = {}): Cli {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const events: LogEvent[] = []
+  let out = ''
+  let err = ''
+  const waiters = new Set<() => void>()
+  let pending = ''
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk
+    pending += chunk
+    const lines = pending.split('\n')
+    pending = lines.pop()!
+    for (const line of lines) {
+      if (!line.startsWith('{')) continue
+      try {
+        const parsed = JSON.parse(line)
+        if (typeof parsed.event === 'string') events.push(parsed)
+      } catch {}
+    }
+    for (const w of waiters) w()
+  })
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { err += chunk })
+  const exited = once(child, 'exit').then(([code, signal]) => {
+    for (const w of waiters) w()
+    return (code ?? signal) as number | string
+  })
+  let done = false
+  void exited.then(() => { done = true })
+
+  const workerPids = (): number[] => events.filter((e) => e.event === 'worker.fork').map((e) => e.pid)
+
+  t.teardown(async () => {
+    if (!done) {
+      child.kill('SIGKILL')
+      await exited
+    }
+    for (const pid of workerPids()) {
+      try { process.kill(pid, 'SIGKILL') } catch {}
+    }
+  })
+
+  const waitFor = (event: string, match: (e: LogEvent) => boolean = () => true, timeoutMs = 20_000): Promise<LogEvent> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        const found = events.find((e) => e.event === event && match(e))
+        if (found) return finish(() => resolve(found))
+        if (done) return finish(() => reject(new Error(`process exited before "${event}"; stderr: ${err.slice(-2000)}; stdout: ${out.slice(-2000)}`)))
+      }
+      const timer = setTimeout(() => finish(() => reject(new Error(`timed out waiting for "${event}"; stderr: ${err.slice(-2000)}; stdout: ${out.slice(-3000)}`))), timeoutMs)
+      const finish = (fn: () => void): void => { clearTimeout(timer); waiters.delete(check); fn() }
+      waiters.add(check)
+      check()
+    })
+
+  return {
+    child,
+    events,
+    stdout: () => out,
+    stderr: () => err,
+    waitFor,
+    exited,
+    workerPids,
+    signal: (sig) => { child.kill(sig) },
+  }
+}
+
+/** Whether a process with this pid exists. */
+export function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}

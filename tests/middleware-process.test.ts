@@ -1,0 +1,31 @@
+// The guard in a plain node process: probes and shedding work without
+// cluster-run, overload events go to stdout through the default pino logger,
+// and the guard's timers never keep the process alive.
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import t from 'tap'
+
+t.test('a plain node app exits on its own and logs overload events as JSON on stdout', async (t) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'fixtures/middleware/plain-app.ts'], {
+    cwd: new URL('..', import.meta.url),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  // a deadline, not a sleep: if a timer kept the process alive, fail instead of hanging
+  const deadline = setTimeout(() => child.kill('SIGKILL'), 20_000)
+  const [code, signal] = await once(child, 'exit') as [number | null, NodeJS.Signals | null]
+  clearTimeout(deadline)
+
+  t.equal(signal, null, 'the process was not killed at the deadline: nothing kept it alive')
+  t.equal(code, 0, stderr)
+  const summary = JSON.parse(stderr.trim().split('\n').at(-1) ?? '{}') as Record<string, unknown>
+  t.match(summary, { live: 200, ready: 200, shed: 503, served: 200, stats: { shed: 1, overloadEpisodes: 1, state: 'ok' } })
+
+  const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>)
+  t.equal(lines.length, 2, 'one line as the episode starts, one as it ends, none per request')
+  t.match(lines[0], { name: 'cluster-run', level: 40, event: 'overload.start', reason: 'maxInFlight', value: 2, limit: 1, msg: 'overload started' })
+  t.match(lines[1], { name: 'cluster-run', level: 30, event: 'overload.end', reason: 'maxInFlight', shed: 1, durationMs: Number, msg: 'overload ended' })
+})

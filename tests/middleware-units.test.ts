@@ -1,0 +1,295 @@
+// The pure pieces of the middleware, and the core Guard driven with a fake
+// clock, fake memory readings and a private worker state.
+import { EventEmitter, once } from 'node:events'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { performance } from 'node:perf_hooks'
+import t from 'tap'
+import type { WorkerState } from '../lib/worker/state.js'
+import {
+  Guard, LoopTicker, MemorySampler, MESSAGES, MiddlewareOptionsError, OverloadTracker,
+  eventLoopLag, firstExceeded, guardOptionsSchema, parseOptions, preferredFormat, refusalError, renderError,
+  type GuardReply, type MemoryReading,
+} from '../lib/middleware/index.js'
+import { closestKey, describeValue } from '../lib/middleware/options-error.js'
+import { captureLogs } from '../fixtures/middleware/logs.js'
+
+t.test('eventLoopLag: time the next tick is overdue, never negative', async (t) => {
+  t.equal(eventLoopLag(100, 50, 10), 40)
+  t.equal(eventLoopLag(60, 50, 10), 0, 'on time')
+  t.equal(eventLoopLag(55, 50, 10), 0, 'not due yet')
+  t.equal(eventLoopLag(1050.5, 0, 10), 1040.5)
+})
+
+t.test('LoopTicker sees a stall while it is happening, and reports it after', async (t) => {
+  // the ticker's timer is unref'd: something else must keep this test process alive
+  const keepAlive = setInterval(() => {}, 1000)
+  t.teardown(() => clearInterval(keepAlive))
+  const ticks = new EventEmitter()
+  const ticker = new LoopTicker((now, lateness) => ticks.emit('tick', now, lateness), 5)
+  t.teardown(() => ticker.stop())
+  t.equal((ticker as unknown as { timer: NodeJS.Timeout }).timer.hasRef(), false, 'the timer does not keep the process alive')
+  await once(ticks, 'tick')
+  const start = performance.now()
+  while (performance.now() - start < 100) { /* block the loop */ }
+  t.ok(ticker.lag() >= 90, 'lag grows while the loop is blocked, before any tick can run')
+  const [, lateness] = await once(ticks, 'tick') as [number, number]
+  t.ok(lateness >= 90, 'the next tick reports how late it ran')
+  // generous bound: a busy machine may deschedule us for a few ms
+  t.ok(ticker.lag() < 40, 'and lag drops back once the loop turns')
+})
+
+t.test('MemorySampler reads at most once per interval', async (t) => {
+  let reads = 0
+  let heapUsed = 100
+  const sampler = new MemorySampler(100, (): MemoryReading => { reads++; return { heapUsed, rss: 1000 } })
+  t.same(sampler.get(0), { heapUsed: 100, rss: 1000 })
+  heapUsed = 200
+  t.same(sampler.get(99), { heapUsed: 100, rss: 1000 }, 'cached inside the interval')
+  t.equal(reads, 1)
+  t.same(sampler.get(100), { heapUsed: 200, rss: 1000 })
+  t.equal(reads, 2)
+})
+
+t.test('firstExceeded checks each configured limit, cheapest first', async (t) => {
+  const calm = { inflight: 1, lagMs: 0, heapUsed: 10, rss: 10 }
+  t.equal(firstExceeded(calm, {}), null, 'no limits, never exceeded')
+  t.equal(firstExceeded({ ...calm, inflight: 5 }, { maxInFlight: 5 }), null, 'the limit itself is allowed')
+  t.same(firstExceeded({ ...calm, inflight: 6 }, { maxInFlight: 5 }), { reason: 'maxInFlight', value: 6, limit: 5 })
+  t.same(firstExceeded({ ...calm, lagMs: 150.26 }, { maxEventLoopDelayMs: 100 }), { reason: 'maxEventLoopDelayMs', value: 150.3, limit: 100 })
+  t.same(firstExceeded({ ...calm, heapUsed: 11 }, { maxHeapUsedBytes: 10 }), { reason: 'maxHeapUsedBytes', value: 11, limit: 10 })
+  t.same(firstExceeded({ ...calm, rss: 11 }, { maxRssBytes: 10 }), { reason: 'maxRssBytes', value: 11, limit: 10 })
+  const all = { maxInFlight: 1, maxEventLoopDelayMs: 1, maxHeapUsedBytes: 1, maxRssBytes: 1 }
+  t.equal(firstExceeded({ inflight: 2, lagMs: 2, heapUsed: 2, rss: 2 }, all)?.reason, 'maxInFlight')
+  t.equal(firstExceeded({ inflight: 1, lagMs: 2, heapUsed: 2, rss: 2 }, all)?.reason, 'maxEventLoopDelayMs')
+  t.equal(firstExceeded({ inflight: 1, lagMs: 0, heapUsed: 2, rss: 2 }, all)?.reason, 'maxHeapUsedBytes')
+})
+
+t.test('OverloadTracker: one episode per stall, ended after the recovery time', async (t) => {
+  const tracker = new OverloadTracker(1000)
+  const inflight = { reason: 'maxInFlight' as const, value: 3, limit: 2 }
+  const lag = { reason: 'maxEventLoopDelayMs' as const, value: 150, limit: 100 }
+  t.equal(tracker.clear(0), null, 'nothing to end')
+  t.match(tracker.exceeded(100, inflight), { start: inflight, since: 100 }, 'the first exceedance starts an episode')
+  tracker.recordShed()
+  t.equal(tracker.exceeded(200, lag), null, 'later exceedances extend it')
+  tracker.recordShed()
+  tracker.recordShed()
+  t.match(tracker.current, { start: inflight, latest: lag, lastExceededAt: 200, shed: 3 })
+  t.equal(tracker.clear(1199), null, 'clear, but not for long enough')
+  t.ok(tracker.active)
+  t.same(tracker.clear(1200), { start: inflight, durationMs: 1100, shed: 3 })
+  t.notOk(tracker.active)
+  t.ok(tracker.exceeded(5000, lag), 'a new stall is a new episode')
+  tracker.recordShed()
+  t.equal(tracker.episodes, 2)
+  t.equal(tracker.shed, 4, 'total over all episodes')
+  t.same(new OverloadTracker(0).clear(0), null)
+})
+
+t.test('preferredFormat: JSON unless plain text ranks higher', async (t) => {
+  t.equal(preferredFormat(undefined), 'json')
+  t.equal(preferredFormat(''), 'json')
+  t.equal(preferredFormat('application/json'), 'json')
+  t.equal(preferredFormat('*/*'), 'json', 'a tie gives JSON')
+  t.equal(preferredFormat('text/plain'), 'text')
+  t.equal(preferredFormat('text/*'), 'text')
+  t.equal(preferredFormat('application/json;q=0.5, text/plain'), 'text')
+  t.equal(preferredFormat('text/plain;q=0.5, application/json'), 'json')
+  t.equal(preferredFormat('TEXT/PLAIN'), 'text', 'case-insensitive')
+  t.equal(preferredFormat('application/json;q=0, */*'), 'text', 'the most specific range wins')
+  t.equal(preferredFormat('text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'), 'json', 'a browser gets JSON')
+  t.equal(preferredFormat('text/plain; q=bogus, application/json;q=0.1'), 'json', 'an unreadable q counts as 0')
+})
+
+t.test('options: defaults and validation messages', async (t) => {
+  const defaults = parseOptions(guardOptionsSchema, undefined)
+  t.match(defaults, {
+    retryAfterSeconds: 5, livenessPath: '/healthz', readinessPath: '/readyz', errors: 'respond',
+    recoveryMs: 1000, memorySampleIntervalMs: 250,
+  })
+  t.equal(defaults.maxInFlight, undefined, 'every limit is optional')
+
+  const issuesOf = (input: unknown): string[] => {
+    try {
+      parseOptions(guardOptionsSchema, input)
+    } catch (err) {
+      t.ok(err instanceof MiddlewareOptionsError)
+      t.equal((err as Error).name, 'MiddlewareOptionsError')
+      return (err as MiddlewareOptionsError).issues
+    }
+    throw new Error('expected the options to be rejected')
+  }
+
+  t.same(issuesOf({ maxInFlight: '10' }), ['maxInFlight: expected an integer >= 1 (given: "10")'])
+  t.same(issuesOf({ maxInFlight: 1.5 }), ['maxInFlight: expected an integer >= 1 (given: 1.5)'])
+  t.same(issuesOf({ maxEventLoopDelayMs: -1 }), ['maxEventLoopDelayMs: expected a number of milliseconds > 0 (given: -1)'])
+  t.same(issuesOf({ maxRssBytes: Number.NaN }), ['maxRssBytes: expected an integer number of bytes >= 1 (given: null)'])
+  t.same(issuesOf({ retryAfterSeconds: -5 }), ['retryAfterSeconds: expected an integer number of seconds between 0 and 86400 (given: -5)'])
+  t.same(issuesOf({ memorySampleIntervalMs: 10 }), ['memorySampleIntervalMs: expected an integer number of milliseconds between 100 and 10000 (given: 10)'])
+  t.same(issuesOf({ livenessPath: 'healthz' }), ['livenessPath: expected a path starting with "/" (no query string), or false to disable (given: "healthz")'])
+  t.same(issuesOf({ readinessPath: true }), ['readinessPath: expected a path starting with "/" (no query string), or false to disable (given: true)'])
+  t.same(issuesOf({ livenessPath: '/health', readinessPath: '/health' }), ['readinessPath: expected a path different from livenessPath (given: "/health")'])
+  t.same(issuesOf({ errors: 'throw' }), ['errors: expected "respond" or "delegate" (given: "throw")'])
+  t.same(issuesOf({ logger: console.log }), ['logger: expected a pino logger (an object with info() and warn() methods) (given: [function])'])
+  t.same(issuesOf({ maxinflight: 1, colour: 'red' }), [
+    'maxinflight: unknown option, did you mean "maxInFlight"? (given: 1)',
+    'colour: unknown option (given: "red")',
+  ])
+  t.same(issuesOf(42), ['(options): Invalid input: expected object, received number (given: 42)'])
+  t.same(issuesOf({ maxInFlight: 0, maxRssBytes: 'lots' }), [
+    'maxInFlight: expected an integer >= 1 (given: 0)',
+    'maxRssBytes: expected an integer number of bytes >= 1 (given: "lots")',
+  ], 'every problem at once')
+  t.match(new MiddlewareOptionsError(['a: b (given: 1)']).message, /invalid cluster-run middleware options:\n {2}- a: b \(given: 1\)/)
+})
+
+t.test('describeValue and closestKey', async (t) => {
+  const circular: Record<string, unknown> = {}
+  circular.self = circular
+  t.equal(describeValue(circular), '[object Object]')
+  t.equal(describeValue(undefined), 'undefined')
+  t.equal(describeValue(10n), '10n')
+  t.equal(describeValue('x'.repeat(200)).length, 80)
+  t.equal(closestKey('maxInflight', ['maxInFlight', 'maxRssBytes']), 'maxInFlight')
+  t.equal(closestKey('banana', ['maxInFlight']), undefined)
+})
+
+t.test('refusals are http-errors errors rendered as JSON or text', async (t) => {
+  const err = refusalError('maxInFlight', 3, false)
+  t.match(err, { status: 503, statusCode: 503, expose: true, reason: 'maxInFlight', message: MESSAGES.overloaded, headers: { 'Retry-After': '3' } })
+  t.equal(err.name, 'ServiceUnavailableError')
+  const json = renderError(err, 'json')
+  t.equal(json.statusCode, 503)
+  t.same(JSON.parse(json.body), { statusCode: 503, error: 'Service Unavailable', message: MESSAGES.overloaded })
+  t.match(json.headers, { 'Content-Type': 'application/json; charset=utf-8', 'Retry-After': '3', 'Content-Length': String(json.body.length) })
+  t.notOk('Connection' in json.headers)
+  const text = renderError(refusalError('draining', 0, true), 'text')
+  t.equal(text.body, `${MESSAGES.draining}\n`)
+  t.match(text.headers, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': '0', Connection: 'close' })
+})
+
+// A request and response as the guard sees them; the guard only reads these fields.
+function fakeRequest (url = '/', accept?: string, method = 'GET'): IncomingMessage {
+  return { url, method, headers: accept === undefined ? {} : { accept } } as unknown as IncomingMessage
+}
+
+function fakeResponse (): ServerResponse & { set: Record<string, string> } {
+  const set: Record<string, string> = {}
+  return Object.assign(new EventEmitter(), {
+    destroyed: false,
+    headersSent: false,
+    set,
+    setHeader (name: string, value: string) { set[name] = value },
+  }) as unknown as ServerResponse & { set: Record<string, string> }
+}
+
+function privateState (): WorkerState {
+  return { supervised: false, draining: false, requests: 0, inflight: 0, shutdownHooks: [], events: new EventEmitter() }
+}
+
+t.test('Guard: memory limits shed on sampled readings, and the episode is logged once', async (t) => {
+  let now = 0
+  let memory = { heapUsed: 900, rss: 5000 }
+  let reads = 0
+  const logs = captureLogs()
+  const guard = new Guard(
+    { maxHeapUsedBytes: 1000, maxRssBytes: 10_000, recoveryMs: 500, memorySampleIntervalMs: 100, logger: logs.logger },
+    { clock: () => now, readMemory: () => { reads++; return memory }, state: privateState(), tickMs: 60_000 },
+  )
+  t.teardown(() => guard.close())
+
+  t.equal(guard.handle(fakeRequest(), fakeResponse()), undefined, 'under the limits: admitted')
+  memory = { heapUsed: 2000, rss: 5000 }
+  now = 50
+  t.equal(guard.handle(fakeRequest(), fakeResponse()), undefined, 'the sample is still fresh')
+  now = 100
+  const refused = guard.handle(fakeRequest(), fakeResponse()) as GuardReply
+  t.equal(refused.statusCode, 503)
+  t.same(JSON.parse(refused.body), { statusCode: 503, error: 'Service Unavailable', message: MESSAGES.overloaded })
+  now = 150
+  t.equal((guard.handle(fakeRequest('/', 'text/plain'), fakeResponse()) as GuardReply).body, `${MESSAGES.overloaded}\n`)
+  t.equal(reads, 2, 'memory read once per interval, not per request')
+  t.match(guard.stats(), { state: 'overloaded', shed: 2, overloadEpisodes: 1, overload: { reason: 'maxHeapUsedBytes', value: 2000, limit: 1000, durationMs: 50, shed: 2 } })
+
+  memory = { heapUsed: 900, rss: 20_000 }
+  now = 200
+  t.equal((guard.handle(fakeRequest(), fakeResponse()) as GuardReply).statusCode, 503, 'RSS over its limit')
+  memory = { heapUsed: 900, rss: 5000 }
+  now = 300
+  t.equal(guard.handle(fakeRequest(), fakeResponse()), undefined, 'clear again: admitted at once')
+  t.equal(guard.stats().state, 'overloaded', 'but the episode waits for the recovery time')
+  now = 700
+  t.equal(guard.handle(fakeRequest(), fakeResponse()), undefined)
+  t.equal(guard.stats().state, 'ok')
+
+  t.same(logs.events('overload.start').map(({ reason, value, limit }) => ({ reason, value, limit })), [{ reason: 'maxHeapUsedBytes', value: 2000, limit: 1000 }])
+  t.same(logs.events('overload.end').map(({ reason, durationMs, shed }) => ({ reason, durationMs, shed })), [{ reason: 'maxHeapUsedBytes', durationMs: 600, shed: 3 }])
+})
+
+t.test('Guard: readiness reflects capacity without starting an episode', async (t) => {
+  const guard = new Guard({ maxInFlight: 1, logger: captureLogs().logger }, { state: privateState() })
+  t.teardown(() => guard.close())
+  const res = fakeResponse()
+  t.equal(guard.handle(fakeRequest(), res), undefined)
+  const ready = guard.handle(fakeRequest('/readyz'), fakeResponse()) as GuardReply
+  t.equal(ready.statusCode, 503)
+  t.same(JSON.parse(ready.body), { status: 'overloaded', reason: 'maxInFlight' })
+  t.equal(guard.stats().overloadEpisodes, 0, 'a probe only looks')
+  t.equal((guard.handle(fakeRequest('/healthz'), fakeResponse()) as GuardReply).statusCode, 200)
+  res.emit('close')
+  t.equal(guard.stats().inflight, 0, 'a closed response leaves the count')
+  t.equal((guard.handle(fakeRequest('/readyz'), fakeResponse()) as GuardReply).statusCode, 200)
+})
+
+t.test('Guard: a drain marks responses in flight Connection: close and refuses new requests', async (t) => {
+  const state = privateState()
+  const guard = new Guard({ logger: captureLogs().logger }, { state })
+  const pending = fakeResponse()
+  const started = Object.assign(fakeResponse(), { headersSent: true })
+  guard.handle(fakeRequest(), pending)
+  guard.handle(fakeRequest(), started)
+  state.draining = true
+  state.events.emit('drain')
+  t.same(pending.set, { Connection: 'close' })
+  t.same(started.set, {}, 'headers already sent are left alone')
+  const refused = guard.handle(fakeRequest(), fakeResponse()) as GuardReply
+  t.equal(refused.statusCode, 503)
+  t.match(refused.headers, { Connection: 'close', 'Retry-After': '5' })
+  t.same(JSON.parse(refused.body).message, MESSAGES.draining)
+  t.match(guard.stats(), { state: 'draining', refusedDraining: 1, admitted: 2 })
+  guard.close()
+  guard.close()
+  t.equal(state.events.listenerCount('drain'), 0, 'close removes the drain listener')
+})
+
+t.test('Guard: without limits there is no timer; delegate mode returns http-errors errors', async (t) => {
+  const state = privateState()
+  const plain = new Guard({ logger: captureLogs().logger }, { state })
+  t.equal((plain as unknown as { ticker: unknown }).ticker, undefined)
+  t.equal(plain.handle(fakeRequest('/readyz', undefined, 'POST'), fakeResponse()), undefined, 'only GET and HEAD are probes')
+  t.equal(plain.handle(fakeRequest('/readyz/deeper'), fakeResponse()), undefined, 'exact paths only')
+  plain.close()
+  const delegating = new Guard({ errors: 'delegate', retryAfterSeconds: 9, logger: captureLogs().logger }, { state })
+  state.draining = true
+  const err = delegating.handle(fakeRequest(), fakeResponse())
+  t.ok(err instanceof Error)
+  t.match(err, { status: 503, reason: 'draining', headers: { 'Retry-After': '9', Connection: 'close' } })
+  t.not(delegating.handle(fakeRequest(), fakeResponse()), err, 'a fresh error per request: frameworks may mutate them')
+  delegating.close()
+})
+
+t.test('Guard: a shed request costs well under a millisecond', async (t) => {
+  for (const errors of ['respond', 'delegate'] as const) {
+    // a 1-byte heap limit is always exceeded, so every call takes the shedding path
+    const guard = new Guard({ maxHeapUsedBytes: 1, errors, logger: captureLogs().logger }, { state: privateState() })
+    const req = fakeRequest('/api', 'application/json')
+    const res = fakeResponse()
+    const count = 20_000
+    const start = performance.now()
+    for (let i = 0; i < count; i++) guard.handle(req, res)
+    const perRequestMs = (performance.now() - start) / count
+    guard.close()
+    t.equal(guard.stats().shed, count)
+    t.ok(perRequestMs < 0.2, `${errors}: ${perRequestMs.toFixed(4)} ms per shed request`)
+  }
+})
