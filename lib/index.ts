@@ -7,3 +7,7 @@ export type { EventName } from './log.js'
 export type { HeartbeatStats } from './protocol.js'
 export type { ExitReason } from './supervisor/exit-reason.js'
 export { ready, onShutdown, isDraining, workerId } from './worker/api.js'
+export {
+  expressGuard, fastifyGuard, koaGuard, protect, createGuard, Guard, MiddlewareOptionsError,
+  type GuardOptions, type HttpGuardOptions, type GuardStats,
+} from './middleware/index.js'
