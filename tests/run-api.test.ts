@@ -1,0 +1,76 @@
+// run() from code: the handle, its events, stop(); typed rejections.
+import t from 'tap'
+import nodeCluster from 'node:cluster'
+import { run, ConfigError, ClusterError } from 'cluster-run'
+import { fixture, alive } from './helpers/cli.js'
+import { get, freePort, distinct } from './helpers/http.js'
+
+t.test('run() resolves once every worker listens; the handle lists workers and stops', async (t) => {
+  const port = await freePort()
+  const seen: string[] = []
+  const started = Date.now()
+  const cluster = await run({ app: fixture('apps/http.js'), workers: 2, env: { PORT: String(port) }, log: { level: 'silent' } })
+  t.comment(`ready in ${Date.now() - started} ms`)
+  cluster.on('event', (e: { event: string }) => seen.push(e.event))
+  const workers = cluster.workers()
+  t.equal(workers.length, 2)
+  t.same(workers.map((w) => w.id), [0, 1])
+  t.ok(workers.every((w) => w.state === 'ready' && w.pid > 0))
+  const pids = await distinct(`http://127.0.0.1:${port}/`, 2)
+  t.same(new Set(pids), new Set(workers.map((w) => w.pid)))
+  t.equal(await cluster.stop(), 0)
+  t.equal(await cluster.exited, 0)
+  t.ok(seen.includes('shutdown.complete'))
+  for (const w of workers) t.notOk(alive(w.pid))
+})
+
+t.test('run() rejects an invalid config with a ConfigError and forks nothing', async (t) => {
+  const err = await run({ app: fixture('apps/http.js'), workers: 0, schedulingPolicy: 'fifo' } as any).catch((e) => e)
+  t.type(err, ConfigError)
+  t.equal(err.exitCode, 78)
+  t.match(err.issues.join('\n'), /workers: .*given: 0/)
+  t.match(err.issues.join('\n'), /schedulingPolicy: .*given: "fifo"/)
+  t.same(Object.keys(nodeCluster.workers ?? {}), [], 'no worker was forked')
+})
+
+t.test('run() rejects with a ClusterError (exit code 3) when the app fails at boot', async (t) => {
+  const err = await run({ app: fixture('apps/boot-throw.js'), workers: 1, log: { level: 'silent' } }).catch((e) => e)
+  t.type(err, ClusterError)
+  t.equal(err.exitCode, 3)
+})
+
+t.test('readiness "message": a worker is ready only once it calls ready()', async (t) => {
+  const port = await freePort()
+  const cluster = await run({
+    app: fixture('apps/ready-message.js'),
+    workers: 2,
+    readiness: 'message',
+    env: { PORT: String(port), WARMUP_MS: '300' },
+    log: { level: 'silent' },
+  })
+  t.teardown(() => cluster.stop())
+  // run() resolved only after both called ready(): every answer is from a warm worker.
+  for (let i = 0; i < 4; i++) t.equal((await get(`http://127.0.0.1:${port}/`)).json().warm, true)
+  t.equal(await cluster.stop(), 0)
+})
+
+t.test('hooks run with the facts; a hook that throws does not stop the primary', async (t) => {
+  const port = await freePort()
+  const calls: Array<[string, any]> = []
+  const cluster = await run({
+    app: fixture('apps/http.js'),
+    workers: 1,
+    env: { PORT: String(port) },
+    log: { level: 'silent' },
+    onWorkerFork: (w) => { calls.push(['fork', w]); throw new Error('hook exploded') },
+    onWorkerReady: async (w) => { calls.push(['ready', w]); throw new Error('async hook exploded') },
+    onWorkerExit: (w) => calls.push(['exit', w]),
+    onShutdown: (s) => calls.push(['shutdown', s]),
+  })
+  t.equal((await get(`http://127.0.0.1:${port}/`)).status, 200, 'the app serves despite the throwing hooks')
+  t.equal(await cluster.stop('test'), 0)
+  t.same(calls.map(([name]) => name), ['fork', 'ready', 'shutdown', 'exit'])
+  t.match(calls[0][1], { workerId: 0, pid: Number })
+  t.match(calls[3][1], { workerId: 0, reason: 'drained', code: 0 })
+  t.match(calls[2][1], { signal: 'test' })
+})
