@@ -24,6 +24,7 @@ export const SEARCH_PLACES = [
   `${MODULE}.config.js`,
   `${MODULE}.config.mjs`,
   `${MODULE}.config.cjs`,
+  `${MODULE}.config.json`,
 ]
 
 export interface LoadedConfig {
@@ -38,14 +39,32 @@ class LoaderFailure extends Error {
   }
 }
 
-function wrap (loader: Loader): Loader {
+// cosmiconfig reads a loader's null as "no config here" and a module's undefined (no
+// default export) as an empty file, skips the file, and the search ends in defaults.
+// YAML stays exempt: a YAML file of comments only also loads as null.
+const MODULE_EXTENSIONS = new Set(['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'])
+
+function wrap (loader: Loader, ext: string): Loader {
   return async (filepath, content) => {
+    let value
     try {
-      return await loader(filepath, content)
+      value = await loader(filepath, content)
     } catch (err) {
       throw new LoaderFailure(filepath, err)
     }
+    if ((value === null && ext === '.json') || (value == null && MODULE_EXTENSIONS.has(ext))) {
+      throw notAnObject(filepath, value)
+    }
+    return value
   }
+}
+
+function notAnObject (filepath: string, config: unknown): ConfigError {
+  const given = config === undefined ? 'nothing: no default export'
+    : config === null ? 'null'
+      : Array.isArray(config) ? 'an array'
+        : typeof config
+  return new ConfigError(`Config file ${filepath} must export an object (given: ${given})`)
 }
 
 let jiti: ReturnType<typeof createJiti> | undefined
@@ -59,7 +78,7 @@ const loaders = Object.fromEntries(Object.entries({
   '.ts': loadTs,
   '.mts': loadTs,
   '.cts': loadTs,
-}).map(([ext, loader]) => [ext, wrap(loader)]))
+}).map(([ext, loader]) => [ext, wrap(loader, ext)]))
 
 function explorer () {
   return cosmiconfig(MODULE, { searchPlaces: SEARCH_PLACES, cache: false, loaders })
@@ -76,6 +95,7 @@ export async function loadConfigFile (cwd: string, file?: string): Promise<Loade
       ? await explorer().load(path.resolve(cwd, file))
       : await explorer().search(cwd)
   } catch (err) {
+    if (err instanceof ConfigError) throw err
     const target = file ? path.resolve(cwd, file) : cwd
     const reason = err instanceof Error ? err.message : String(err)
     const code = (err as NodeJS.ErrnoException)?.code
@@ -89,7 +109,7 @@ export async function loadConfigFile (cwd: string, file?: string): Promise<Loade
   }
   const config = result.config
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new ConfigError(`Config file ${result.filepath} must export an object (given: ${Array.isArray(config) ? 'an array' : typeof config})`)
+    throw notAnObject(result.filepath, config)
   }
   return { config, filepath: result.filepath }
 }

@@ -80,7 +80,7 @@ export class Supervisor extends EventEmitter {
   #crashes: CrashWindow
   #generation = 0
   readonly #readyGenerations = new Set<number>()
-  #reload?: { startedAt: number, queued: boolean }
+  #reload?: { startedAt: number, queued: boolean, replacing: boolean }
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle'
   #stop = { signal: '', startedAt: 0, exitCode: 0, killed: 0 }
   #lastExits: Array<{ workerId: number, code: number | null, signal: string | null, reason: string }> = []
@@ -162,7 +162,7 @@ export class Supervisor extends EventEmitter {
     const allReady = this.#slots.every((s) => s.current?.phase === 'ready' && !s.successor)
     if (!allReady) return
     this.#started.resolve()
-    if (this.#reload && this.#slots.every((s) => s.current!.generation === this.#generation)) {
+    if (this.#reload?.replacing && this.#slots.every((s) => s.current!.generation === this.#generation)) {
       const { startedAt, queued } = this.#reload
       this.#reload = undefined
       this.#event('reload.complete', { generation: this.#generation, durationMs: Date.now() - startedAt })
@@ -429,7 +429,8 @@ export class Supervisor extends EventEmitter {
       this.#reload.queued = true
       return void this.#event('reload.queued', {})
     }
-    this.#reload = { startedAt: Date.now(), queued: false }
+    // Set before the config is read, so that a SIGHUP meanwhile is queued.
+    this.#reload = { startedAt: Date.now(), queued: false, replacing: false }
     if (this.#reloadConfig) {
       try {
         const next = await this.#reloadConfig()
@@ -442,6 +443,7 @@ export class Supervisor extends EventEmitter {
       }
     }
     this.#generation++
+    this.#reload.replacing = true
     this.#event('reload.start', { generation: this.#generation, workers: this.#config.workers })
     this.#hook('onReload', { generation: this.#generation })
     this.#manage()

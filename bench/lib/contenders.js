@@ -1,0 +1,237 @@
+// Starting, watching and stopping the processes under test. Every process the
+// benchmark starts (and every worker those report) is remembered by PID and
+// killed by PID on the way out, whatever happens.
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+export const CLI = path.join(ROOT, 'dist', 'cli.js')
+export const BARE = fileURLToPath(new URL('../bare-primary.js', import.meta.url))
+export const appPath = (name) => fileURLToPath(new URL(`../apps/${name}`, import.meta.url))
+
+export const KINDS = {
+  single: {
+    label: 'single process',
+    argv: ({ app }) => [app],
+  },
+  bare: {
+    label: 'bare node:cluster',
+    argv: ({ app }) => [BARE, app],
+    env: ({ workers }) => ({ BARE_WORKERS: String(workers) }),
+  },
+  'cr-rr': {
+    label: 'cluster-run rr',
+    argv: ({ app, workers }) => [CLI, app, '-w', String(workers), '--scheduling-policy', 'rr'],
+  },
+  'cr-none': {
+    label: 'cluster-run none',
+    argv: ({ app, workers }) => [CLI, app, '-w', String(workers), '--scheduling-policy', 'none'],
+  },
+}
+
+/** Contenders not stopped yet, for the emergency cleanup. */
+const live = new Set()
+/** Every PID this run started or was told about, to check for leftovers at the end. */
+const everyPid = new Map() // pid -> what it should be running (a path in its cmdline)
+
+export async function freePort () {
+  const server = net.createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address()
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+/** The environment without any CLUSTER_RUN_* setting of the caller's shell. */
+function cleanEnv (extra) {
+  const env = {}
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CLUSTER_RUN_')) env[k] = v
+  return { ...env, ...extra }
+}
+
+/**
+ * Starts a contender and resolves once all its workers listen. The result has
+ * `listenMs` (spawn → all listening, as the bench sees it), the parsed JSON
+ * events of its stdout (each with `at`, performance.now() of arrival), and stop().
+ */
+export async function start (kind, { app, workers, port }) {
+  const spec = KINDS[kind]
+  const argv = spec.argv({ app, workers })
+  const spawnedAt = performance.now()
+  const child = spawn(process.execPath, argv, {
+    cwd: ROOT,
+    env: cleanEnv({ PORT: String(port), ...(spec.env?.({ workers }) ?? {}) }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const c = {
+    kind,
+    label: spec.label,
+    child,
+    pid: child.pid,
+    port,
+    app,
+    workers,
+    spawnedAt,
+    events: [],
+    stderr: '',
+    workerPids: new Set(),
+    exit: null,
+  }
+  everyPid.set(child.pid, argv[0])
+  live.add(c)
+
+  const waiters = new Set()
+  const wake = () => { for (const w of waiters) w() }
+  let pending = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk) => {
+    const at = performance.now()
+    pending += chunk
+    const lines = pending.split('\n')
+    pending = lines.pop()
+    for (const line of lines) {
+      if (!line.startsWith('{')) continue
+      let parsed
+      try { parsed = JSON.parse(line) } catch { continue }
+      if (typeof parsed.event !== 'string') continue
+      parsed.at = at
+      c.events.push(parsed)
+      if ((parsed.event === 'worker.fork' || parsed.event === 'fork') && typeof parsed.pid === 'number') {
+        c.workerPids.add(parsed.pid)
+        everyPid.set(parsed.pid, app)
+      }
+    }
+    wake()
+  })
+  child.stderr.setEncoding('utf8').on('data', (chunk) => {
+    c.stderr = (c.stderr + chunk).slice(-8192)
+  })
+  c.exited = once(child, 'exit').then(([code, signal]) => {
+    c.exit = { code, signal, at: performance.now() }
+    wake()
+    return c.exit
+  })
+
+  /** Resolves with the first event from index `from` on that matches; rejects on timeout or exit. */
+  c.waitFor = (match, { from = 0, timeoutMs = 30_000, what = 'event' } = {}) => new Promise((resolve, reject) => {
+    const check = () => {
+      for (let i = from; i < c.events.length; i++) {
+        if (match(c.events[i], i)) { done(); return resolve(c.events[i]) }
+      }
+      if (c.exit) { done(); reject(new Error(`${c.label} exited (${c.exit.code ?? c.exit.signal}) while waiting for ${what}; stderr: ${c.stderr.trim().slice(-500)}`)) }
+    }
+    const timer = setTimeout(() => { done(); reject(new Error(`${c.label}: no ${what} within ${timeoutMs} ms`)) }, timeoutMs)
+    const done = () => { clearTimeout(timer); waiters.delete(check) }
+    waiters.add(check)
+    check()
+  })
+
+  c.stop = () => stop(c)
+
+  try {
+    let readyAt
+    if (kind === 'single') {
+      readyAt = await waitForPort(c, port, 30_000)
+    } else if (kind === 'bare') {
+      readyAt = (await c.waitFor((e) => e.event === 'all-listening', { what: 'all-listening' })).at
+    } else {
+      let ready = 0
+      readyAt = (await c.waitFor((e) => e.event === 'worker.ready' && ++ready >= workers, { what: `${workers} worker.ready` })).at
+    }
+    c.listenMs = readyAt - spawnedAt
+  } catch (err) {
+    await c.stop()
+    throw err
+  }
+  return c
+}
+
+/** Polls until the port accepts a connection; returns the time it did. */
+async function waitForPort (c, port, timeoutMs) {
+  const deadline = performance.now() + timeoutMs
+  while (performance.now() < deadline) {
+    if (c.exit) throw new Error(`${c.label} exited before listening; stderr: ${c.stderr.trim().slice(-500)}`)
+    const at = await new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1')
+      socket.once('connect', () => { const t = performance.now(); socket.destroy(); resolve(t) })
+      socket.once('error', () => resolve(null))
+    })
+    if (at !== null) return at
+    await sleep(2)
+  }
+  throw new Error(`${c.label}: port ${port} not accepting within ${timeoutMs} ms`)
+}
+
+/** SIGTERM, wait (15 s), SIGKILL if needed; then make sure every worker it reported is gone. */
+async function stop (c) {
+  if (!live.has(c)) return c.exit
+  try {
+    if (!c.exit) {
+      c.stopSentAt = performance.now()
+      c.child.kill('SIGTERM')
+      const exited = await Promise.race([c.exited, sleep(15_000).then(() => null)])
+      if (!exited) {
+        c.forcedKill = true
+        c.child.kill('SIGKILL')
+        await c.exited
+      }
+    }
+    // A bare primary dies at once on SIGTERM; its workers follow when the IPC
+    // channel closes. Give them a moment, then kill whatever of ours remains.
+    const deadline = performance.now() + 3000
+    while ([...c.workerPids].some((pid) => isOurs(pid)) && performance.now() < deadline) await sleep(20)
+    c.leftoverWorkers = []
+    for (const pid of c.workerPids) {
+      if (isOurs(pid)) {
+        c.leftoverWorkers.push(pid)
+        try { process.kill(pid, 'SIGKILL') } catch {}
+      }
+    }
+  } finally {
+    live.delete(c)
+  }
+  return c.exit
+}
+
+/** Is this PID alive and still running what we started under it (not a recycled PID)? */
+export function isOurs (pid) {
+  const expected = everyPid.get(pid)
+  if (!expected) return false
+  let cmdline
+  try { cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8') } catch { return false }
+  let state = ''
+  try { state = /^State:\s+(\S)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '' } catch { return false }
+  if (state === 'Z') return false // exited, waiting to be reaped by its parent
+  return cmdline.includes(expected)
+}
+
+/** VmRSS of a process in MiB, or null. */
+export function rssMb (pid) {
+  try {
+    const kb = Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1])
+    return Number.isFinite(kb) ? kb / 1024 : null
+  } catch {
+    return null
+  }
+}
+
+/** PIDs started during this run that are still alive (should be none at the end). */
+export function leftovers () {
+  return [...everyPid.keys()].filter((pid) => isOurs(pid))
+}
+
+/** Last resort on an abnormal exit of the benchmark: SIGKILL by PID, synchronously. */
+export function killEverythingNow () {
+  for (const c of live) {
+    try { c.child.kill('SIGKILL') } catch {}
+  }
+  for (const pid of everyPid.keys()) {
+    if (isOurs(pid)) { try { process.kill(pid, 'SIGKILL') } catch {} }
+  }
+}

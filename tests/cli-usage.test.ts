@@ -1,0 +1,228 @@
+// The real CLI on its usage and configuration paths: help, version, usage errors
+// (exit 64), invalid configuration (exit 78, nothing forked), --check, the precedence
+// of config file < environment < flags, and a config file found from cwd.
+import t, { type Test } from 'tap'
+import fs from 'node:fs'
+import path from 'node:path'
+import { startCli, fixture, ROOT, type Cli } from './helpers/cli.js'
+import { get, freePort } from './helpers/http.js'
+
+const HTTP_APP = fixture('apps/http.js')
+const VERSION: string = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version
+
+/** No CLUSTER_RUN_* from the environment the tests run in. */
+const CLEAN_ENV = {
+  CLUSTER_RUN_WORKERS: undefined,
+  CLUSTER_RUN_SCHEDULING_POLICY: undefined,
+  NODE_CLUSTER_SCHED_POLICY: undefined,
+  CLUSTER_RUN_LOG_LEVEL: undefined,
+}
+
+async function run (t: Test, args: string[], options: { env?: Record<string, string | undefined>, cwd?: string } = {}): Promise<{ cli: Cli, code: number | string }> {
+  const cli = startCli(t, args, { cwd: options.cwd, env: { ...CLEAN_ENV, ...options.env } })
+  const code = await cli.exited
+  return { cli, code }
+}
+
+/** Nothing was forked, and nothing answers on `port`. */
+async function nothingStarted (t: Test, cli: Cli, port?: number): Promise<void> {
+  t.same(cli.workerPids(), [], 'no worker was forked')
+  t.notOk(cli.events.some((e) => e.event === 'primary.start'), 'the cluster did not start')
+  if (port !== undefined) {
+    await t.rejects(get(`http://127.0.0.1:${port}/`), { code: 'ECONNREFUSED' }, 'nothing listens')
+  }
+}
+
+t.test('--help prints the usage and exits 0', async (t) => {
+  for (const flag of ['--help', '-h']) {
+    const { cli, code } = await run(t, [flag, HTTP_APP, '-w', '1'])
+    t.equal(code, 0, `${flag}: exit 0`)
+    t.match(cli.stdout(), /^Usage: cluster-run \[entry\] \[options\]/, `${flag}: the usage line`)
+    for (const option of ['--config', '--workers', '--scheduling-policy', '--log-level', '--check', '--version', 'Exit codes']) {
+      t.match(cli.stdout(), option, `${flag}: mentions ${option}`)
+    }
+    t.equal(cli.stderr(), '', `${flag}: nothing on stderr`)
+    t.same(cli.workerPids(), [], `${flag}: nothing forked`)
+  }
+})
+
+t.test('--version prints the version of package.json', async (t) => {
+  for (const flag of ['--version', '-v']) {
+    const { cli, code } = await run(t, [flag])
+    t.equal(code, 0, `${flag}: exit 0`)
+    t.equal(cli.stdout(), `${VERSION}\n`, `${flag}: ${VERSION}`)
+  }
+})
+
+t.test('an unknown flag: exit 64 naming it, nothing forked', async (t) => {
+  const port = await freePort()
+  const { cli, code } = await run(t, [HTTP_APP, '-w', '1', '--wrokers', '2'], { env: { PORT: String(port) } })
+  t.equal(code, 64)
+  t.match(cli.stderr(), /^cluster-run: Unknown option '--wrokers'/)
+  t.match(cli.stderr(), 'Run "cluster-run --help" for usage.')
+  await nothingStarted(t, cli, port)
+})
+
+t.test('a flag without its value and a second positional: exit 64', async (t) => {
+  const missing = await run(t, [HTTP_APP, '--workers'])
+  t.equal(missing.code, 64, '--workers without a value')
+  t.match(missing.cli.stderr(), '--workers')
+  const extra = await run(t, [HTTP_APP, 'extra-arg'])
+  t.equal(extra.code, 64, 'a second positional')
+  t.match(extra.cli.stderr(), 'Unexpected argument "extra-arg"')
+  t.same([...missing.cli.workerPids(), ...extra.cli.workerPids()], [])
+})
+
+t.test('a config with several bad values: exit 78, every key named, nothing forked or listening', async (t) => {
+  const port = await freePort()
+  const cwd = t.testdir({
+    '.clusterrc.json': JSON.stringify({
+      app: HTTP_APP,
+      workers: 0,
+      schedulingPolicy: 'fifo',
+      restartBackof: {},
+      env: { PORT: String(port) },
+    }),
+  })
+  const file = path.join(cwd, '.clusterrc.json')
+  const { cli, code } = await run(t, [], { cwd })
+  t.equal(code, 78)
+  const stderr = cli.stderr()
+  t.match(stderr, /^cluster-run: Invalid configuration\n/)
+  t.match(stderr, `  - workers: Too small: expected number to be >0 (given: 0, from ${file})`)
+  t.match(stderr, `  - schedulingPolicy: Invalid option: expected one of "rr"|"none" (given: "fifo", from ${file})`)
+  t.match(stderr, `  - restartBackof: unknown key (did you mean "restartBackoff"?), from ${file}`)
+  t.equal(stderr.split('\n').filter((l) => l.startsWith('  - ')).length, 3, 'one line per bad key')
+  t.equal(cli.stdout(), '', 'no event was logged')
+  await nothingStarted(t, cli, port)
+})
+
+t.test('a missing entry file: exit 78 naming it', async (t) => {
+  const cwd = t.testdir({})
+  const { cli, code } = await run(t, ['no-such-server.js', '-w', '1'], { cwd })
+  t.equal(code, 78)
+  t.match(cli.stderr(), `app: the entry file does not exist (given: "no-such-server.js", resolved to ${path.join(cwd, 'no-such-server.js')}, from command line)`)
+  await nothingStarted(t, cli)
+})
+
+t.test('no app at all: exit 78', async (t) => {
+  const cwd = t.testdir({ 'package.json': JSON.stringify({ name: 'no-app' }) })
+  const { cli, code } = await run(t, ['-w', '1'], { cwd })
+  t.equal(code, 78)
+  t.match(cli.stderr(), 'cluster-run: No app to run')
+  t.match(cli.stderr(), 'app: expected the entry file')
+  await nothingStarted(t, cli)
+})
+
+t.test('CLUSTER_RUN_WORKERS=abc: exit 78 naming workers and the environment', async (t) => {
+  const port = await freePort()
+  const { cli, code } = await run(t, [HTTP_APP], { env: { CLUSTER_RUN_WORKERS: 'abc', PORT: String(port) } })
+  t.equal(code, 78)
+  t.match(cli.stderr(), /- workers: .*\(given: "abc", from environment\)/)
+  await nothingStarted(t, cli, port)
+})
+
+t.test('--check prints the resolved config and forks nothing', async (t) => {
+  const cwd = t.testdir({
+    'server.js': '// never run\n',
+    '.clusterrc.yaml': 'app: server.js\nargs: [--x]\nrestartBackoff:\n  maxMs: 500\n',
+  })
+  const { cli, code } = await run(t, ['--check'], { cwd })
+  t.equal(code, 0, cli.stderr())
+  const config = JSON.parse(cli.stdout())
+  t.match(config, {
+    app: path.join(cwd, 'server.js'),
+    cwd,
+    args: ['--x'],
+    workers: Number,
+    workersReason: /^auto: /,
+    schedulingPolicy: 'rr',
+    restartBackoff: { initialMs: 100, maxMs: 500, factor: 2 },
+    log: { level: 'info', pretty: false },
+    configFile: path.join(cwd, '.clusterrc.yaml'),
+  })
+  t.ok(Number.isInteger(config.workers) && config.workers >= 1, `workers resolved to a number (${config.workers})`)
+  t.ok(path.isAbsolute(config.app), 'app is absolute')
+  t.equal(cli.events.length, 0, 'no event: nothing started')
+  t.same(cli.workerPids(), [])
+})
+
+t.test('precedence with --check: config file < environment < flag', async (t) => {
+  const cwd = t.testdir({
+    'server.js': '// never run\n',
+    'cluster.config.mjs': "export default { app: 'server.js', workers: 3, schedulingPolicy: 'none' }\n",
+  })
+  const file = path.join(cwd, 'cluster.config.mjs')
+  const check = async (args: string[], env: Record<string, string> = {}): Promise<Record<string, any>> => {
+    const { cli, code } = await run(t, ['--check', ...args], { cwd, env })
+    t.equal(code, 0, cli.stderr())
+    return JSON.parse(cli.stdout())
+  }
+  t.match(await check([]), { workers: 3, workersReason: `set by ${file}`, schedulingPolicy: 'none' }, 'the config file')
+  t.match(await check([], { CLUSTER_RUN_WORKERS: '2' }), { workers: 2, workersReason: 'set by environment', schedulingPolicy: 'none' }, 'the environment over the file')
+  t.match(await check(['-w', '1'], { CLUSTER_RUN_WORKERS: '2' }), { workers: 1, workersReason: 'set by command line' }, 'the flag over the environment')
+  t.match(await check(['--workers', '1', '--scheduling-policy', 'rr'], { CLUSTER_RUN_SCHEDULING_POLICY: 'none' }), { workers: 1, schedulingPolicy: 'rr' }, 'long flags')
+  const auto = await check(['-w', 'auto'], { CLUSTER_RUN_WORKERS: '2' })
+  t.match(auto, { workers: Number, workersReason: /^auto: / }, '-w auto over the environment')
+})
+
+t.test('package.json#cluster found from cwd: primary.start names it; SIGTERM exits 0', async (t) => {
+  const port = await freePort()
+  const cwd = t.testdir({
+    'package.json': JSON.stringify({
+      name: 'served-app',
+      private: true,
+      cluster: { app: HTTP_APP, workers: 1, env: { PORT: String(port) } },
+    }),
+  })
+  const cli = startCli(t, [], { cwd, env: CLEAN_ENV })
+  const start = await cli.waitFor('primary.start')
+  t.match(start, { workers: 1, workersReason: `set by ${path.join(cwd, 'package.json')}`, app: HTTP_APP, configFile: path.join(cwd, 'package.json') })
+  const ready = await cli.waitFor('worker.ready')
+  const reply = await get(`http://127.0.0.1:${port}/`)
+  t.equal(reply.status, 200)
+  t.equal(reply.json().pid, ready.pid, 'the worker answers on the PORT from the config env')
+  t.same(cli.workerPids(), [ready.pid], 'one worker')
+  cli.child.kill('SIGTERM')
+  t.equal(await cli.exited, 0)
+})
+
+t.test('a config file that throws: exit 78 with the reason and the file, nothing forked', async (t) => {
+  const port = await freePort()
+  const cwd = t.testdir({
+    'cluster.config.mjs': `if (process.env.PORT) throw new Error('config exploded on purpose')\nexport default { app: ${JSON.stringify(HTTP_APP)} }\n`,
+  })
+  const { cli, code } = await run(t, ['-w', '1'], { cwd, env: { PORT: String(port) } })
+  t.equal(code, 78)
+  t.match(cli.stderr(), `cluster-run: Cannot load config ${path.join(cwd, 'cluster.config.mjs')}: config exploded on purpose`)
+  await nothingStarted(t, cli, port)
+})
+
+t.test('a config whose loader fails with ENOENT: exit 78, not a run with the defaults', async (t) => {
+  const port = await freePort()
+  const cwd = t.testdir({
+    'cluster.config.mjs': "import fs from 'node:fs'\nexport default JSON.parse(fs.readFileSync('settings.json', 'utf8'))\n",
+  })
+  // --check: were the file skipped, this would exit 0 at once with the defaults
+  const { cli, code } = await run(t, [HTTP_APP, '-w', '1', '--check'], { cwd, env: { PORT: String(port) } })
+  t.equal(code, 78)
+  t.equal(cli.stdout(), '', 'no config printed')
+  t.match(cli.stderr(), `cluster-run: Cannot load config ${path.join(cwd, 'cluster.config.mjs')}: ENOENT`)
+  t.match(cli.stderr(), 'settings.json')
+  await nothingStarted(t, cli, port)
+})
+
+t.test('--config: a missing file is exit 78 naming it; an existing one is used', async (t) => {
+  const cwd = t.testdir({
+    'server.js': '// never run\n',
+    '.clusterrc.json': JSON.stringify({ app: 'server.js', workers: 5 }),
+    // app stays relative to cwd, not to the config file
+    conf: { 'other.json': JSON.stringify({ app: 'server.js', workers: 2 }) },
+  })
+  const missing = await run(t, ['--config', 'conf/nope.json', '--check'], { cwd })
+  t.equal(missing.code, 78)
+  t.match(missing.cli.stderr(), `cluster-run: Config file not found: ${path.join(cwd, 'conf/nope.json')}`)
+  const chosen = await run(t, ['-c', 'conf/other.json', '--check'], { cwd })
+  t.equal(chosen.code, 0, chosen.cli.stderr())
+  t.match(JSON.parse(chosen.cli.stdout()), { workers: 2, configFile: path.join(cwd, 'conf/other.json'), app: path.join(cwd, 'server.js') })
+})

@@ -1,0 +1,181 @@
+// Deploys and shutdowns without a dropped request: drain, reload, scaling.
+import t, { type Test } from 'tap'
+import http from 'node:http'
+import fs from 'node:fs'
+import path from 'node:path'
+import { startCli, fixture, alive } from './helpers/cli.js'
+import { get, freePort, until } from './helpers/http.js'
+import { startLoad } from './helpers/load.js'
+
+const readyCount = (cli: ReturnType<typeof startCli>, generation = 0): number =>
+  cli.events.filter((e) => e.event === 'worker.ready' && e.generation === generation).length
+
+async function startReady (t: Test, args: string[], workers: number, env: Record<string, string> = {}, cwd?: string) {
+  const port = await freePort()
+  const cli = startCli(t, args, { env: { PORT: String(port), ...env }, cwd })
+  await until(() => readyCount(cli) >= workers, `${workers} workers ready`, 20_000)
+  return { cli, port, url: `http://127.0.0.1:${port}` }
+}
+
+t.test('SIGHUP under keep-alive load: 0 errors, 0 non-2xx, every worker replaced', async (t) => {
+  const { cli, url } = await startReady(t, [fixture('apps/lifecycle.js'), '-w', '4'], 4)
+  const before = new Set(cli.workerPids())
+  const load = startLoad(`${url}/`, { connections: 20 })
+  await until(() => cli.events.length > 0, 'load running', 1000) // the load is already flowing
+  cli.signal('SIGHUP')
+  const complete = await cli.waitFor('reload.complete', undefined, 60_000)
+  const result = await load.stop()
+  t.comment(JSON.stringify(result))
+  t.ok(result.requests > 100, `load ran (${result.requests} requests)`)
+  t.equal(result.errors, 0, 'no request failed')
+  t.equal(result.non2xx, 0, 'no non-2xx response')
+  t.equal(result.timeouts, 0, 'no timeout')
+  t.match(complete, { generation: 1, durationMs: Number })
+  const after = cli.events.filter((e) => e.event === 'worker.ready' && e.generation === 1).map((e) => e.pid)
+  t.equal(after.length, 4, '4 new workers became ready')
+  t.ok(after.every((pid) => !before.has(pid)), 'every worker pid changed')
+  for (const pid of before) await until(() => !alive(pid), `old worker ${pid} to exit`)
+  // the old workers drained: expected exits, nothing counted as a crash
+  t.equal(cli.events.filter((e) => e.event === 'worker.exit' && !e.expected).length, 0)
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+})
+
+t.test('SIGTERM with 2 s requests in flight: all complete with 200 and Connection: close', async (t) => {
+  const { cli, url } = await startReady(t, [fixture('apps/lifecycle.js'), '-w', '2'], 2)
+  const agent = new http.Agent({ keepAlive: true })
+  t.teardown(() => agent.destroy())
+  const slow = Array.from({ length: 4 }, () => get(`${url}/slow?ms=2000`, { agent }))
+  await until(() => cli.events.filter((e) => e.event === 'app.slow-start').length === 4, 'the slow requests to start')
+  cli.signal('SIGTERM')
+  const replies = await Promise.all(slow)
+  t.same(replies.map((r) => r.status), [200, 200, 200, 200], 'every in-flight request completed')
+  t.ok(replies.every((r) => r.headers.connection === 'close'), 'each response told the keep-alive client to close')
+  t.equal(await cli.exited, 0)
+  const cleanups = cli.events.filter((e) => e.event === 'app.cleanup').length
+  t.equal(cleanups, 2, 'onShutdown hooks ran in both workers')
+  t.match(cli.events.find((e) => e.event === 'shutdown.complete'), { signal: 'SIGTERM', exitCode: 0, killed: 0 })
+  t.ok(cli.events.some((e) => e.event === 'worker.drain'), 'worker.drain is logged')
+})
+
+t.test('an idle keep-alive connection is not reset: its next request is answered with Connection: close', async (t) => {
+  const { cli, url } = await startReady(t, [fixture('apps/lifecycle.js'), '-w', '1'], 1)
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => agent.destroy())
+  const first = await get(`${url}/`, { agent })
+  t.equal(first.headers.connection, 'keep-alive')
+  // A long request on another connection keeps the worker draining meanwhile.
+  const held = get(`${url}/slow?ms=1500`)
+  await until(() => cli.events.some((e) => e.event === 'app.slow-start'), 'the long request to start')
+  cli.signal('SIGTERM')
+  await cli.waitFor('worker.drain')
+  const onIdleSocket = await get(`${url}/slow?ms=100`, { agent })
+  t.equal(onIdleSocket.status, 200, 'the request on the idle keep-alive socket was served')
+  t.equal(onIdleSocket.headers.connection, 'close')
+  t.equal((await held).status, 200)
+  t.equal(await cli.exited, 0)
+})
+
+t.test('a second SIGTERM kills at once; a worker over shutdownTimeoutMs is killed and logged', async (t) => {
+  const { cli, url } = await startReady(t, [fixture('apps/lifecycle.js'), '-w', '1'], 1)
+  const stuck = get(`${url}/slow?ms=30000`).catch((e) => e)
+  await until(() => cli.events.some((e) => e.event === 'app.slow-start'), 'the long request to start')
+  cli.signal('SIGTERM')
+  await cli.waitFor('worker.drain')
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 1, 'exit 1: a worker had to be killed')
+  t.match(cli.events.find((e) => e.event === 'worker.exit'), { reason: 'drain-timeout', signal: 'SIGKILL' })
+  t.match(cli.events.filter((e) => e.event === 'shutdown.start')[1], { fast: true })
+  t.type(await stuck, Error)
+})
+
+t.test('shutdownTimeoutMs: a worker still busy at the deadline is killed, exit 1', async (t) => {
+  const dir = t.testdir({ 'cluster.config.json': JSON.stringify({ app: fixture('apps/lifecycle.js'), workers: 1, shutdownTimeoutMs: 500 }) })
+  const { cli, url } = await startReady(t, [], 1, {}, dir)
+  const stuck = get(`${url}/slow?ms=30000`).catch((e) => e)
+  await until(() => cli.events.some((e) => e.event === 'app.slow-start'), 'the long request to start')
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 1)
+  const killed = cli.events.find((e) => e.event === 'worker.killed')
+  t.match(killed, { workerId: 0 })
+  t.ok(killed!.afterMs >= 500, `killed after the deadline (${killed!.afterMs} ms)`)
+  t.type(await stuck, Error)
+})
+
+t.test('a reload onto an app that fails at boot aborts; the old workers keep serving', async (t) => {
+  const dir = t.testdir({ 'cluster.config.json': JSON.stringify({ app: fixture('apps/lifecycle.js'), workers: 2 }) })
+  const { cli, url } = await startReady(t, [], 2, {}, dir)
+  const before = cli.workerPids()
+  fs.writeFileSync(path.join(dir, 'cluster.config.json'), JSON.stringify({ app: fixture('apps/boot-throw.js'), workers: 2 }))
+  cli.signal('SIGHUP')
+  const aborted = await cli.waitFor('reload.aborted')
+  t.match(aborted.reason, /before it was ready/)
+  t.ok(aborted.stderr.join('\n').includes('DATABASE_URL'), 'the abort shows the new worker\'s stderr')
+  const replies = await Promise.all(Array.from({ length: 6 }, () => get(`${url}/`)))
+  t.ok(replies.every((r) => r.status === 200 && before.includes(r.json().pid)), 'the old workers answer')
+  t.notOk(cli.events.some((e) => e.event === 'crash-rate.exceeded' || e.event === 'worker.restart'), 'nothing counted as a crash')
+
+  // An invalid config aborts too, with the validation errors, before anything is forked.
+  fs.writeFileSync(path.join(dir, 'cluster.config.json'), JSON.stringify({ app: fixture('apps/lifecycle.js'), workers: -1 }))
+  const forks = cli.workerPids().length
+  cli.signal('SIGHUP')
+  const invalid = await cli.waitFor('reload.aborted', (e) => e.reason === 'invalid configuration')
+  t.match(invalid.issues.join('\n'), /workers/)
+  t.equal(cli.workerPids().length, forks, 'no worker forked for an invalid config')
+
+  // A good config applies, with its new worker count.
+  fs.writeFileSync(path.join(dir, 'cluster.config.json'), JSON.stringify({ app: fixture('apps/lifecycle.js'), workers: 3, env: { GENERATION: 'two' } }))
+  cli.signal('SIGHUP')
+  await cli.waitFor('reload.complete', undefined, 30_000)
+  const gens = new Set<string>()
+  const pids = new Set<number>()
+  for (let i = 0; i < 12; i++) {
+    const r = (await get(`${url}/`)).json()
+    gens.add(r.generation)
+    pids.add(r.pid)
+  }
+  t.same([...gens], ['two'], 'every worker runs with the new env')
+  t.equal(pids.size, 3, 'the new worker count applied')
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+})
+
+t.test('reloads never overlap: a SIGHUP during a reload is queued once', async (t) => {
+  const { cli } = await startReady(t, [fixture('apps/lifecycle.js'), '-w', '2'], 2)
+  cli.signal('SIGHUP')
+  await cli.waitFor('reload.start')
+  cli.signal('SIGHUP')
+  await cli.waitFor('reload.queued')
+  // (signals sent back to back may merge into one: the third waits for the second's effect)
+  cli.signal('SIGHUP')
+  await cli.waitFor('reload.ignored')
+  await cli.waitFor('reload.complete', (e) => e.generation === 2, 30_000)
+  t.equal(cli.events.filter((e) => e.event === 'reload.start').length, 2, 'two reloads ran, one after the other')
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+})
+
+t.test('SIGTTIN / SIGTTOU scale under load with 0 failed requests, never below 1', async (t) => {
+  const { cli, url } = await startReady(t, [fixture('apps/lifecycle.js'), '-w', '2'], 2)
+  const load = startLoad(`${url}/`, { connections: 10 })
+  cli.signal('SIGTTIN')
+  t.match(await cli.waitFor('scale'), { from: 2, to: 3 })
+  await cli.waitFor('worker.ready', (e) => e.workerId === 2)
+  cli.signal('SIGTTOU')
+  await cli.waitFor('scale', (e) => e.to === 2)
+  const drained = await cli.waitFor('worker.exit', (e) => e.workerId === 2)
+  t.match(drained, { expected: true, reason: 'drained' }, 'the highest slot was drained')
+  cli.signal('SIGTTOU')
+  await cli.waitFor('scale', (e) => e.to === 1)
+  await cli.waitFor('worker.exit', (e) => e.workerId === 1)
+  cli.signal('SIGTTOU')
+  const result = await load.stop()
+  t.comment(JSON.stringify(result))
+  t.ok(result.requests > 100, 'load ran')
+  t.equal(result.errors, 0, 'no failed request')
+  t.equal(result.non2xx, 0)
+  t.equal((await get(`${url}/`)).status, 200)
+  t.equal(cli.events.filter((e) => e.event === 'scale').length, 3, 'no scale below 1')
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+})
