@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { CLI, KINDS, appPath, freePort, killEverythingNow, leftovers, rssMb, start } from './lib/contenders.js'
 import { load } from './lib/load.js'
+import { watchCpu } from './lib/cpu.js'
 import { fmt, fmtRatio, max, median, ratio, table, verdict } from './lib/stats.js'
 
 const QUICK = process.env.BENCH_QUICK === '1'
@@ -91,6 +92,22 @@ async function finish (c, context) {
   return info
 }
 
+/** A load against a contender, with the machine's CPU use by other processes recorded. */
+async function measure (c, opts) {
+  const cpuDone = watchCpu(c)
+  const result = await load({ port: c.port, ...opts })
+  result.cpu = cpuDone()
+  return result
+}
+
+/** One line about the machine's other load during a table's measured runs. */
+function otherLoadLine (loads) {
+  const pcts = loads.filter(Boolean).map((l) => l.cpu?.otherPct)
+  const m = median(pcts)
+  if (m === null) return ''
+  return `CPU used by other processes on this machine during these loads: median ${fmt(m)} %, max ${fmt(max(pcts))} % of all cores.`
+}
+
 function strip (e) {
   const { at, time, level, hostname, ...rest } = e
   return rest
@@ -110,11 +127,11 @@ async function table1 () {
       const run = { rep, ...slim(c) }
       try {
         await load({ port, ...CONFIG.warmup })
-        run.light = await load({ port, ...CONFIG.light })
+        run.light = await measure(c, CONFIG.light)
         run.rssAfterLightMb = rssMb(c.pid)
         progress(`  /light ${fmt(run.light.rps)} req/s, p99 ${fmt(run.light.latencyOk.p99, 1)} ms, failed ${run.light.failed}`)
         if (rep < HEAVY_REPS) {
-          run.heavy = await load({ port, ...CONFIG.heavy })
+          run.heavy = await measure(c, CONFIG.heavy)
           run.rssAfterHeavyMb = rssMb(c.pid)
           progress(`  /heavy ${fmt(run.heavy.rps, 1)} req/s, p99 ${fmt(run.heavy.latencyOk.p99)} ms, failed ${run.heavy.failed}, ${fmt(run.heavy.windowMs / 1000, 1)} s`)
         }
@@ -167,7 +184,7 @@ async function table1 () {
   return { runs, summary, targets }
 }
 
-function printTable1 ({ summary, targets }) {
+function printTable1 ({ runs, summary, targets }) {
   const { heavy, light } = CONFIG
   const rows = []
   for (const l of ['heavy', 'light']) {
@@ -207,7 +224,8 @@ function printTable1 ({ summary, targets }) {
   ]
   out.push(table(['target', 'cluster-run rr', 'cluster-run none'], rowsT, 'lll'))
   out.push('')
-  out.push('The bare primary uses Node\'s default policy (rr on Linux), so "cluster-run none" vs bare also compares scheduling policies.')
+  out.push('The bare primary uses Node\'s default policy (rr on Linux), so "cluster-run none" vs bare also compares scheduling policies. ' +
+    otherLoadLine(runs.flatMap((r) => [r.light, r.heavy])))
   return out.join('\n')
 }
 
@@ -273,8 +291,7 @@ async function table2 () {
       const run = { rep, ...slim(c) }
       try {
         await load({ port, ...CONFIG.warmup })
-        run.load = await load({
-          port,
+        run.load = await measure(c, {
           path: cfg.path,
           connections: cfg.connections,
           durationS: cfg.durationS,
@@ -320,7 +337,7 @@ async function table2 () {
   return { runs, summary }
 }
 
-function printTable2 ({ summary }) {
+function printTable2 ({ runs, summary }) {
   const cfg = CONFIG.reload
   const how = {
     bare: 'SIGTERM each worker in turn, next once its replacement listens',
@@ -341,7 +358,7 @@ function printTable2 ({ summary }) {
     '',
     table(['contender', 'restart', 'n', 'ok', 'failed', 'p99 ms', 'restart ms', 'errors, all runs'], rows, 'llrrrrrl'),
     '',
-    '"failed" = errors (resets, timeouts) + non-2xx seen by the client during the whole run.',
+    '"failed" = errors (resets, timeouts) + non-2xx seen by the client during the whole run. ' + otherLoadLine(runs.map((r) => r.load)),
   ].join('\n')
 }
 
@@ -357,7 +374,7 @@ async function table3 (t1) {
     try {
       await load({ port, ...CONFIG.warmup })
       const from = c.events.length
-      run.heavy = await load({ port, ...CONFIG.heavy })
+      run.heavy = await measure(c, CONFIG.heavy)
       run.overloadEvents = c.events.slice(from).filter((e) => e.event === 'overload.start').map((e) => e.reason)
       progress(`  accepted ${run.heavy.ok}, shed ${run.heavy.shed}, errors ${run.heavy.errors}, p99 accepted ${fmt(run.heavy.latencyOk.p99)} ms, p99 shed ${fmt(run.heavy.latencyShed.p99)} ms`)
     } finally {
@@ -373,7 +390,7 @@ async function table3 (t1) {
     const c = await start('cr-rr', { app: HEAVY_APP, workers: CONFIG.workers, port })
     try {
       await load({ port, ...CONFIG.warmup })
-      unguarded = [{ rep: 0, heavy: await load({ port, ...CONFIG.heavy }), from: 'table 3' }]
+      unguarded = [{ rep: 0, heavy: await measure(c, CONFIG.heavy), from: 'table 3' }]
     } finally {
       await finish(c, 'table 3 unguarded')
     }
@@ -402,7 +419,7 @@ async function table3 (t1) {
   return { runs, unguardedFrom: unguarded[0]?.from, summary }
 }
 
-function printTable3 ({ summary, unguardedFrom }) {
+function printTable3 ({ runs, summary, unguardedFrom }) {
   const { heavy, guard } = CONFIG
   const rows = [
     ['without guard', summary.unguarded],
@@ -423,7 +440,7 @@ function printTable3 ({ summary, unguardedFrom }) {
     table(['app', 'n', 'accepted (2xx)', 'shed (503)', 'timeouts / errors', 'p99 accepted ms', 'p99 shed ms', 'no timeout', 'wall s'],
       rows, 'lrrrrrrlr'),
     '',
-    'The load generator ignores Retry-After: every 503 is followed at once by the next request on that connection.',
+    'The load generator ignores Retry-After: every 503 is followed at once by the next request on that connection. ' + otherLoadLine(runs.map((r) => r.heavy)),
   ].join('\n')
 }
 

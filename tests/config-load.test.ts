@@ -71,6 +71,7 @@ const FORMATS: Array<{ name: string, files: Dir, workers: number }> = [
   { name: 'cluster.config.js', files: { 'package.json': '{ "type": "module" }', 'cluster.config.js': ESM(17) }, workers: 17 },
   { name: 'cluster.config.mjs', files: { 'cluster.config.mjs': 'const workers = await Promise.resolve(18)\nexport default { app: \'server.js\', workers }\n' }, workers: 18 },
   { name: 'cluster.config.cjs', files: { 'cluster.config.cjs': CJS(19) }, workers: 19 },
+  { name: 'cluster.config.json', files: { 'cluster.config.json': '{ "app": "server.js", "workers": 20 }\n' }, workers: 20 },
 ]
 
 t.test('every search place is found and loaded', async (t) => {

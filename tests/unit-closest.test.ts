@@ -61,14 +61,7 @@ t.test('closest: the first of equally close keys wins', async (t) => {
   t.equal(closest('ab', ['bb', 'aa']), 'bb')
 })
 
-// BUG (deliberately failing): for 3-letter known keys the threshold
-// Math.max(2, Math.floor(best.length / 3)) accepts two edits out of three letters, so
-// an unrelated word like "foo" is "corrected" to "log" (and "dev" to "env"). Proposed
-// fix in lib/config/closest.ts: lower the floor from 2 to 1,
-//   bestDistance <= Math.max(1, Math.floor(best.length / 3))
-// (still "crashs" → "crashes", "restartBackof" → "restartBackoff", "window" →
-// "windowMs", "wrokers" → "workers", "ap" → "app").
-t.test('BUG closest: unrelated 3-letter words are not matched to 3-letter keys (foo → log)', async (t) => {
+t.test('closest: unrelated 3-letter words are not matched to 3-letter keys (foo → log)', async (t) => {
   t.equal(closest('foo', TOP), undefined, 'foo is not a typo of log')
   t.equal(closest('dev', TOP), undefined, 'dev is not a typo of env')
 })

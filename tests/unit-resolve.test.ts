@@ -347,20 +347,7 @@ t.test('resolveConfig: bad values inside arrays, records and nested objects', as
   for (const re of patterns) t.ok(err.issues.some((l) => re.test(l)), `an issue matches ${re}`)
 })
 
-// BUG (deliberately failing): formatIssues looks the source up by the issue's exact
-// path, but mergeLayers records sources only for top-level keys and their direct
-// sub-keys. An issue inside an array (or any deeper path) therefore loses its origin:
-//   args.1: Invalid input: expected string, received number (given: 3)
-// while its neighbours say ", from /proj/cluster.config.js". Proposed fix in
-// lib/config/resolve.ts formatIssues: use the source of the longest prefix of the path
-// that has one, e.g.
-//   function sourceOf (sources, path) {
-//     for (let n = path.length; n > 0; n--) {
-//       const s = sources.get(path.slice(0, n).map(String).join('.'))
-//       if (s) return s
-//     }
-//   }
-t.test('BUG resolveConfig: an issue inside an array names the layer it came from', async (t) => {
+t.test('resolveConfig: an issue inside an array names the layer it came from', async (t) => {
   const err = configError(t, fakes([file({ app: 'server.js', args: ['--ok', 3], stopOnExitCodes: [1.5] })]).inputs)
   t.equal(err.issues.length, 2)
   t.match(err.issues[0], /^args\.1: .*\(given: 3, from \/proj\/cluster\.config\.js\)$/)
@@ -380,14 +367,7 @@ t.test('resolveConfig: a hook must be a function', async (t) => {
   t.type(ok.onReload, 'function')
 })
 
-// BUG (deliberately failing): a `workers` value that is neither a number nor "auto"
-// fails the zod union, and zod 4 reports a union failure as just "Invalid input":
-//   workers: Invalid input (given: "lots", from environment)
-// The line does not say what was expected. Proposed fix in lib/config/schema.ts:
-//   workers: z.union([positiveInt, z.literal('auto')],
-//     { error: 'Invalid input: expected a positive integer or "auto"' }).default('auto')
-// (zod 4 still reports "Too small: expected number to be >0" for 0 and negatives.)
-t.test('BUG resolveConfig: a bad workers value says what was expected', async (t) => {
+t.test('resolveConfig: a bad workers value says what was expected', async (t) => {
   for (const [given, shown] of [['lots', '"lots"'], [2.5, '2.5'], [null, 'null']] as const) {
     const err = configError(t, fakes([file({ app: 'server.js', workers: given })]).inputs)
     t.equal(err.issues.length, 1)

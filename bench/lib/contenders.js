@@ -175,7 +175,9 @@ async function stop (c) {
     if (!c.exit) {
       c.stopSentAt = performance.now()
       c.child.kill('SIGTERM')
-      const exited = await Promise.race([c.exited, sleep(15_000).then(() => null)])
+      let timer
+      const exited = await Promise.race([c.exited, new Promise((resolve) => { timer = setTimeout(resolve, 15_000, null) })])
+      clearTimeout(timer)
       if (!exited) {
         c.forcedKill = true
         c.child.kill('SIGKILL')

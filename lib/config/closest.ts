@@ -23,5 +23,5 @@ export function closest (key: string, known: string[]): string | undefined {
     const d = distance(key, candidate)
     if (d < bestDistance) { best = candidate; bestDistance = d }
   }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined
+  return best !== undefined && bestDistance <= Math.max(1, Math.floor(best.length / 3)) ? best : undefined
 }

@@ -109,9 +109,18 @@ export function formatIssues (error: z.ZodError, input: unknown, sources: Map<st
     }
     const given = valueAt(input, issue.path)
     const shown = given === undefined ? 'nothing' : safeJson(given)
-    lines.push(`${at || '(root)'}: ${issue.message} (given: ${shown}${describeSource(sources.get(at))})`)
+    lines.push(`${at || '(root)'}: ${issue.message} (given: ${shown}${describeSource(sourceOf(issue.path, sources))})`)
   }
   return lines
+}
+
+/** The layer of the longest prefix of `at` that has one (array items have none of their own). */
+function sourceOf (at: PropertyKey[], sources: Map<string, string>): string | undefined {
+  for (let n = at.length; n > 0; n--) {
+    const source = sources.get(at.slice(0, n).map(String).join('.'))
+    if (source) return source
+  }
+  return undefined
 }
 
 function describeSource (source: string | undefined): string {

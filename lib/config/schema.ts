@@ -45,7 +45,7 @@ export const configSchema = z.strictObject({
   /** directory the app is resolved from and the workers run in */
   cwd: z.string().min(1).optional(),
   /** number of workers, or 'auto': the CPUs this process may use (affinity and cgroup quota) */
-  workers: z.union([positiveInt, z.literal('auto')]).default('auto'),
+  workers: z.union([positiveInt, z.literal('auto')], { error: 'Invalid input: expected a positive integer or "auto"' }).default('auto'),
   /** 'rr': the primary hands out connections round-robin; 'none': the kernel does */
   schedulingPolicy: z.enum(['rr', 'none']).default('rr'),
   /** 'listening': ready when the app listens; 'message': ready when the app calls ready() */

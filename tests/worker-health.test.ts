@@ -1,0 +1,92 @@
+// Worker health: hung workers, memory ceiling, request recycling, exit reasons.
+import t, { type Test } from 'tap'
+import { startCli, fixture, alive } from './helpers/cli.js'
+import { get, freePort, until } from './helpers/http.js'
+import { startLoad } from './helpers/load.js'
+import autocannon from 'autocannon'
+
+async function startWithConfig (t: Test, config: Record<string, unknown>, workers: number) {
+  const port = await freePort()
+  const dir = t.testdir({ 'cluster.config.json': JSON.stringify({ app: fixture('apps/health.js'), env: { PORT: String(port) }, ...config }) })
+  const cli = startCli(t, [], { cwd: dir })
+  await until(() => cli.events.filter((e) => e.event === 'worker.ready').length >= workers, 'workers ready', 20_000)
+  return { cli, url: `http://127.0.0.1:${port}` }
+}
+
+t.test('a worker that blocks its event loop is killed and replaced; the others keep answering', async (t) => {
+  const { cli, url } = await startWithConfig(t, { workers: 2, heartbeatTimeoutMs: 1000 }, 2)
+  const pids = cli.workerPids()
+  void get(`${url}/block`).catch(() => {})
+  const hung = await cli.waitFor('worker.hung')
+  t.ok(pids.includes(hung.pid))
+  t.ok(hung.heartbeatAgeMs > 1000 && hung.heartbeatAgeMs < 2000, `killed within timeout + 1 s (heartbeat age ${hung.heartbeatAgeMs} ms)`)
+  const other = pids.find((p) => p !== hung.pid)
+  const replies = await Promise.all(Array.from({ length: 4 }, () => get(`${url}/`)))
+  t.ok(replies.every((r) => r.status === 200), 'the cluster kept answering')
+  t.ok(replies.some((r) => r.json().pid === other), 'the healthy worker answered')
+  t.match(await cli.waitFor('worker.exit', (e) => e.pid === hung.pid), { reason: 'hung', signal: 'SIGKILL', expected: false })
+  const replacement = await cli.waitFor('worker.ready', (e) => e.workerId === hung.workerId && e.pid !== hung.pid)
+  t.ok(alive(replacement.pid), 'a replacement serves in the same slot')
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+})
+
+t.test('a CPU flood (/heavy, 400 concurrent) gets no worker killed as hung', async (t) => {
+  const { cli, url } = await startWithConfig(t, { workers: 2, heartbeatTimeoutMs: 2000 }, 2)
+  const result: any = await autocannon({ url: `${url}/heavy?n=30000000`, connections: 400, amount: 400, timeout: 60 })
+  t.equal(result.errors, 0, 'no errors')
+  t.equal(result['2xx'], 400, 'every request answered')
+  t.notOk(cli.events.some((e) => e.event === 'worker.hung'), 'no worker.hung')
+  t.equal(cli.events.filter((e) => e.event === 'worker.fork').length, 2, 'no worker replaced')
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+})
+
+t.test('a worker over maxMemoryMb is recycled gracefully under load', async (t) => {
+  const { cli, url } = await startWithConfig(t, { workers: 2, maxMemoryMb: 150, heartbeatTimeoutMs: 2000 }, 2)
+  const load = startLoad(`${url}/`, { connections: 10 })
+  for (let i = 0; i < 15 && !cli.events.some((e) => e.event === 'worker.recycle'); i++) {
+    await get(`${url}/grow?mb=16`)
+  }
+  const recycle = await cli.waitFor('worker.recycle')
+  t.match(recycle, { reason: 'memory', maxMemoryMb: 150 })
+  t.ok(recycle.rssMb > 150)
+  await cli.waitFor('worker.exit', (e) => e.pid === recycle.pid)
+  const result = await load.stop()
+  t.equal(result.errors, 0, 'no failed request')
+  t.equal(result.non2xx, 0)
+  t.match(cli.events.find((e) => e.event === 'worker.exit' && e.pid === recycle.pid), { reason: 'recycled', expected: true })
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+})
+
+t.test('maxRequests: 100 recycles workers under load with 0 failed requests', async (t) => {
+  const { cli, url } = await startWithConfig(t, { workers: 2, maxRequests: 100, maxRequestsJitter: 20, heartbeatTimeoutMs: 400 }, 2)
+  const load = startLoad(`${url}/`, { connections: 10 })
+  await until(() => cli.events.filter((e) => e.event === 'worker.exit' && e.reason === 'recycled').length >= 4, '4 recycles', 30_000)
+  const result = await load.stop()
+  t.comment(JSON.stringify(result))
+  t.equal(result.errors, 0, 'no failed request')
+  t.equal(result.non2xx, 0)
+  const recycles = cli.events.filter((e) => e.event === 'worker.recycle')
+  t.ok(recycles.every((e) => e.reason === 'max-requests' && e.limit >= 100 && e.limit <= 120), 'limits are 100 + up to 20 jitter')
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+})
+
+t.test('exit reasons: a SIGKILL the supervisor did not send is flagged as a possible OOM kill', async (t) => {
+  const { cli } = await startWithConfig(t, { workers: 1 }, 1)
+  const [pid] = cli.workerPids()
+  process.kill(pid, 'SIGKILL')
+  t.match(await cli.waitFor('worker.exit'), { pid, reason: 'signaled', signal: 'SIGKILL', possibleOom: true, expected: false })
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+})
+
+t.test('stopOnExitCodes: a worker exiting with such a code stops the cluster at once, exit 3', async (t) => {
+  const { cli, url } = await startWithConfig(t, { workers: 2, stopOnExitCodes: [42] }, 2)
+  await get(`${url}/exit?code=42`).catch(() => {})
+  t.equal(await cli.exited, 3)
+  t.match(cli.events.find((e) => e.event === 'boot.failed'), { cause: 'stop-code' })
+  t.notOk(cli.events.some((e) => e.event === 'worker.restart'), 'no restart')
+})
