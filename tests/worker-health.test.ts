@@ -17,12 +17,16 @@ t.test('a worker that blocks its event loop is killed and replaced; the others k
   const { cli, url } = await startWithConfig(t, { workers: 2, heartbeatTimeoutMs: 1000 }, 2)
   const pids = cli.workerPids()
   void get(`${url}/block`).catch(() => {})
+  await cli.waitFor('app.block')
+  // Sent while one worker hangs: with round-robin, one of them is handed to the hung
+  // worker; when it is killed, the connection must go to another worker, not be lost.
+  const during = Promise.all(Array.from({ length: 4 }, () => get(`${url}/`)))
   const hung = await cli.waitFor('worker.hung')
   t.ok(pids.includes(hung.pid))
   t.ok(hung.heartbeatAgeMs > 1000 && hung.heartbeatAgeMs < 2000, `killed within timeout + 1 s (heartbeat age ${hung.heartbeatAgeMs} ms)`)
   const other = pids.find((p) => p !== hung.pid)
-  const replies = await Promise.all(Array.from({ length: 4 }, () => get(`${url}/`)))
-  t.ok(replies.every((r) => r.status === 200), 'the cluster kept answering')
+  const replies = [...await during, ...await Promise.all(Array.from({ length: 4 }, () => get(`${url}/`)))]
+  t.ok(replies.every((r) => r.status === 200), 'the cluster kept answering, even the connection handed to the hung worker')
   t.ok(replies.some((r) => r.json().pid === other), 'the healthy worker answered')
   t.match(await cli.waitFor('worker.exit', (e) => e.pid === hung.pid), { reason: 'hung', signal: 'SIGKILL', expected: false })
   const replacement = await cli.waitFor('worker.ready', (e) => e.workerId === hung.workerId && e.pid !== hung.pid)

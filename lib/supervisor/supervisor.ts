@@ -15,6 +15,7 @@ import { nextAttempt, restartDelay } from './backoff.js'
 import { CrashWindow, breakerCanTrip } from './crash-window.js'
 import { classifyExit, type Leaving } from './exit-reason.js'
 import { findHung } from './heartbeat-check.js'
+import { rescueHandoffs } from './handoff-rescue.js'
 
 export type WorkerPhase = 'starting' | 'ready' | 'draining'
 
@@ -188,6 +189,7 @@ export class Supervisor extends EventEmitter {
       [ENV.workerId]: String(slot.id),
       [ENV.heartbeatMs]: String(heartbeatMs),
     })
+    if (config.schedulingPolicy === 'rr') rescueHandoffs(worker)
     const now = Date.now()
     const member: Member = {
       worker,
