@@ -3,6 +3,7 @@
 // 78), never a silent fall back to the defaults.
 import t, { type Test } from 'tap'
 import path from 'node:path'
+import fs from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { loadConfigFile, SEARCH_PLACES } from '../lib/config/load.js'
 import { ConfigError } from '../lib/errors.js'
@@ -223,4 +224,17 @@ t.test('a config that is not an object is a ConfigError', async (t) => {
     t.match((await configError(t, dir)).message, message)
     t.match((await configError(t, dir, file)).message, message, 'the same through --config')
   })
+})
+
+t.test('a config file is read anew on every load (a reload sees its changes)', async (t) => {
+  for (const name of ['cluster.config.mjs', 'cluster.config.cjs', 'cluster.config.js', 'cluster.config.ts']) {
+    const dir = t.testdir({ 'package.json': JSON.stringify({ type: 'module' }) })
+    const write = (workers: number): void => fs.writeFileSync(path.join(dir, name), name.endsWith('.cjs')
+      ? `module.exports = { app: 'a.js', workers: ${workers} }`
+      : `export default { app: 'a.js', workers: ${workers} }`)
+    write(1)
+    t.equal((await loadConfigFile(dir))?.config.workers, 1, `${name} first`)
+    write(2)
+    t.equal((await loadConfigFile(dir))?.config.workers, 2, `${name} after a change`)
+  }
 })

@@ -2,6 +2,8 @@
 // Every loader failure becomes a ConfigError: cosmiconfig 9 silently ignores a
 // loader's ENOENT/EACCES/EISDIR/ENOTDIR during search, which would mean defaults.
 import path from 'node:path'
+import { createRequire } from 'node:module'
+import { pathToFileURL } from 'node:url'
 import { cosmiconfig, defaultLoaders, type Loader } from 'cosmiconfig'
 import { createJiti } from 'jiti'
 import { ConfigError } from '../errors.js'
@@ -73,8 +75,21 @@ const loadTs: Loader = async (filepath) => {
   return jiti.import(filepath, { default: true })
 }
 
+// A reload (SIGHUP) reads the config again: bypass Node's module caches, which
+// would hand back the first version of a .js/.mjs/.cjs file forever.
+const requireFresh = createRequire(import.meta.url)
+let version = 0
+const loadJsFresh: Loader = async (filepath) => {
+  delete requireFresh.cache[filepath]
+  const module = await import(`${pathToFileURL(filepath).href}?v=${++version}`)
+  return module.default
+}
+
 const loaders = Object.fromEntries(Object.entries({
   ...defaultLoaders,
+  '.js': loadJsFresh,
+  '.mjs': loadJsFresh,
+  '.cjs': loadJsFresh,
   '.ts': loadTs,
   '.mts': loadTs,
   '.cts': loadTs,
