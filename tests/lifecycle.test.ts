@@ -179,3 +179,34 @@ t.test('SIGTTIN / SIGTTOU scale under load with 0 failed requests, never below 1
   cli.signal('SIGTERM')
   t.equal(await cli.exited, 0)
 })
+
+t.test('with the middleware, a real drain flips readiness to 503 and refuses new requests with Connection: close', async (t) => {
+  const { cli, url } = await startReady(t, [fixture('apps/guarded.js'), '-w', '1'], 1)
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => agent.destroy())
+  const second = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => second.destroy())
+  const ready = await get(`${url}/readyz`, { agent })
+  t.equal(ready.status, 200, 'ready before the drain')
+  t.equal((await get(`${url}/`, { agent: second })).status, 200, 'a second keep-alive connection, idle from now on')
+  t.equal((await get(`${url}/healthz`)).status, 200)
+  const held = get(`${url}/slow?ms=1500`)
+  await until(() => cli.events.some((e) => e.event === 'app.slow-start'), 'the long request to start')
+  cli.signal('SIGTERM')
+  await cli.waitFor('worker.drain')
+  // The drain message is on its way to the worker: poll readiness on the same
+  // keep-alive socket (200s keep it open) until the worker answers that it drains.
+  const during = await until(async () => {
+    const reply = await get(`${url}/readyz`, { agent })
+    return reply.status === 503 ? reply : undefined
+  }, 'readiness to turn 503', 5000)
+  t.equal(during.status, 503, 'readiness is 503 while draining')
+  t.match(during.json(), { status: 'draining' })
+  const refused = await get(`${url}/`, { agent: second })
+  t.equal(refused.status, 503, 'a new request on an idle connection is refused, not cut off')
+  t.ok(Number(refused.headers['retry-after']) > 0, 'with Retry-After')
+  t.equal(refused.headers.connection, 'close')
+  t.equal(during.headers.connection, 'close')
+  t.equal((await held).status, 200, 'the request in flight completed')
+  t.equal(await cli.exited, 0)
+})
