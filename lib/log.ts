@@ -39,7 +39,7 @@ export function createLogger ({ level, pretty: human }: LogOptions): Logger {
   // Synchronous writes to fd 1: a handful of lines per lifecycle event, and none may
   // be lost when the primary exits right after a fatal event.
   const stream = human
-    ? pretty({ sync: true, destination: 1, ignore: 'hostname' })
+    ? pretty({ sync: true, destination: 1, ignore: 'hostname', messageKey: 'event' })
     : pino.destination({ dest: 1, sync: true })
   return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, stream)
 }

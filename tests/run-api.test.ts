@@ -3,7 +3,7 @@ import t from 'tap'
 import nodeCluster from 'node:cluster'
 import { run, ConfigError, ClusterError } from 'cluster-run'
 import { fixture, alive } from './helpers/cli.js'
-import { get, freePort, distinct } from './helpers/http.js'
+import { get, freePort, distinct, until } from './helpers/http.js'
 
 t.test('run() resolves once every worker listens; the handle lists workers and stops', async (t) => {
   const port = await freePort()
@@ -73,4 +73,20 @@ t.test('hooks run with the facts; a hook that throws does not stop the primary',
   t.match(calls[0][1], { workerId: 0, pid: Number })
   t.match(calls[3][1], { workerId: 0, reason: 'drained', code: 0 })
   t.match(calls[2][1], { signal: 'test' })
+})
+
+t.test('the handle exposes each worker\'s latest heartbeat figures', async (t) => {
+  const port = await freePort()
+  const cluster = await run({ app: fixture('apps/http.js'), workers: 1, heartbeatTimeoutMs: 400, env: { PORT: String(port) }, log: { level: 'silent' } })
+  t.teardown(() => cluster.stop())
+  for (let i = 0; i < 3; i++) await get(`http://127.0.0.1:${port}/`)
+  const stats = await until(() => {
+    const s = cluster.workers()[0]?.stats
+    return s && s.requests >= 3 ? s : undefined
+  }, 'a heartbeat counting the requests', 5000)
+  t.ok(stats.rssBytes > 10 * 1024 * 1024, 'rss')
+  t.ok(stats.heapUsedBytes > 0, 'heap')
+  t.ok(stats.eventLoopDelayMs >= 0, 'event-loop delay')
+  t.equal(stats.inflight, 0)
+  t.equal(await cluster.stop(), 0)
 })

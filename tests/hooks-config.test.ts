@@ -1,0 +1,47 @@
+// Hooks in a TypeScript config file: they run in the primary; one that throws is
+// logged as hook.error and the cluster goes on.
+import t from 'tap'
+import { pathToFileURL } from 'node:url'
+import path from 'node:path'
+import { startCli, fixture, ROOT } from './helpers/cli.js'
+import { get, freePort, until } from './helpers/http.js'
+
+t.test('cluster.config.ts with hooks, one of them throwing', async (t) => {
+  const port = await freePort()
+  const api = pathToFileURL(path.join(ROOT, 'dist/index.js')).href
+  const dir = t.testdir({
+    'cluster.config.ts': `
+      import { defineConfig } from '${api}'
+      const say = (event: string, fields: object): void => { process.stdout.write(JSON.stringify({ event, ...fields }) + '\\n') }
+      export default defineConfig({
+        app: ${JSON.stringify(fixture('apps/http.js'))},
+        workers: 2,
+        env: { PORT: '${port}' },
+        onWorkerFork: ({ workerId }) => { say('hook.fork', { workerId }); if (workerId === 1) throw new Error('fork hook failed') },
+        onWorkerReady: async ({ workerId, pid }) => say('hook.ready', { workerId, pid }),
+        onWorkerExit: ({ workerId, reason }) => say('hook.exit', { workerId, reason }),
+        onShutdown: ({ signal }) => say('hook.shutdown', { signal }),
+      })
+    `,
+  })
+  const cli = startCli(t, [], { cwd: dir })
+  await until(() => cli.events.filter((e) => e.event === 'hook.ready').length === 2, 'both ready hooks')
+  t.match(cli.events.find((e) => e.event === 'hook.error'), { hook: 'onWorkerFork', error: 'fork hook failed', level: 50 })
+  t.same(cli.events.filter((e) => e.event === 'hook.fork').map((e) => e.workerId).sort(), [0, 1])
+  t.equal((await get(`http://127.0.0.1:${port}/`)).status, 200, 'the cluster serves despite the throwing hook')
+  t.match(cli.events.find((e) => e.event === 'primary.start'), { configFile: path.join(dir, 'cluster.config.ts') })
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+  t.match(cli.events.find((e) => e.event === 'hook.shutdown'), { signal: 'SIGTERM' })
+  t.same(cli.events.filter((e) => e.event === 'hook.exit').map((e) => e.reason), ['drained', 'drained'])
+})
+
+t.test('--pretty prints human-readable lines instead of JSON', async (t) => {
+  const port = await freePort()
+  const cli = startCli(t, [fixture('apps/http.js'), '-w', '1', '--pretty'], { env: { PORT: String(port) } })
+  await until(() => cli.stdout().includes('worker.ready'), 'the ready line')
+  t.notOk(cli.stdout().split('\n').some((l) => l.startsWith('{"level"')), 'no JSON lines')
+  t.match(cli.stdout(), /INFO.*primary\.start/)
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+})
