@@ -41,7 +41,8 @@ export function createLogger ({ level, pretty: human }: LogOptions): Logger {
   const stream = human
     ? pretty({ sync: true, destination: 1, ignore: 'hostname', messageKey: 'event' })
     : pino.destination({ dest: 1, sync: true })
-  return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, stream)
+  // The event name is the message: pino-pretty prints it first on the line.
+  return pino({ level, messageKey: 'event', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, stream)
 }
 
 export type { Logger }
