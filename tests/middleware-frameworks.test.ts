@@ -180,7 +180,7 @@ t.test('invalid options throw MiddlewareOptionsError from every adapter', async 
   t.throws(() => protect(() => {}, invalid), expected)
   t.throws(() => protect(() => {}, { errors: 'delegate' } as never), {
     name: 'MiddlewareOptionsError',
-    issues: ['errors: unknown option (given: "delegate")'],
+    issues: ['errors: unknown key (given: "delegate")'],
   }, 'node:http has nothing to delegate to')
 
   const app = Fastify()
@@ -194,6 +194,6 @@ t.test('invalid options throw MiddlewareOptionsError from every adapter', async 
     t.fail('should have thrown')
   } catch (err) {
     t.ok(err instanceof MiddlewareOptionsError)
-    t.same((err as MiddlewareOptionsError).issues, ['maxInFlightt: unknown option, did you mean "maxInFlight"? (given: 3)'])
+    t.same((err as MiddlewareOptionsError).issues, ['maxInFlightt: unknown key, did you mean "maxInFlight"? (given: 3)'])
   }
 })

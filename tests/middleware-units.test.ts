@@ -10,7 +10,7 @@ import {
   eventLoopLag, firstExceeded, guardOptionsSchema, parseOptions, preferredFormat, refusalError, renderError,
   type GuardReply, type MemoryReading,
 } from '../lib/middleware/index.js'
-import { closestKey, describeValue } from '../lib/middleware/options-error.js'
+import { closest as closestKey, describeValue } from '../lib/issues.js'
 import { captureLogs } from '../fixtures/middleware/logs.js'
 
 t.test('eventLoopLag: time the next tick is overdue, never negative', async (t) => {
@@ -130,12 +130,12 @@ t.test('options: defaults and validation messages', async (t) => {
   t.same(issuesOf({ readinessPath: true }), ['readinessPath: expected a path starting with "/" (no query string), or false to disable (given: true)'])
   t.same(issuesOf({ livenessPath: '/health', readinessPath: '/health' }), ['readinessPath: expected a path different from livenessPath (given: "/health")'])
   t.same(issuesOf({ errors: 'throw' }), ['errors: expected "respond" or "delegate" (given: "throw")'])
-  t.same(issuesOf({ logger: console.log }), ['logger: expected a pino logger (an object with info() and warn() methods) (given: [function])'])
+  t.same(issuesOf({ logger: console.log }), ['logger: expected a pino logger (an object with info() and warn() methods) (given: a function)'])
   t.same(issuesOf({ maxinflight: 1, colour: 'red' }), [
-    'maxinflight: unknown option, did you mean "maxInFlight"? (given: 1)',
-    'colour: unknown option (given: "red")',
+    'maxinflight: unknown key, did you mean "maxInFlight"? (given: 1)',
+    'colour: unknown key (given: "red")',
   ])
-  t.same(issuesOf(42), ['(options): Invalid input: expected object, received number (given: 42)'])
+  t.same(issuesOf(42), ['(root): Invalid input: expected object, received number (given: 42)'])
   t.same(issuesOf({ maxInFlight: 0, maxRssBytes: 'lots' }), [
     'maxInFlight: expected an integer >= 1 (given: 0)',
     'maxRssBytes: expected an integer number of bytes >= 1 (given: "lots")',
@@ -147,7 +147,7 @@ t.test('describeValue and closestKey', async (t) => {
   const circular: Record<string, unknown> = {}
   circular.self = circular
   t.equal(describeValue(circular), '[object Object]')
-  t.equal(describeValue(undefined), 'undefined')
+  t.equal(describeValue(undefined), 'nothing')
   t.equal(describeValue(10n), '10n')
   t.equal(describeValue('x'.repeat(200)).length, 80)
   t.equal(closestKey('maxInflight', ['maxInFlight', 'maxRssBytes']), 'maxInFlight')

@@ -1,6 +1,6 @@
 // Unit tests for lib/config/closest.ts: Levenshtein distance and "did you mean".
 import t from 'tap'
-import { closest, distance } from '../lib/config/closest.js'
+import { closest, distance } from '../lib/issues.js'
 import { configSchema, maxCrashRateSchema, restartBackoffSchema } from '../lib/config/schema.js'
 
 const TOP = Object.keys(configSchema.shape)

@@ -4,7 +4,7 @@ import path from 'node:path'
 import { z } from 'zod'
 import { configSchema, restartBackoffSchema, maxCrashRateSchema, logSchema, type Config } from './schema.js'
 import { ConfigError } from '../errors.js'
-import { closest } from './closest.js'
+import { formatIssues } from '../issues.js'
 
 export interface Layer {
   /** where these values come from, for error messages: 'defaults', a file path, 'CLI flags' */
@@ -64,14 +64,14 @@ export function resolveConfig (inputs: ResolveInputs): Config {
   const { merged, sources } = mergeLayers(inputs.layers)
   const result = configSchema.safeParse(merged)
   if (!result.success) {
-    throw new ConfigError('Invalid configuration', formatIssues(result.error, merged, sources))
+    throw new ConfigError('Invalid configuration', formatConfigIssues(result.error, merged, sources))
   }
   const parsed = result.data
   const cwd = path.resolve(inputs.cwd, parsed.cwd ?? '.')
   const app = path.resolve(cwd, parsed.app)
   if (!inputs.fileExists(app)) {
     throw new ConfigError('Invalid configuration', [
-      `app: the entry file does not exist (given: ${JSON.stringify(parsed.app)}, resolved to ${app}${describeSource(sources.get('app'))})`,
+      `app: the entry file does not exist (given: ${JSON.stringify(parsed.app)}, resolved to ${app}${sources.get('app') ? `, from ${sources.get('app')}` : ''})`,
     ])
   }
   let workers: number
@@ -95,50 +95,18 @@ const KNOWN_KEYS: Record<string, string[]> = {
 }
 
 /** One line per problem: the key path, what was expected, what was given and where from. */
-export function formatIssues (error: z.ZodError, input: unknown, sources: Map<string, string>): string[] {
-  const lines: string[] = []
-  for (const issue of error.issues) {
-    const at = issue.path.map(String).join('.')
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) {
-        const full = at ? `${at}.${key}` : key
-        const suggestion = closest(key, KNOWN_KEYS[at] ?? [])
-        lines.push(`${full}: unknown key${suggestion ? ` (did you mean "${suggestion}"?)` : ''}${describeSource(sources.get(full))}`)
+export function formatConfigIssues (error: z.ZodError, input: unknown, sources: Map<string, string>): string[] {
+  return formatIssues(error.issues, input, {
+    knownKeys: (at) => KNOWN_KEYS[at] ?? [],
+    // the layer of the longest prefix that has one (array items have none of their own)
+    sourceOf: (path) => {
+      for (let n = path.length; n > 0; n--) {
+        const source = sources.get(path.slice(0, n).map(String).join('.'))
+        if (source && source !== 'defaults') return source
       }
-      continue
-    }
-    const given = valueAt(input, issue.path)
-    const shown = given === undefined ? 'nothing' : safeJson(given)
-    lines.push(`${at || '(root)'}: ${issue.message} (given: ${shown}${describeSource(sourceOf(issue.path, sources))})`)
-  }
-  return lines
-}
-
-/** The layer of the longest prefix of `at` that has one (array items have none of their own). */
-function sourceOf (at: PropertyKey[], sources: Map<string, string>): string | undefined {
-  for (let n = at.length; n > 0; n--) {
-    const source = sources.get(at.slice(0, n).map(String).join('.'))
-    if (source) return source
-  }
-  return undefined
-}
-
-function describeSource (source: string | undefined): string {
-  return source && source !== 'defaults' ? `, from ${source}` : ''
-}
-
-function valueAt (input: unknown, at: PropertyKey[]): unknown {
-  let v: unknown = input
-  for (const k of at) {
-    if (v === null || typeof v !== 'object') return undefined
-    v = (v as Record<PropertyKey, unknown>)[k]
-  }
-  return v
-}
-
-function safeJson (v: unknown): string {
-  if (typeof v === 'function') return 'a function'
-  try { return JSON.stringify(v) ?? String(v) } catch { return String(v) }
+      return undefined
+    },
+  })
 }
 
 function isPlainObject (v: unknown): v is Record<string, unknown> {

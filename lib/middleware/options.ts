@@ -1,6 +1,7 @@
 // Options shared by every adapter, validated once when the middleware is created.
 import { z } from 'zod'
-import { formatIssues, MiddlewareOptionsError } from './options-error.js'
+import { MiddlewareOptionsError } from './options-error.js'
+import { formatIssues } from '../issues.js'
 
 /** The part of a pino logger the middleware uses; any pino logger fits. */
 export interface MiddlewareLogger {
@@ -70,7 +71,7 @@ export function parseOptions<S extends z.ZodObject> (schema: S, input: unknown):
   const value = input === undefined ? {} : input
   const knownKeys = Object.keys(schema.shape)
   const result = schema.safeParse(value)
-  if (!result.success) throw new MiddlewareOptionsError(formatIssues(result.error.issues, value, knownKeys))
+  if (!result.success) throw new MiddlewareOptionsError(formatIssues(result.error.issues, value, { knownKeys: () => knownKeys }))
   const options = result.data as Record<string, unknown>
   if (options.livenessPath !== false && options.livenessPath === options.readinessPath) {
     throw new MiddlewareOptionsError([
