@@ -45,3 +45,11 @@ t.test('--pretty prints human-readable lines instead of JSON', async (t) => {
   cli.signal('SIGTERM')
   t.equal(await cli.exited, 0)
 })
+
+t.test('cluster.config.example.ts is a valid config', async (t) => {
+  const cli = startCli(t, ['--config', 'cluster.config.example.ts', '--check'])
+  t.equal(await cli.exited, 0, cli.stderr())
+  const resolved = JSON.parse(cli.stdout())
+  t.equal(resolved.app, path.join(ROOT, 'fixtures/apps/http.js'))
+  t.same(resolved.env, { PORT: '3000' })
+})

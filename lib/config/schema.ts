@@ -1,6 +1,7 @@
 // The one description of cluster-run's configuration: the zod schema, its defaults,
 // and the types inferred from it (never written twice).
 import { z } from 'zod'
+import type { ExitReason } from '../supervisor/exit-reason.js'
 
 const positiveInt = z.number().int().positive()
 const nonNegativeInt = z.number().int().nonnegative()
@@ -30,8 +31,10 @@ export const logSchema = z.strictObject({
   pretty: z.boolean().default(false),
 })
 
-type Hook<A> = (arg: A) => unknown
-const hook = z.custom<Hook<any>>((v) => typeof v === 'function', { message: 'Invalid input: expected function' })
+/** What a hook is told about a worker. */
+export interface WorkerFacts { workerId: number, pid: number }
+export interface WorkerExitFacts extends WorkerFacts { code: number | null, signal: string | null, reason: ExitReason }
+const hook = <A>() => z.custom<(facts: A) => unknown>((v) => typeof v === 'function', { message: 'Invalid input: expected a function' })
 
 export const configSchema = z.strictObject({
   /** the app's entry file (.js, .mjs, .cjs, .ts, .mts, .cts), relative to cwd */
@@ -67,11 +70,12 @@ export const configSchema = z.strictObject({
   /** a worker exiting with one of these codes stops the cluster at once (a boot error) */
   stopOnExitCodes: z.array(z.number().int()).default([]),
   log: logSchema.default(logSchema.parse({})),
-  onWorkerFork: hook.optional(),
-  onWorkerReady: hook.optional(),
-  onWorkerExit: hook.optional(),
-  onReload: hook.optional(),
-  onShutdown: hook.optional(),
+  /** hooks, run in the primary; one that throws is logged as hook.error and ignored */
+  onWorkerFork: hook<WorkerFacts>().optional(),
+  onWorkerReady: hook<WorkerFacts>().optional(),
+  onWorkerExit: hook<WorkerExitFacts>().optional(),
+  onReload: hook<{ generation: number }>().optional(),
+  onShutdown: hook<{ signal: string }>().optional(),
 })
 
 /** What a user writes: every key optional but `app`. */

@@ -65,6 +65,8 @@ export interface SupervisorOptions {
   random?: () => number
 }
 
+type HookName = 'onWorkerFork' | 'onWorkerReady' | 'onWorkerExit' | 'onReload' | 'onShutdown'
+
 const MiB = 1024 * 1024
 const STDERR_TAIL_BYTES = 4096
 const TS_ENTRY = /\.[mc]?ts$/
@@ -528,13 +530,13 @@ export class Supervisor extends EventEmitter {
     this.emit('event', { event, ...fields })
   }
 
-  #hook (name: 'onWorkerFork' | 'onWorkerReady' | 'onWorkerExit' | 'onReload' | 'onShutdown', arg: Record<string, unknown>): void {
-    const hook = this.#config[name]
+  #hook<K extends HookName> (name: K, facts: Parameters<NonNullable<Config[K]>>[0]): void {
+    const hook = this.#config[name] as ((facts: unknown) => unknown) | undefined
     if (!hook) return
     // A hook is the user's code: whatever it does, the primary goes on.
     const report = (err: unknown): void => this.#event('hook.error', { hook: name, error: err instanceof Error ? err.message : String(err) })
     try {
-      const result = hook(arg)
+      const result = hook(facts)
       if (result instanceof Promise) result.catch(report)
     } catch (err) {
       report(err)
