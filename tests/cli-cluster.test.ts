@@ -116,3 +116,14 @@ t.test('schedulingPolicy none is applied and logged', async (t) => {
   cli.signal('SIGTERM')
   t.equal(await cli.exited, 0)
 })
+
+t.test('TypeScript entries run through tsx with no loader of the caller (.ts, .ts in a CJS package, .mts, .cts)', async (t) => {
+  for (const [file, kind] of [['apps/typed.ts', 'ts'], ['cjs-package/server.ts', 'ts-cjs'], ['apps/typed.mts', 'mts'], ['apps/typed.cts', 'cts']]) {
+    const port = await freePort()
+    const cli = startCli(t, [fixture(file), '-w', '1'], { env: { PORT: String(port) } })
+    await cli.waitFor('worker.ready')
+    t.equal((await get(`http://127.0.0.1:${port}/`)).json().kind, kind, file)
+    cli.signal('SIGTERM')
+    t.equal(await cli.exited, 0)
+  }
+})

@@ -10,6 +10,7 @@ const apps: Array<[string, string, Check]> = [
   ['Express 5', 'apps/express.js', (t, b) => t.equal(b.kind, 'express')],
   ['Fastify 5', 'apps/fastify.js', (t, b) => t.equal(b.kind, 'fastify')],
   ['Koa 3', 'apps/koa.js', (t, b) => t.equal(b.kind, 'koa')],
+  ['Hapi 21', 'apps/hapi.js', (t, b) => t.equal(b.kind, 'hapi')],
   ['CommonJS .cjs', 'apps/cjs.cjs', (t, b) => {
     t.equal(b.isMain, true, 'require.main is the entry')
     t.equal(b.argv1, fixture('apps/cjs.cjs'), 'process.argv[1] is the entry')
@@ -23,6 +24,9 @@ const apps: Array<[string, string, Check]> = [
     t.equal(b.kind, 'ts')
     t.equal(b.self, fixture('apps/typed.ts'), 'import.meta.url is the entry')
   }],
+  ['TypeScript .mts', 'apps/typed.mts', (t, b) => t.equal(b.kind, 'mts')],
+  ['TypeScript .cts', 'apps/typed.cts', (t, b) => t.same([b.kind, b.isMain], ['cts', true])],
+  ['TypeScript .ts in a CommonJS package', 'cjs-package/server.ts', (t, b) => t.same([b.kind, b.isMain], ['ts-cjs', true])],
 ]
 
 for (const [name, file, check] of apps) {
