@@ -2,7 +2,7 @@
 // process), on the issue's Express /heavy + /light app. Prints markdown tables on
 // stdout, progress on stderr, and writes every raw figure to bench/results.json.
 //
-//   BENCH_QUICK=1        smoke run (~1 min): 1 repetition, shorter and smaller loads
+//   BENCH_QUICK=1        smoke run (~1.5 min): 1 repetition, shorter and smaller loads
 //   BENCH_REPS=n         repetitions per contender (default 3, quick 1)
 //   BENCH_HEAVY_REPS=n   repetitions of the /heavy load in table 1 (default 1, see README)
 //   BENCH_ONLY=1,2,3     run only these tables
@@ -13,12 +13,14 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { CLI, KINDS, appPath, freePort, killEverythingNow, leftovers, rssMb, start } from './lib/contenders.js'
 import { load } from './lib/load.js'
+import { httpLoad } from './lib/http-load.js'
 import { watchCpu } from './lib/cpu.js'
 import { fmt, fmtRatio, max, median, ratio, table, verdict } from './lib/stats.js'
 
 const QUICK = process.env.BENCH_QUICK === '1'
 const REPS = positiveInt(process.env.BENCH_REPS) ?? (QUICK ? 1 : 3)
 const HEAVY_REPS = Math.min(REPS, positiveInt(process.env.BENCH_HEAVY_REPS) ?? 1)
+const HTTP_CLIENT_REPS = 1
 const ONLY = new Set((process.env.BENCH_ONLY ?? '1,2,3').split(',').map((s) => s.trim()))
 const RESULTS = fileURLToPath(new URL('./results.json', import.meta.url))
 
@@ -27,11 +29,11 @@ const GUARDED_APP = appPath('express-heavy-guarded.js')
 
 const CONFIG = {
   workers: 2,
-  heavy: { path: '/heavy', connections: 400, amount: QUICK ? 400 : 1200, timeoutS: 60 },
+  heavy: { path: '/heavy', connections: QUICK ? 200 : 400, amount: QUICK ? 200 : 1200, timeoutS: 60 },
   light: { path: '/light', connections: 100, durationS: QUICK ? 2 : 5 },
-  warmup: { path: '/light', connections: 50, durationS: QUICK ? 0.5 : 1 },
-  reload: { path: '/light', connections: 50, durationS: QUICK ? 5 : 8, triggerAfterMs: 2000, workers: 4, timeoutS: 10 },
-  guard: { maxEventLoopDelayMs: 150, maxInFlight: 8 },
+  warmup: { path: '/light', connections: 50, durationS: 0.5 },
+  reload: { path: '/light', connections: 50, durationS: QUICK ? 4 : 7, triggerAfterMs: QUICK ? 1000 : 2000, workers: 4, timeoutS: 10 },
+  guard: { maxEventLoopDelayMs: 150, maxInFlight: 8 }, // passed to apps/express-heavy-guarded.js
 }
 
 const TARGETS = {
@@ -93,10 +95,13 @@ async function finish (c, context) {
 }
 
 /** A load against a contender, with the machine's CPU use by other processes recorded. */
-async function measure (c, opts) {
+async function measure (c, { client = 'autocannon', ...opts }) {
   const cpuDone = watchCpu(c)
-  const result = await load({ port: c.port, ...opts })
+  const result = await (client === 'node:http' ? httpLoad : load)({ port: c.port, ...opts })
   result.cpu = cpuDone()
+  if (result.unanswered > 0 && !opts.during) {
+    note(`${c.label}: ${result.unanswered} requests of ${opts.path} written and never answered (no restart was going on)`, { statuses: result.statuses, errorKinds: result.errorKinds })
+  }
   return result
 }
 
@@ -193,7 +198,7 @@ function printTable1 ({ runs, summary, targets }) {
       if (!s.n) continue
       const failed = s.failedMax > s.failed ? `${fmt(s.failed)} (max ${s.failedMax})` : fmt(s.failed)
       rows.push([
-        `/${l}`, KINDS[kind].label, `${s.n}`, fmt(s.ok), failed, fmt(s.meanMs, 1), fmt(s.p99Ms, 1), fmt(s.rps, l === 'heavy' ? 1 : 0),
+        `/${l}`, KINDS[kind].label, `${s.n}`, fmt(s.ok), failed, fmt(s.meanMs, l === 'heavy' ? 0 : 1), fmt(s.p99Ms, l === 'heavy' ? 0 : 1), fmt(s.rps, l === 'heavy' ? 1 : 0),
         fmt(summary[kind].listenMs), fmt(s.rssMb, 1),
         kind === 'bare' ? '1.00×' : fmtRatio(s.rpsVsBare), kind === 'bare' ? '1.00×' : fmtRatio(s.p99VsBare),
       ])
@@ -280,18 +285,29 @@ async function reloadBare (c) {
   return { event: 'done', ms: performance.now() - startedAt, replaced: steps.length, steps }
 }
 
+const T2_ROWS = [
+  { id: 'bare/autocannon', kind: 'bare', client: 'autocannon' },
+  { id: 'cr-rr/autocannon', kind: 'cr-rr', client: 'autocannon' },
+  { id: 'bare/node:http', kind: 'bare', client: 'node:http' },
+  { id: 'cr-rr/node:http', kind: 'cr-rr', client: 'node:http' },
+]
+
 async function table2 () {
   const runs = []
   const cfg = CONFIG.reload
   for (let rep = 0; rep < REPS; rep++) {
-    for (const kind of rotate(['bare', 'cr-rr'], rep)) {
+    for (const row of rotate(T2_ROWS, rep)) {
+      // autocannon is the measurement; the node:http client is a once-per-run cross-check
+      if (row.client === 'node:http' && rep >= HTTP_CLIENT_REPS) continue
+      const { kind } = row
       const port = await freePort()
-      progress(`table 2, repetition ${rep + 1}/${REPS}: ${KINDS[kind].label}, ${cfg.workers} workers`)
+      progress(`table 2, repetition ${rep + 1}/${REPS}: ${KINDS[kind].label}, ${cfg.workers} workers, ${row.client} client`)
       const c = await start(kind, { app: HEAVY_APP, workers: cfg.workers, port })
-      const run = { rep, ...slim(c) }
+      const run = { row: row.id, client: row.client, rep, ...slim(c) }
       try {
         await load({ port, ...CONFIG.warmup })
         run.load = await measure(c, {
+          client: row.client,
           path: cfg.path,
           connections: cfg.connections,
           durationS: cfg.durationS,
@@ -308,11 +324,12 @@ async function table2 () {
         run.reload = run.load.duringResult
         delete run.load.duringResult
         const r = run.reload
-        progress(`  ok ${run.load.ok}, failed ${run.load.failed} ${JSON.stringify(run.load.errorKinds)}, p99 ${fmt(run.load.latencyOk.p99, 1)} ms, reload ${fmt(r.ms)} ms (${r.event})`)
+        progress(`  ok ${run.load.ok}, failed ${run.load.failed} ${JSON.stringify(run.load.errorKinds)}, unanswered ${run.load.unanswered}, p99 ${fmt(run.load.latencyOk.p99, 1)} ms, restart ${fmt(r.ms)} ms (${r.event})`)
         if (kind === 'cr-rr') {
-          if (r.event !== 'reload.complete') note(`cluster-run reload under load (rep ${rep + 1}) ended with ${r.event}`, r)
-          else if (r.replaced !== cfg.workers) note(`cluster-run reload (rep ${rep + 1}) replaced ${r.replaced} of ${cfg.workers} workers`, r.events)
-          if (run.load.failed > 0) note(`cluster-run reload under load (rep ${rep + 1}): ${run.load.failed} failed requests`, { errorKinds: run.load.errorKinds, statuses: run.load.statuses, reloadEvents: r.events })
+          const what = `cluster-run reload under load (${row.client}, rep ${rep + 1})`
+          if (r.event !== 'reload.complete') note(`${what} ended with ${r.event}`, r)
+          else if (r.replaced !== cfg.workers) note(`${what} replaced ${r.replaced} of ${cfg.workers} workers`, r.events)
+          if (run.load.failed > 0) note(`${what}: ${run.load.failed} failed requests`, { errorKinds: run.load.errorKinds, statuses: run.load.statuses, reloadEvents: r.events })
         }
       } finally {
         run.stop = await finish(c, `table 2 rep ${rep + 1}`)
@@ -321,13 +338,15 @@ async function table2 () {
     }
   }
   const summary = {}
-  for (const kind of ['bare', 'cr-rr']) {
-    const mine = runs.filter((r) => r.kind === kind)
-    summary[kind] = {
+  for (const row of T2_ROWS) {
+    const mine = runs.filter((r) => r.row === row.id)
+    summary[row.id] = {
       n: mine.length,
       ok: median(mine.map((r) => r.load.ok)),
       failed: median(mine.map((r) => r.load.failed)),
       failedMax: max(mine.map((r) => r.load.failed)),
+      unanswered: median(mine.map((r) => r.load.unanswered)),
+      unansweredMax: max(mine.map((r) => r.load.unanswered)),
       p99Ms: median(mine.map((r) => r.load.latencyOk.p99)),
       reloadMs: median(mine.map((r) => (r.reload.event === 'reload.complete' || r.reload.event === 'done') ? r.reload.ms : null)),
       reloadOutcomes: mine.map((r) => r.reload.event),
@@ -340,107 +359,126 @@ async function table2 () {
 function printTable2 ({ runs, summary }) {
   const cfg = CONFIG.reload
   const how = {
-    bare: 'SIGTERM each worker in turn, next once its replacement listens',
+    bare: 'SIGTERM each worker, next once its replacement listens',
     'cr-rr': 'SIGHUP, until reload.complete',
   }
-  const rows = ['bare', 'cr-rr'].map((kind) => {
-    const s = summary[kind]
+  const rows = T2_ROWS.map((row) => {
+    const s = summary[row.id]
+    if (!s.n) return null
     const kinds = {}
     for (const ek of s.errorKinds) for (const [k, v] of Object.entries(ek)) kinds[k] = (kinds[k] ?? 0) + v
     const detail = Object.entries(kinds).map(([k, v]) => `${k}×${v}`).join(', ') || '–'
     const failed = s.failedMax > s.failed ? `${fmt(s.failed)} (max ${s.failedMax})` : fmt(s.failed)
-    return [KINDS[kind].label, how[kind], `${s.n}`, fmt(s.ok), failed, fmt(s.p99Ms, 1), fmt(s.reloadMs), detail]
-  })
+    const lost = row.client !== 'autocannon' ? '–' : s.unansweredMax > s.unanswered ? `${fmt(s.unanswered)} (max ${s.unansweredMax})` : fmt(s.unanswered)
+    return [KINDS[row.kind].label, how[row.kind], row.client, `${s.n}`, fmt(s.ok), failed, lost, fmt(s.p99Ms, 1), fmt(s.reloadMs), detail]
+  }).filter(Boolean)
   return [
     `### Table 2 — rolling restart under load (${cfg.workers} workers on ${os.availableParallelism()} cores; median of the runs in column n)`,
     '',
-    `/light, ${cfg.connections} keep-alive connections for ${cfg.durationS} s; the restart starts ${cfg.triggerAfterMs / 1000} s in.`,
+    `/light, ${cfg.connections} keep-alive connections for ${cfg.durationS} s; the restart starts ${cfg.triggerAfterMs / 1000} s in. ` +
+      'autocannon is the measurement; the node:http keep-alive client (a protocol-abiding client, no retries) is a cross-check.',
     '',
-    table(['contender', 'restart', 'n', 'ok', 'failed', 'p99 ms', 'restart ms', 'errors, all runs'], rows, 'llrrrrrl'),
+    table(['contender', 'restart', 'client', 'n', 'ok', 'failed', 'unanswered', 'p99 ms', 'restart ms', 'errors, all runs'], rows, 'lllrrrrrrl'),
     '',
-    '"failed" = errors (resets, timeouts) + non-2xx seen by the client during the whole run. ' + otherLoadLine(runs.map((r) => r.load)),
+    '"failed" = errors (resets, timeouts) + non-2xx seen by the client during the whole run. "unanswered" (autocannon only): requests autocannon wrote on a ' +
+      'connection after the response that closed it — it ignores `Connection: close`, reconnects and counts them nowhere; the node:http client never sends those. ' +
+      otherLoadLine(runs.map((r) => r.load)),
   ].join('\n')
 }
 
 // ── table 3: overload protection ─────────────────────────────────────────────
 
+const T3_ROWS = [
+  { id: 'rr', kind: 'cr-rr', guarded: false },
+  { id: 'rr+guard', kind: 'cr-rr', guarded: true },
+  { id: 'none', kind: 'cr-none', guarded: false },
+  { id: 'none+guard', kind: 'cr-none', guarded: true },
+]
+
 async function table3 (t1) {
   const runs = []
+  // The unguarded rows are table 1's /heavy runs of the same app, cluster and load.
+  for (const row of T3_ROWS.filter((r) => !r.guarded)) {
+    for (const r of (t1?.runs ?? []).filter((x) => x.kind === row.kind && x.heavy)) {
+      runs.push({ row: row.id, rep: r.rep, from: 'table 1', heavy: r.heavy })
+    }
+  }
   for (let rep = 0; rep < REPS; rep++) {
-    const port = await freePort()
-    progress(`table 3, repetition ${rep + 1}/${REPS}: cluster-run rr + expressGuard`)
-    const c = await start('cr-rr', { app: GUARDED_APP, workers: CONFIG.workers, port })
-    const run = { rep, ...slim(c) }
-    try {
-      await load({ port, ...CONFIG.warmup })
-      const from = c.events.length
-      run.heavy = await measure(c, CONFIG.heavy)
-      run.overloadEvents = c.events.slice(from).filter((e) => e.event === 'overload.start').map((e) => e.reason)
-      progress(`  accepted ${run.heavy.ok}, shed ${run.heavy.shed}, errors ${run.heavy.errors}, p99 accepted ${fmt(run.heavy.latencyOk.p99)} ms, p99 shed ${fmt(run.heavy.latencyShed.p99)} ms`)
-    } finally {
-      run.stop = await finish(c, `table 3 rep ${rep + 1}`)
-    }
-    runs.push(run)
-  }
-  // Without the guard: the same app, cluster, policy and load as table 1's "cluster-run rr" /heavy.
-  let unguarded = (t1?.runs ?? []).filter((r) => r.kind === 'cr-rr' && r.heavy).map((r) => ({ rep: r.rep, heavy: r.heavy, from: 'table 1' }))
-  if (unguarded.length === 0) {
-    const port = await freePort()
-    progress('table 3: cluster-run rr without the guard (table 1 not run)')
-    const c = await start('cr-rr', { app: HEAVY_APP, workers: CONFIG.workers, port })
-    try {
-      await load({ port, ...CONFIG.warmup })
-      unguarded = [{ rep: 0, heavy: await measure(c, CONFIG.heavy), from: 'table 3' }]
-    } finally {
-      await finish(c, 'table 3 unguarded')
+    for (const row of rotate(T3_ROWS, rep)) {
+      if (runs.some((r) => r.row === row.id && r.from === 'table 1')) continue
+      // A run that does not shed lasts as long as table 1's /heavy: as many repetitions as those.
+      if (rep >= (row.kind === 'cr-none' && row.guarded ? REPS : HEAVY_REPS)) continue
+      const port = await freePort()
+      progress(`table 3, repetition ${rep + 1}/${REPS}: ${KINDS[row.kind].label}${row.guarded ? ' + expressGuard' : ''}`)
+      const c = await start(row.kind, {
+        app: row.guarded ? GUARDED_APP : HEAVY_APP,
+        workers: CONFIG.workers,
+        port,
+        env: { BENCH_GUARD_LAG_MS: String(CONFIG.guard.maxEventLoopDelayMs), BENCH_GUARD_INFLIGHT: String(CONFIG.guard.maxInFlight) },
+      })
+      const run = { row: row.id, rep, from: 'table 3', ...slim(c) }
+      try {
+        await load({ port, ...CONFIG.warmup })
+        const from = c.events.length
+        run.heavy = await measure(c, CONFIG.heavy)
+        run.overloadStarts = c.events.slice(from).filter((e) => e.event === 'overload.start').map((e) => e.reason)
+        progress(`  accepted ${run.heavy.ok}, shed ${run.heavy.shed}, errors ${run.heavy.errors}, p99 accepted ${fmt(run.heavy.latencyOk.p99)} ms, p99 shed ${fmt(run.heavy.latencyShed.p99)} ms, ${fmt(run.heavy.windowMs / 1000, 1)} s`)
+      } finally {
+        run.stop = await finish(c, `table 3 rep ${rep + 1}`)
+      }
+      runs.push(run)
     }
   }
-  const summarizeRuns = (rs) => ({
-    n: rs.length,
-    accepted: median(rs.map((r) => r.heavy.ok)),
-    shed: median(rs.map((r) => r.heavy.shed)),
-    other: median(rs.map((r) => r.heavy.non2xx - r.heavy.shed)),
-    timeouts: median(rs.map((r) => r.heavy.timeouts)),
-    timeoutsMax: max(rs.map((r) => r.heavy.timeouts)),
-    errors: median(rs.map((r) => r.heavy.errors)),
-    errorsMax: max(rs.map((r) => r.heavy.errors)),
-    acceptedP99Ms: median(rs.map((r) => r.heavy.latencyOk.p99)),
-    shedP99Ms: median(rs.map((r) => r.heavy.latencyShed.p99)),
-    wallS: median(rs.map((r) => r.heavy.windowMs / 1000)),
-  })
-  const summary = { unguarded: summarizeRuns(unguarded), guarded: summarizeRuns(runs) }
-  for (const s of Object.values(summary)) {
+  const summary = {}
+  for (const row of T3_ROWS) {
+    const rs = runs.filter((r) => r.row === row.id)
+    const s = {
+      n: rs.length,
+      from: rs[0]?.from ?? null,
+      accepted: median(rs.map((r) => r.heavy.ok)),
+      shed: median(rs.map((r) => r.heavy.shed)),
+      other: median(rs.map((r) => r.heavy.non2xx - r.heavy.shed)),
+      timeouts: median(rs.map((r) => r.heavy.timeouts)),
+      timeoutsMax: max(rs.map((r) => r.heavy.timeouts)),
+      errors: median(rs.map((r) => r.heavy.errors - r.heavy.timeouts)),
+      acceptedP99Ms: median(rs.map((r) => r.heavy.latencyOk.p99)),
+      shedP99Ms: median(rs.map((r) => r.heavy.latencyShed.p99)),
+      wallS: median(rs.map((r) => r.heavy.windowMs / 1000)),
+    }
     s.targets = {
       acceptedP99: s.acceptedP99Ms === null ? null : s.acceptedP99Ms < TARGETS.acceptedP99Ms,
       shedP99: s.shedP99Ms === null ? null : s.shedP99Ms < TARGETS.shedP99Ms,
-      noTimeouts: s.timeoutsMax === 0,
+      noTimeouts: s.timeoutsMax === null ? null : s.timeoutsMax === 0,
     }
+    summary[row.id] = s
   }
-  return { runs, unguardedFrom: unguarded[0]?.from, summary }
+  return { runs, summary }
 }
 
-function printTable3 ({ runs, summary, unguardedFrom }) {
+function printTable3 ({ runs, summary }) {
   const { heavy, guard } = CONFIG
-  const rows = [
-    ['without guard', summary.unguarded],
-    [`expressGuard({ maxEventLoopDelayMs: ${guard.maxEventLoopDelayMs}, maxInFlight: ${guard.maxInFlight} })`, summary.guarded],
-  ].map(([name, s]) => [
-    name, `${s.n}`, fmt(s.accepted), fmt(s.shed), `${fmt(s.timeouts)} / ${fmt(s.errors - s.timeouts)}${s.timeoutsMax > s.timeouts ? ` (max ${s.timeoutsMax} timeouts)` : ''}`,
-    `${fmt(s.acceptedP99Ms)} ${verdict(s.targets.acceptedP99)}`,
-    s.shedP99Ms === null ? 'no 503' : `${fmt(s.shedP99Ms)} ${verdict(s.targets.shedP99)}`,
-    verdict(s.targets.noTimeouts), fmt(s.wallS, 1),
-  ])
+  const rows = T3_ROWS.map((row) => {
+    const s = summary[row.id]
+    const shedCol = s.shedP99Ms === null ? 'no 503' : `${fmt(s.shedP99Ms)} ${verdict(s.targets.shedP99)}`
+    return [
+      KINDS[row.kind].label.replace('cluster-run ', ''), row.guarded ? 'expressGuard' : 'none' + (s.from === 'table 1' ? ' (table 1 runs)' : ''),
+      `${s.n}`, fmt(s.accepted), fmt(s.shed), `${fmt(s.timeouts)} / ${fmt(s.errors)}${s.timeoutsMax > s.timeouts ? ` (max ${s.timeoutsMax} timeouts)` : ''}`,
+      `${fmt(s.acceptedP99Ms)} ${verdict(s.targets.acceptedP99)}`, shedCol, verdict(s.targets.noTimeouts), fmt(s.wallS, 1),
+    ]
+  })
   return [
-    `### Table 3 — overload protection (cluster-run rr, ${CONFIG.workers} workers; median of the runs in column n)`,
+    `### Table 3 — overload protection (cluster-run, ${CONFIG.workers} workers; median of the runs in column n)`,
     '',
-    `/heavy: ${heavy.amount} requests over ${heavy.connections} keep-alive connections, ${heavy.timeoutS} s per-request timeout. ` +
-      `Latencies measured at the client, split by status. Targets: accepted p99 < ${TARGETS.acceptedP99Ms} ms, shed p99 < ${TARGETS.shedP99Ms} ms, no timeouts.` +
-      (unguardedFrom === 'table 1' ? ' The unguarded row reuses table 1\'s "cluster-run rr" /heavy runs (same app, cluster and load).' : ''),
+    `/heavy: ${heavy.amount} requests over ${heavy.connections} keep-alive connections, ${heavy.timeoutS} s per-request timeout; ` +
+      `guard: \`expressGuard({ maxEventLoopDelayMs: ${guard.maxEventLoopDelayMs}, maxInFlight: ${guard.maxInFlight} })\`. ` +
+      'Latencies measured at the client, split by status. ' +
+      `Targets: accepted p99 < ${TARGETS.acceptedP99Ms} ms, shed p99 < ${TARGETS.shedP99Ms} ms, no timeouts.`,
     '',
-    table(['app', 'n', 'accepted (2xx)', 'shed (503)', 'timeouts / errors', 'p99 accepted ms', 'p99 shed ms', 'no timeout', 'wall s'],
-      rows, 'lrrrrrrlr'),
+    table(['policy', 'guard', 'n', 'accepted (2xx)', 'shed (503)', 'timeouts / errors', 'p99 accepted ms', 'p99 shed ms', 'no timeout', 'wall s'],
+      rows, 'llrrrrrrlr'),
     '',
-    'The load generator ignores Retry-After: every 503 is followed at once by the next request on that connection. ' + otherLoadLine(runs.map((r) => r.heavy)),
+    'The load generator ignores Retry-After: every 503 is followed at once by the next request on that connection. ' +
+      otherLoadLine(runs.map((r) => r.heavy)),
   ].join('\n')
 }
 
@@ -485,6 +523,10 @@ async function main () {
       printed.push(printTable3(results.table3))
     }
   } finally {
+    const builtAt = fs.statSync(CLI).mtime.toISOString()
+    if (builtAt !== results.meta.cliBuiltAt) {
+      note('dist/ was rebuilt while the benchmark ran: later contenders ran newer code', { before: results.meta.cliBuiltAt, after: builtAt })
+    }
     killEverythingNow()
     const left = leftovers()
     results.leftoverProcesses = left

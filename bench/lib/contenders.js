@@ -61,13 +61,13 @@ function cleanEnv (extra) {
  * `listenMs` (spawn → all listening, as the bench sees it), the parsed JSON
  * events of its stdout (each with `at`, performance.now() of arrival), and stop().
  */
-export async function start (kind, { app, workers, port }) {
+export async function start (kind, { app, workers, port, env = {} }) {
   const spec = KINDS[kind]
   const argv = spec.argv({ app, workers })
   const spawnedAt = performance.now()
   const child = spawn(process.execPath, argv, {
     cwd: ROOT,
-    env: cleanEnv({ PORT: String(port), ...(spec.env?.({ workers }) ?? {}) }),
+    env: cleanEnv({ ...env, PORT: String(port), ...(spec.env?.({ workers }) ?? {}) }),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const c = {
@@ -141,8 +141,9 @@ export async function start (kind, { app, workers, port }) {
     } else if (kind === 'bare') {
       readyAt = (await c.waitFor((e) => e.event === 'all-listening', { what: 'all-listening' })).at
     } else {
-      let ready = 0
-      readyAt = (await c.waitFor((e) => e.event === 'worker.ready' && ++ready >= workers, { what: `${workers} worker.ready` })).at
+      // the `workers`-th worker.ready event (the predicate may see an event more than once)
+      const nth = (i) => c.events.slice(0, i + 1).filter((e) => e.event === 'worker.ready').length
+      readyAt = (await c.waitFor((e, i) => e.event === 'worker.ready' && nth(i) >= workers, { what: `${workers} worker.ready` })).at
     }
     c.listenMs = readyAt - spawnedAt
   } catch (err) {

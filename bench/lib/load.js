@@ -15,12 +15,26 @@ export async function load ({ port, path, connections, amount, durationS, timeou
   const statuses = {}
   const errorKinds = {}
   let lastResponseAt = 0
+  // Per connection: requests written, answered, failed. autocannon does not honour
+  // `Connection: close`; when a server ends a socket with a request of the client
+  // still on it, autocannon reconnects and sends a new one without counting the
+  // old one anywhere. Those show up here as written but never answered nor failed.
+  const perClient = []
+  const setupClient = (client) => {
+    const counts = { sent: 0, answered: 0, failed: 0 }
+    perClient.push(counts)
+    client.on('request', () => { counts.sent++ })
+    client.on('response', () => { counts.answered++ })
+    client.on('connError', () => { counts.failed++ })
+    client.on('timeout', () => { counts.failed++ })
+  }
   const startedAt = performance.now()
   const instance = autocannon({
     url: `http://127.0.0.1:${port}${path}`,
     connections,
     ...(amount ? { amount } : { duration: durationS }),
     timeout: timeoutS,
+    setupClient,
   })
   instance.on('response', (client, statusCode, bytes, latencyMs) => {
     lastResponseAt = performance.now()
@@ -40,6 +54,8 @@ export async function load ({ port, path, connections, amount, durationS, timeou
   const duringResult = duringPromise ? await duringPromise : undefined
   const windowMs = (lastResponseAt || performance.now()) - startedAt
   const non2xx = shed.length + otherStatus.length
+  // the last request of each connection may still be on its way when the load stops
+  const unanswered = perClient.reduce((sum, c) => sum + Math.max(0, c.sent - c.answered - c.failed - 1), 0)
   return {
     path,
     connections,
@@ -52,6 +68,7 @@ export async function load ({ port, path, connections, amount, durationS, timeou
     errors: result.errors, // autocannon counts timeouts among the errors
     timeouts: result.timeouts,
     failed: result.errors + non2xx,
+    unanswered,
     statuses,
     errorKinds,
     rps: ok.length / (windowMs / 1000),

@@ -343,7 +343,9 @@ export class Supervisor extends EventEmitter {
     slot.attempt = nextAttempt(backoff, slot.attempt, member.readyAt ? Date.now() - member.readyAt : 0)
     const delayMs = restartDelay(backoff, slot.attempt, this.#random)
     this.#event('worker.restart', { workerId: slot.id, delayMs, attempt: slot.attempt })
-    if (!slot.current && !slot.successor) {
+    // The timer also holds back a failed replacement of a still-serving worker
+    // (a recycle): manage() starts neither a worker nor a replacement before it fires.
+    if (!slot.successor) {
       slot.restartTimer = setTimeout(() => {
         slot.restartTimer = undefined
         this.#manage()
