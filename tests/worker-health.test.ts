@@ -94,3 +94,28 @@ t.test('stopOnExitCodes: a worker exiting with such a code stops the cluster at 
   t.match(cli.events.find((e) => e.event === 'boot.failed'), { cause: 'stop-code' })
   t.notOk(cli.events.some((e) => e.event === 'worker.restart'), 'no restart')
 })
+
+t.test('a recycle whose replacement cannot boot backs off and keeps the old worker serving', async (t) => {
+  const port = await freePort()
+  const dir = t.testdir({})
+  const breakFile = `${dir}/break`
+  const config = { app: fixture('apps/flaky-boot.js'), workers: 1, maxRequests: 20, heartbeatTimeoutMs: 400, env: { PORT: String(port), BREAK_FILE: breakFile } }
+  const cfgDir = t.testdir({ 'cluster.config.json': JSON.stringify(config) })
+  const cli = startCli(t, [], { cwd: cfgDir })
+  const first = await cli.waitFor('worker.ready')
+  ;(await import('node:fs')).writeFileSync(breakFile, '')
+  const url = `http://127.0.0.1:${port}/`
+  for (let i = 0; i < 25; i++) t.equal((await get(url)).json().pid, first.pid)
+  await cli.waitFor('worker.recycle')
+  const second = await cli.waitFor('worker.restart', (e) => e.attempt === 2)
+  const firstRestart = cli.events.find((e) => e.event === 'worker.restart' && e.attempt === 1)!
+  t.ok(second.delayMs > firstRestart.delayMs, `the retries back off (${firstRestart.delayMs} ms, then ${second.delayMs} ms)`)
+  for (let i = 0; i < 5; i++) t.equal((await get(url)).json().pid, first.pid, 'the old worker still serves')
+  ;(await import('node:fs')).rmSync(breakFile)
+  const replaced = await cli.waitFor('worker.exit', (e) => e.pid === first.pid, 30_000)
+  t.match(replaced, { reason: 'recycled', expected: true })
+  t.not((await get(url)).json().pid, first.pid, 'a new worker serves')
+  t.notOk(cli.events.some((e) => e.event === 'crash-rate.exceeded'))
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+})
