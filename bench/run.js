@@ -113,6 +113,15 @@ function otherLoadLine (loads) {
   return `CPU used by other processes on this machine during these loads: median ${fmt(m)} %, max ${fmt(max(pcts))} % of all cores.`
 }
 
+/** Every measured load of the run (warm-ups excluded). */
+function allLoads (results) {
+  return [
+    ...(results.table1?.runs ?? []).flatMap((r) => [r.light, r.heavy]),
+    ...(results.table2?.runs ?? []).map((r) => r.load),
+    ...(results.table3?.runs ?? []).filter((r) => r.from === 'table 3').map((r) => r.heavy),
+  ].filter(Boolean)
+}
+
 function strip (e) {
   const { at, time, level, hostname, ...rest } = e
   return rest
@@ -535,8 +544,15 @@ async function main () {
     results.totalSeconds = Math.round((performance.now() - began) / 100) / 10
     fs.writeFileSync(RESULTS, JSON.stringify(results, null, 2) + '\n')
   }
-  const header = `## cluster-run benchmark — ${QUICK ? 'quick' : 'full'} mode, node ${process.version}, ${os.availableParallelism()} cores (${results.meta.cpuModel}), ${results.totalSeconds} s`
-  process.stdout.write([header, ...printed].join('\n\n') + '\n')
+  const header = [`## cluster-run benchmark — ${QUICK ? 'quick' : 'full'} mode, node ${process.version}, ${os.availableParallelism()} cores (${results.meta.cpuModel}), ${results.totalSeconds} s`]
+  const others = median(allLoads(results).map((l) => l.cpu?.otherPct))
+  results.otherCpuMedianPct = others
+  if (others !== null && others > 10) {
+    header.push('', `> **Warning:** other processes used a median ${fmt(others)} % of all cores during the measured loads. ` +
+      'The figures below are what this busy machine gave, not what cluster-run does on an idle one; compare ratios, not absolute values, and prefer a rerun on a quiet machine.')
+    fs.writeFileSync(RESULTS, JSON.stringify(results, null, 2) + '\n')
+  }
+  process.stdout.write([header.join('\n'), ...printed].join('\n\n') + '\n')
   if (observations.length) {
     process.stdout.write('\n### Observations\n\n' + observations.map((o) => `- ${o.text}`).join('\n') + '\n(evidence in bench/results.json → observations)\n')
   }
@@ -544,7 +560,7 @@ async function main () {
   return 0
 }
 
-for (const signal of ['SIGINT', 'SIGTERM']) {
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.once(signal, () => {
     killEverythingNow()
     process.exit(130)
