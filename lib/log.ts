@@ -1,6 +1,7 @@
 // One pino factory for the primary, and every event name in one place.
 import pino, { type Logger } from 'pino'
-import pretty from 'pino-pretty'
+import { createRequire } from 'node:module'
+import type PinoPretty from 'pino-pretty'
 
 /** Every lifecycle event, with the level it is logged at. */
 export const EVENTS = {
@@ -38,8 +39,9 @@ export interface LogOptions {
 export function createLogger ({ level, pretty: human }: LogOptions): Logger {
   // Synchronous writes to fd 1: a handful of lines per lifecycle event, and none may
   // be lost when the primary exits right after a fatal event.
+  // pino-pretty only when asked for: it weighs ~10 MB in a primary that may run for months.
   const stream = human
-    ? pretty({ sync: true, destination: 1, ignore: 'hostname', messageKey: 'event' })
+    ? (createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty)({ sync: true, destination: 1, ignore: 'hostname', messageKey: 'event' })
     : pino.destination({ dest: 1, sync: true })
   // The event name is the message: pino-pretty prints it first on the line.
   return pino({ level, messageKey: 'event', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, stream)
