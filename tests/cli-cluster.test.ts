@@ -80,6 +80,7 @@ t.test('an app that throws at boot ends quickly with exit 3, no fork loop', asyn
   t.ok(failed, 'boot.failed is logged')
   t.ok(failed!.stderr.some((line: string) => line.includes('DATABASE_URL is not set')), 'it shows the worker\'s last stderr lines')
   t.ok(cli.stdout().split('\n').length < 40, 'the log stays short')
+  t.match(cli.stderr(), /about to fail: missing DATABASE_URL/, 'the workers\' stderr passes through')
 })
 
 t.test('a port in use is a boot failure with the reason', async (t) => {

@@ -119,3 +119,14 @@ t.test('a recycle whose replacement cannot boot backs off and keeps the old work
   cli.signal('SIGTERM')
   t.equal(await cli.exited, 0)
 })
+
+t.test('a worker not ready within readyTimeoutMs is killed and counted as a crash: a boot failure', async (t) => {
+  const dir = t.testdir({ 'cluster.config.json': JSON.stringify({ app: fixture('apps/never-listens.js'), workers: 1, readyTimeoutMs: 300, maxCrashRate: { crashes: 2, windowMs: 60_000 } }) })
+  const cli = startCli(t, [], { cwd: dir })
+  t.equal(await cli.exited, 3)
+  const exits = cli.events.filter((e) => e.event === 'worker.exit')
+  t.equal(exits.length, 3, 'crashes + 1 exits trip the breaker')
+  t.ok(exits.every((e) => e.reason === 'not-ready' && e.signal === 'SIGKILL' && !e.expected))
+  t.ok(exits.every((e) => e.uptimeMs >= 300), 'each was given readyTimeoutMs')
+  t.match(cli.events.find((e) => e.event === 'boot.failed'), { cause: 'crash-rate', lastExits: [{ reason: 'not-ready' }] })
+})
