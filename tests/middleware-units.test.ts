@@ -6,9 +6,9 @@ import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import type { WorkerState } from '../lib/worker/state.js'
 import {
-  Guard, LoopTicker, MemorySampler, MESSAGES, MiddlewareOptionsError, OverloadTracker,
-  eventLoopLag, firstExceeded, guardOptionsSchema, parseOptions, preferredFormat, refusalError, renderError,
-  type GuardReply, type MemoryReading,
+  Guard, LoopTicker, MemorySampler, MESSAGES, MiddlewareOptionsError, OverloadTracker, UtilizationWindow,
+  eventLoopLag, firstExceeded, guardOptionsSchema, parseOptions, preferredFormat, refusalError, renderError, utilizationBetween,
+  type EluReading, type GuardReply, type MemoryReading,
 } from '../lib/middleware/index.js'
 import { closest as closestKey, describeValue } from '../lib/issues.js'
 import { captureLogs } from '../fixtures/middleware/logs.js'
@@ -50,18 +50,89 @@ t.test('MemorySampler reads at most once per interval', async (t) => {
   t.equal(reads, 2)
 })
 
+t.test('utilizationBetween: active share of the time between two cumulative readings', async (t) => {
+  t.equal(utilizationBetween({ idle: 100, active: 50 }, { idle: 125, active: 125 }), 0.75)
+  t.equal(utilizationBetween({ idle: 100, active: 50 }, { idle: 200, active: 50 }), 0, 'all idle')
+  t.equal(utilizationBetween({ idle: 100, active: 50 }, { idle: 100, active: 350 }), 1, 'all active')
+  t.equal(utilizationBetween({ idle: 100, active: 50 }, { idle: 100, active: 50 }), 0, 'no time passed')
+  t.equal(utilizationBetween({ idle: 0, active: 0 }, { idle: 0, active: 0 }), 0, 'the loop has not started')
+})
+
+/** Cumulative readings driven by hand: idle and active ms added as the test goes. */
+function fakeLoop (): { read: () => EluReading, busy: (ms: number) => void, idle: (ms: number) => void, reads: () => number } {
+  const at = { idle: 0, active: 0 }
+  let reads = 0
+  return {
+    read: () => { reads++; return { ...at } },
+    busy: (ms) => { at.active += ms },
+    idle: (ms) => { at.idle += ms },
+    reads: () => reads,
+  }
+}
+
+t.test('UtilizationWindow: a sliding window of loop time, measured up to the moment of asking', async (t) => {
+  const loop = fakeLoop()
+  const window = new UtilizationWindow(300, loop.read)
+  t.equal(window.windowMs, 300)
+  loop.busy(140)
+  t.equal(window.current(), 0, 'less than half a window of history: no verdict yet')
+  loop.busy(10)
+  t.equal(window.current(), 1, 'half a window, all of it busy')
+
+  // a quiet loop sampled by the tick every 10 ms
+  for (let i = 0; i < 100; i++) { loop.idle(9); loop.busy(1); window.sample() }
+  t.equal(Math.round(window.current() * 100), 10, 'the busy start-up has slid out')
+
+  // one long stretch of handlers, no tick in between: the request inside it sees it
+  loop.busy(200)
+  const during = window.current()
+  t.ok(during > 0.6 && during < 0.75, `200 ms busy after a quiet loop: ${during}`)
+  loop.busy(100)
+  t.ok(window.current() > 0.9, '300 ms into the stall: over 0.9 before any timer could run')
+
+  // the load is gone: idle time pushes it back down within the window
+  loop.idle(30)
+  t.ok(window.current() < 0.9, 'clear again after a short idle stretch')
+  for (let i = 0; i < 40; i++) { loop.idle(10); window.sample() }
+  t.equal(window.current(), 0, 'a whole window idle')
+})
+
+t.test('UtilizationWindow: sparse samples stretch the window back to the last reading old enough', async (t) => {
+  const loop = fakeLoop()
+  const window = new UtilizationWindow(300, loop.read)
+  loop.idle(1000)
+  window.sample()
+  // 41 ms handlers, one per loop turn, a sample at each turn (the tick runs late, between them)
+  for (let i = 0; i < 20; i++) {
+    loop.busy(41)
+    loop.idle(1)
+    window.sample()
+  }
+  const u = window.current()
+  t.ok(u > 0.97 && u < 0.98, `over the last 300+ ms, not since the quiet start: ${u}`)
+  // a stall longer than the window: the newest kept reading is already old enough
+  loop.busy(1000)
+  t.ok(window.current() > 0.99)
+  t.ok(loop.reads() < 30, 'one reading per call')
+})
+
 t.test('firstExceeded checks each configured limit, cheapest first', async (t) => {
-  const calm = { inflight: 1, lagMs: 0, heapUsed: 10, rss: 10 }
+  const calm = { inflight: 1, lagMs: 0, utilization: 0.5, heapUsed: 10, rss: 10 }
   t.equal(firstExceeded(calm, {}), null, 'no limits, never exceeded')
   t.equal(firstExceeded({ ...calm, inflight: 5 }, { maxInFlight: 5 }), null, 'the limit itself is allowed')
   t.same(firstExceeded({ ...calm, inflight: 6 }, { maxInFlight: 5 }), { reason: 'maxInFlight', value: 6, limit: 5 })
   t.same(firstExceeded({ ...calm, lagMs: 150.26 }, { maxEventLoopDelayMs: 100 }), { reason: 'maxEventLoopDelayMs', value: 150.3, limit: 100 })
   t.same(firstExceeded({ ...calm, heapUsed: 11 }, { maxHeapUsedBytes: 10 }), { reason: 'maxHeapUsedBytes', value: 11, limit: 10 })
   t.same(firstExceeded({ ...calm, rss: 11 }, { maxRssBytes: 10 }), { reason: 'maxRssBytes', value: 11, limit: 10 })
-  const all = { maxInFlight: 1, maxEventLoopDelayMs: 1, maxHeapUsedBytes: 1, maxRssBytes: 1 }
-  t.equal(firstExceeded({ inflight: 2, lagMs: 2, heapUsed: 2, rss: 2 }, all)?.reason, 'maxInFlight')
-  t.equal(firstExceeded({ inflight: 1, lagMs: 2, heapUsed: 2, rss: 2 }, all)?.reason, 'maxEventLoopDelayMs')
-  t.equal(firstExceeded({ inflight: 1, lagMs: 0, heapUsed: 2, rss: 2 }, all)?.reason, 'maxHeapUsedBytes')
+  t.equal(firstExceeded({ ...calm, utilization: 0.9 }, { maxEventLoopUtilization: 0.9 }), null, 'the limit itself is allowed')
+  t.same(firstExceeded({ ...calm, utilization: 0.90004 }, { maxEventLoopUtilization: 0.9 }), { reason: 'maxEventLoopUtilization', value: 0.901, limit: 0.9 },
+    'reported rounded up, so it never reads as equal to its limit')
+  t.equal(firstExceeded({ ...calm, utilization: 1 }, { maxEventLoopUtilization: 1 }), null, '1 never sheds')
+  const all = { maxInFlight: 1, maxEventLoopDelayMs: 1, maxEventLoopUtilization: 0.5, maxHeapUsedBytes: 1, maxRssBytes: 1 }
+  t.equal(firstExceeded({ inflight: 2, lagMs: 2, utilization: 1, heapUsed: 2, rss: 2 }, all)?.reason, 'maxInFlight')
+  t.equal(firstExceeded({ inflight: 1, lagMs: 2, utilization: 1, heapUsed: 2, rss: 2 }, all)?.reason, 'maxEventLoopDelayMs')
+  t.equal(firstExceeded({ inflight: 1, lagMs: 0, utilization: 1, heapUsed: 2, rss: 2 }, all)?.reason, 'maxEventLoopUtilization')
+  t.equal(firstExceeded({ inflight: 1, lagMs: 0, utilization: 0.5, heapUsed: 2, rss: 2 }, all)?.reason, 'maxHeapUsedBytes')
 })
 
 t.test('OverloadTracker: one episode per stall, ended after the recovery time', async (t) => {
@@ -124,6 +195,14 @@ t.test('options: defaults and validation messages', async (t) => {
   t.same(issuesOf({ maxInFlight: 1.5 }), ['maxInFlight: expected an integer >= 1 (given: 1.5)'])
   t.same(issuesOf({ maxEventLoopDelayMs: -1 }), ['maxEventLoopDelayMs: expected a number of milliseconds > 0 (given: -1)'])
   t.same(issuesOf({ maxRssBytes: Number.NaN }), ['maxRssBytes: expected an integer number of bytes >= 1 (given: null)'])
+  const fraction = 'expected a number > 0 and <= 1 (a share of the time, e.g. 0.98)'
+  t.same(issuesOf({ maxEventLoopUtilization: 0 }), [`maxEventLoopUtilization: ${fraction} (given: 0)`])
+  t.same(issuesOf({ maxEventLoopUtilization: 98 }), [`maxEventLoopUtilization: ${fraction} (given: 98)`], 'a percentage is not a share')
+  t.same(issuesOf({ maxEventLoopUtilization: '0.9' }), [`maxEventLoopUtilization: ${fraction} (given: "0.9")`])
+  t.same(issuesOf({ maxEventLoopUtilisation: 0.9 }), ['maxEventLoopUtilisation: unknown key, did you mean "maxEventLoopUtilization"? (given: 0.9)'])
+  t.equal(parseOptions(guardOptionsSchema, { maxEventLoopUtilization: 1 }).maxEventLoopUtilization, 1)
+  t.equal(parseOptions(guardOptionsSchema, { maxEventLoopUtilization: 0.98 }).maxEventLoopUtilization, 0.98)
+  t.equal(defaults.maxEventLoopUtilization, undefined, 'off unless set')
   t.same(issuesOf({ retryAfterSeconds: -5 }), ['retryAfterSeconds: expected an integer number of seconds between 0 and 86400 (given: -5)'])
   t.same(issuesOf({ memorySampleIntervalMs: 10 }), ['memorySampleIntervalMs: expected an integer number of milliseconds between 100 and 10000 (given: 10)'])
   t.same(issuesOf({ livenessPath: 'healthz' }), ['livenessPath: expected a path starting with "/" (no query string), or false to disable (given: "healthz")'])
@@ -224,6 +303,63 @@ t.test('Guard: memory limits shed on sampled readings, and the episode is logged
 
   t.same(logs.events('overload.start').map(({ reason, value, limit }) => ({ reason, value, limit })), [{ reason: 'maxHeapUsedBytes', value: 2000, limit: 1000 }])
   t.same(logs.events('overload.end').map(({ reason, durationMs, shed }) => ({ reason, durationMs, shed })), [{ reason: 'maxHeapUsedBytes', durationMs: 600, shed: 3 }])
+})
+
+t.test('Guard: maxEventLoopUtilization sheds while the loop is busy, and lets go once it idles', async (t) => {
+  let now = 0
+  const loop = fakeLoop()
+  const logs = captureLogs()
+  const guard = new Guard(
+    { maxEventLoopUtilization: 0.9, recoveryMs: 500, logger: logs.logger },
+    { clock: () => now, readUtilization: loop.read, state: privateState(), tickMs: 60_000, utilizationWindowMs: 300 },
+  )
+  t.teardown(() => guard.close())
+  loop.idle(1000)
+  t.equal(guard.handle(fakeRequest(), fakeResponse()), undefined, 'an idle loop: admitted')
+
+  // requests that arrive one per loop turn, each followed by 41 ms of handler: no lag, one in flight
+  const decisions: string[] = []
+  for (let i = 0; i < 12; i++) {
+    const res = fakeResponse()
+    decisions.push(guard.handle(fakeRequest(), res) === undefined ? 'admit' : 'shed')
+    res.emit('close')
+    loop.busy(41)
+    loop.idle(0.5)
+    now += 41.5
+  }
+  const firstShed = decisions.indexOf('shed')
+  // from an idle loop, 0.9 x 300 ms of handlers: the 7th or 8th request of 41 ms is the first refused
+  t.ok(firstShed >= 6 && firstShed <= 8, `admitted until 90 % of the window was busy: ${decisions.join(' ')}`)
+  t.notOk(decisions.slice(firstShed).includes('admit'), 'then shed while the loop stays busy')
+  const shed = decisions.length - firstShed
+  t.match(guard.stats(), { state: 'overloaded', overload: { reason: 'maxEventLoopUtilization', limit: 0.9 } })
+  const ready = guard.handle(fakeRequest('/readyz'), fakeResponse()) as GuardReply
+  t.equal(ready.statusCode, 503)
+  t.same(JSON.parse(ready.body), { status: 'overloaded', reason: 'maxEventLoopUtilization' })
+
+  // shedding is cheap: the loop idles between refusals and soon admits again
+  loop.idle(40)
+  now += 40
+  t.equal(guard.handle(fakeRequest(), fakeResponse()), undefined, 'admitted once the window is below the limit')
+  t.equal(guard.stats().state, 'overloaded', 'the episode waits for the recovery time')
+  loop.idle(500)
+  now += 500
+  t.equal(guard.handle(fakeRequest(), fakeResponse()), undefined)
+  t.equal(guard.stats().state, 'ok')
+  t.equal((guard.handle(fakeRequest('/readyz'), fakeResponse()) as GuardReply).statusCode, 200)
+
+  const [start] = logs.events('overload.start')
+  t.match(start, { reason: 'maxEventLoopUtilization', limit: 0.9 })
+  t.ok((start?.value as number) > 0.9 && (start?.value as number) <= 1, `logged value ${String(start?.value)}`)
+  t.match(logs.events('overload.end'), [{ reason: 'maxEventLoopUtilization', shed }])
+})
+
+t.test('Guard: without maxEventLoopUtilization the loop utilization is never read', async (t) => {
+  const loop = fakeLoop()
+  const guard = new Guard({ maxInFlight: 10, logger: captureLogs().logger }, { readUtilization: loop.read, state: privateState() })
+  guard.handle(fakeRequest(), fakeResponse())
+  guard.close()
+  t.equal(loop.reads(), 0)
 })
 
 t.test('Guard: readiness reflects capacity without starting an episode', async (t) => {

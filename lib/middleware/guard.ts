@@ -6,6 +6,7 @@ import { workerState, type WorkerState } from '../worker/state.js'
 import { firstExceeded, hasLimits, hasMemoryLimits, type Exceeded, type LimitName } from './limits.js'
 import { defaultLogger } from './logger.js'
 import { LoopTicker, monotonicClock, type Clock } from './loop-lag.js'
+import { UtilizationWindow, ELU_WINDOW_MS, type EluReader } from './loop-utilization.js'
 import { MemorySampler, type MemoryReader } from './memory.js'
 import { preferredFormat } from './negotiate.js'
 import { parseOptions, guardOptionsSchema, type GuardOptions, type MiddlewareLogger, type ResolvedGuardOptions } from './options.js'
@@ -36,10 +37,14 @@ export interface GuardStats {
 /** What handle() decided: run the app, send this reply, or pass this error to the framework. */
 export type GuardDecision = undefined | GuardReply | HttpError
 
-/** Test seams: a fake clock, fake memory readings, a private worker state. */
+/** Test seams: a fake clock, fake memory and loop-utilization readings, a private worker state. */
 export interface GuardInternals {
   clock?: Clock
   readMemory?: MemoryReader
+  /** cumulative loop idle/active time, as performance.eventLoopUtilization() returns it. */
+  readUtilization?: EluReader
+  /** length of the loop-utilization window, ms. */
+  utilizationWindowMs?: number
   state?: WorkerState
   /** tick interval of the loop-lag timer, ms. */
   tickMs?: number
@@ -64,6 +69,7 @@ export class Guard {
   private readonly tracker: OverloadTracker
   private readonly ticker: LoopTicker | undefined
   private readonly memory: MemorySampler | undefined
+  private readonly utilization: UtilizationWindow | undefined
   private readonly refusals: RefusalReplies
   private readonly delegate: boolean
   private readonly inflight = new Set<ServerResponse>()
@@ -84,6 +90,9 @@ export class Guard {
     this.refusals = renderRefusals(options.retryAfterSeconds)
     this.delegate = options.errors === 'delegate'
     if (hasMemoryLimits(options)) this.memory = new MemorySampler(options.memorySampleIntervalMs, internals.readMemory)
+    if (options.maxEventLoopUtilization !== undefined) {
+      this.utilization = new UtilizationWindow(internals.utilizationWindowMs ?? ELU_WINDOW_MS, internals.readUtilization)
+    }
     // the timer both measures loop lag and ends episodes when no request arrives
     if (this.limited) this.ticker = new LoopTicker(this.onTick, internals.tickMs, this.clock)
     const inflight = this.inflight
@@ -180,7 +189,9 @@ export class Guard {
 
   private check (now: number, inflight: number, lagMs: number): Exceeded | null {
     const memory = this.memory?.get(now)
-    return firstExceeded({ inflight, lagMs, heapUsed: memory?.heapUsed ?? 0, rss: memory?.rss ?? 0 }, this.options)
+    // measured to this very moment: a request in the middle of a busy stretch sees it
+    const utilization = this.utilization?.current() ?? 0
+    return firstExceeded({ inflight, lagMs, utilization, heapUsed: memory?.heapUsed ?? 0, rss: memory?.rss ?? 0 }, this.options)
   }
 
   private settle (now: number): void {
@@ -196,7 +207,9 @@ export class Guard {
 
   private readonly onTick = (now: number, lateness: number): void => {
     if (!this.tracker.active) {
-      this.memory?.get(now) // keep the sample fresh off the request path
+      // keep the samples fresh off the request path
+      this.memory?.get(now)
+      this.utilization?.sample()
       return
     }
     const exceeded = this.check(now, this.inflight.size + 1, lateness)

@@ -14,6 +14,8 @@ export { guardOptionsSchema, httpOptionsSchema, parseOptions } from './options.j
 export type { GuardOptions, HttpGuardOptions, MiddlewareLogger, ResolvedGuardOptions } from './options.js'
 export { MiddlewareOptionsError } from './options-error.js'
 export { eventLoopLag, LoopTicker, LOOP_TICK_MS } from './loop-lag.js'
+export { ELU_STEPS, ELU_WINDOW_MS, readEventLoopUtilization, utilizationBetween, UtilizationWindow } from './loop-utilization.js'
+export type { EluReader, EluReading } from './loop-utilization.js'
 export { MemorySampler } from './memory.js'
 export type { MemoryReading } from './memory.js'
 export { firstExceeded } from './limits.js'

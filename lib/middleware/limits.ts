@@ -1,11 +1,12 @@
 // Which configured limit, if any, the current readings exceed. Pure, so the
 // shedding rule can be tested without a server.
 
-export type LimitName = 'maxInFlight' | 'maxEventLoopDelayMs' | 'maxHeapUsedBytes' | 'maxRssBytes'
+export type LimitName = 'maxInFlight' | 'maxEventLoopDelayMs' | 'maxEventLoopUtilization' | 'maxHeapUsedBytes' | 'maxRssBytes'
 
 export interface Limits {
   maxInFlight?: number | undefined
   maxEventLoopDelayMs?: number | undefined
+  maxEventLoopUtilization?: number | undefined
   maxHeapUsedBytes?: number | undefined
   maxRssBytes?: number | undefined
 }
@@ -14,6 +15,8 @@ export interface Readings {
   /** requests in flight counting the one being decided on. */
   inflight: number
   lagMs: number
+  /** event-loop utilization over the recent window, 0..1 (0 when not measured). */
+  utilization: number
   heapUsed: number
   rss: number
 }
@@ -27,7 +30,7 @@ export interface Exceeded {
 
 export function hasLimits (limits: Limits): boolean {
   return limits.maxInFlight !== undefined || limits.maxEventLoopDelayMs !== undefined ||
-    hasMemoryLimits(limits)
+    limits.maxEventLoopUtilization !== undefined || hasMemoryLimits(limits)
 }
 
 export function hasMemoryLimits (limits: Limits): boolean {
@@ -36,12 +39,16 @@ export function hasMemoryLimits (limits: Limits): boolean {
 
 /** The first exceeded limit, cheapest checks first; null when all are clear. */
 export function firstExceeded (readings: Readings, limits: Limits): Exceeded | null {
-  const { maxInFlight, maxEventLoopDelayMs, maxHeapUsedBytes, maxRssBytes } = limits
+  const { maxInFlight, maxEventLoopDelayMs, maxEventLoopUtilization, maxHeapUsedBytes, maxRssBytes } = limits
   if (maxInFlight !== undefined && readings.inflight > maxInFlight) {
     return { reason: 'maxInFlight', value: readings.inflight, limit: maxInFlight }
   }
   if (maxEventLoopDelayMs !== undefined && readings.lagMs > maxEventLoopDelayMs) {
     return { reason: 'maxEventLoopDelayMs', value: Math.round(readings.lagMs * 10) / 10, limit: maxEventLoopDelayMs }
+  }
+  if (maxEventLoopUtilization !== undefined && readings.utilization > maxEventLoopUtilization) {
+    // rounded up, so that a reading just above its limit does not print as equal to it
+    return { reason: 'maxEventLoopUtilization', value: Math.ceil(readings.utilization * 1000) / 1000, limit: maxEventLoopUtilization }
   }
   if (maxHeapUsedBytes !== undefined && readings.heapUsed > maxHeapUsedBytes) {
     return { reason: 'maxHeapUsedBytes', value: readings.heapUsed, limit: maxHeapUsedBytes }

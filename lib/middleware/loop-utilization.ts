@@ -10,11 +10,11 @@
 //
 // Node reports cumulative idle and active time since the loop started; the
 // utilization of a span is the difference of two such readings. The window
-// keeps a few readings spaced `windowMs / slots` apart (taken by the guard's
-// tick or by a request, whichever comes first) and measures from the oldest
-// to a reading taken now. A blocked loop delays the tick, but the reading taken
-// by the request itself counts the time the loop is blocked in, so a request
-// arriving in the middle of a long busy stretch sees it.
+// keeps readings a step apart (taken by the guard's tick or by a request,
+// whichever comes first) and measures from the newest one at least a window
+// old to a reading taken now. A blocked loop delays the tick, but a reading
+// taken by the request itself counts the time the loop has been blocked, so a
+// request arriving in the middle of a long busy stretch sees it.
 import { performance } from 'node:perf_hooks'
 
 /** Cumulative loop time since the loop started, in ms (as from performance.eventLoopUtilization()). */
@@ -29,9 +29,9 @@ export type EluReader = () => EluReading
 export const readEventLoopUtilization: EluReader = () => performance.eventLoopUtilization()
 
 /** Default length of the window, ms. */
-export const ELU_WINDOW_MS = 500
-/** Readings kept: the window slides in steps of windowMs / slots. */
-export const ELU_SLOTS = 5
+export const ELU_WINDOW_MS = 300
+/** Readings are kept every windowMs / ELU_STEPS of loop time. */
+export const ELU_STEPS = 10
 
 /**
  * Utilization between two cumulative readings: active time over elapsed time,
@@ -49,50 +49,59 @@ function elapsedOf (reading: EluReading): number {
   return reading.idle + reading.active
 }
 
-/** Utilization over a sliding window of loop time. Time is taken from the readings themselves. */
+/**
+ * Utilization over a sliding window of loop time: from the newest kept
+ * reading at least `windowMs` old to a reading taken now. Readings are kept
+ * at most every windowMs / ELU_STEPS; while handlers block the loop they are
+ * kept more sparsely, and the window stretches back to the last one old
+ * enough. Time comes from the readings themselves (idle + active), so the
+ * window can be driven by injected readings.
+ */
 export class UtilizationWindow {
   readonly windowMs: number
   private readonly stepMs: number
-  /** below this much measured time, report 0: a few ms after start-up say nothing. */
+  /** with less history than this, report 0: a few ms after start-up say nothing. */
   private readonly minSpanMs: number
   private readonly read: EluReader
-  /** ring of readings, oldest at `oldest`. */
+  /** ring of kept readings; `newest` is the index of the latest. */
   private readonly ring: EluReading[]
-  private oldest = 0
-  private lastSampleAt: number
+  private newest = 0
 
-  constructor (windowMs = ELU_WINDOW_MS, slots = ELU_SLOTS, read: EluReader = readEventLoopUtilization) {
+  constructor (windowMs = ELU_WINDOW_MS, read: EluReader = readEventLoopUtilization) {
     this.windowMs = windowMs
-    this.stepMs = windowMs / slots
+    this.stepMs = windowMs / ELU_STEPS
     this.minSpanMs = windowMs / 2
     this.read = read
     const first = copy(read())
-    this.ring = Array.from({ length: slots }, () => first)
-    this.lastSampleAt = elapsedOf(first)
+    // two spare slots: the one old enough is found even when a step ran late
+    this.ring = Array.from({ length: ELU_STEPS + 2 }, () => first)
   }
 
   /** Takes a reading, keeps it if a step has passed since the last one kept, and returns it. */
   sample (): EluReading {
     const reading = this.read()
-    const at = elapsedOf(reading)
-    if (at - this.lastSampleAt >= this.stepMs) {
-      this.ring[this.oldest] = copy(reading)
-      this.oldest = (this.oldest + 1) % this.ring.length
-      this.lastSampleAt = at
+    if (elapsedOf(reading) - elapsedOf(this.ring[this.newest]) >= this.stepMs) {
+      this.newest = (this.newest + 1) % this.ring.length
+      this.ring[this.newest] = copy(reading)
     }
     return reading
   }
 
   /**
-   * Utilization from the oldest kept reading to now: over the last
-   * (slots - 1) / slots to 1 window while the loop turns, longer while it is
-   * blocked. 0 until half a window of loop time has been seen.
+   * Utilization over the last windowMs or a little more (up to the last
+   * reading kept before it); 0 until half a window of loop time has passed.
    */
   current (): number {
     const now = this.sample()
-    const from = this.ring[this.oldest]!
-    if (elapsedOf(now) - elapsedOf(from) < this.minSpanMs) return 0
-    return utilizationBetween(from, now)
+    const at = elapsedOf(now)
+    const size = this.ring.length
+    // newest to oldest; the oldest is the slot after the newest
+    for (let back = 0; back < size; back++) {
+      const from = this.ring[(this.newest + size - back) % size]
+      if (at - elapsedOf(from) >= this.windowMs) return utilizationBetween(from, now)
+    }
+    const oldest = this.ring[(this.newest + 1) % size]
+    return at - elapsedOf(oldest) >= this.minSpanMs ? utilizationBetween(oldest, now) : 0
   }
 }
 

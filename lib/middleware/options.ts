@@ -26,6 +26,11 @@ function positive (expected: string) {
   return z.number({ error }).positive({ error })
 }
 
+function fraction (expected: string) {
+  const error = `expected ${expected}`
+  return z.number({ error }).positive({ error }).max(1, { error })
+}
+
 function healthPath (fallback: string) {
   const error = 'expected a path starting with "/" (no query string), or false to disable'
   return z.union([z.literal(false), z.string().regex(/^\/[^?#\s]*$/, { error })], { error }).default(fallback)
@@ -34,6 +39,12 @@ function healthPath (fallback: string) {
 export const guardOptionsSchema = z.strictObject({
   /** shed when the event loop has not turned for this long (instantaneous lag, ms). */
   maxEventLoopDelayMs: positive('a number of milliseconds > 0').optional(),
+  /**
+   * shed while the event loop has been busy more than this share of the time
+   * over the last 300 ms (performance.eventLoopUtilization()), e.g. 0.98;
+   * 1 never sheds.
+   */
+  maxEventLoopUtilization: fraction('a number > 0 and <= 1 (a share of the time, e.g. 0.98)').optional(),
   /** shed when this many requests are already in flight in this worker. */
   maxInFlight: integer(1, Number.MAX_SAFE_INTEGER, 'an integer >= 1').optional(),
   /** shed while V8's used heap is above this many bytes (sampled). */

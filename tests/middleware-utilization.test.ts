@@ -1,0 +1,150 @@
+// maxEventLoopUtilization against the load cluster's round-robin policy gives
+// a worker: requests that arrive one at a time over many keep-alive
+// connections, each running a synchronous handler. Loop lag and in-flight
+// counts stay low, so maxEventLoopDelayMs alone never sheds; the loop is busy
+// nearly all the time, which the utilization limit sees. The server is a plain
+// node:http server in this process, the client a separate process.
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import { setTimeout as delay } from 'node:timers/promises'
+import t, { type Test } from 'tap'
+import { ELU_WINDOW_MS, protect, type Guard, type HttpGuardOptions } from '../lib/middleware/index.js'
+import { captureLogs, type CapturedLogs } from '../fixtures/middleware/logs.js'
+import { waitFor } from '../fixtures/middleware/wait.js'
+
+const HANDLER_MS = 40
+const CONNECTIONS = 100
+const FLOOD_MS = 2000
+
+function spin (ms: number): void {
+  const end = performance.now() + ms
+  while (performance.now() < end) { /* a synchronous handler */ }
+}
+
+interface Served { port: number, guard: Guard, logs: CapturedLogs, handled: () => number }
+
+async function serve (t: Test, options: HttpGuardOptions): Promise<Served> {
+  const logs = captureLogs()
+  let handled = 0
+  const listener = protect((_req, res) => {
+    handled++
+    spin(HANDLER_MS)
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('done')
+  }, { ...options, logger: logs.logger })
+  const server = http.createServer(listener)
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(async () => {
+    listener.guard.close()
+    const closed = once(server, 'close')
+    server.close()
+    server.closeAllConnections()
+    await closed
+  })
+  return { port: (server.address() as AddressInfo).port, guard: listener.guard, logs, handled: () => handled }
+}
+
+interface Flood { statuses: number[], latencies: number[] }
+
+/** Runs the sequential client against the port for FLOOD_MS; resolves with what it saw. */
+async function flood (port: number): Promise<Flood> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'fixtures/middleware/sequential-client.ts', String(port), '/', String(CONNECTIONS), String(FLOOD_MS)], {
+    cwd: new URL('..', import.meta.url),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  // a deadline, not a sleep: a client that hangs fails the test instead of the run
+  const deadline = setTimeout(() => child.kill('SIGKILL'), FLOOD_MS + 20_000)
+  const [code] = await once(child, 'exit') as [number | null]
+  clearTimeout(deadline)
+  if (code !== 0) throw new Error(`the client exited with ${String(code)}: ${stderr}`)
+  return JSON.parse(stdout) as Flood
+}
+
+function get (port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode ?? 0))
+    }).on('error', reject)
+  })
+}
+
+/** Polls with a request until one is admitted; resolves with how long that took. */
+async function acceptedWithin (port: number, timeoutMs: number): Promise<number> {
+  const started = performance.now()
+  while (await get(port) !== 200) {
+    if (performance.now() - started > timeoutMs) throw new Error(`no request admitted within ${timeoutMs} ms after the flood`)
+    await delay(10)
+  }
+  return performance.now() - started
+}
+
+/** "200×7 503×31 200×1 ...": the statuses as runs, for the test's comments. */
+function runs (statuses: number[]): string {
+  const parts: string[] = []
+  let count = 0
+  statuses.forEach((status, i) => {
+    count++
+    if (statuses[i + 1] !== status) {
+      parts.push(`${status}×${count}`)
+      count = 0
+    }
+  })
+  return parts.join(' ')
+}
+
+/** The longest run of consecutive 200s after the first 503. */
+function longestAdmittedRunAfterShedding (statuses: number[]): number {
+  let longest = 0
+  let run = 0
+  for (const status of statuses.slice(statuses.indexOf(503))) {
+    run = status === 200 ? run + 1 : 0
+    longest = Math.max(longest, run)
+  }
+  return longest
+}
+
+t.test('maxEventLoopDelayMs alone does not see requests that arrive one at a time', async (t) => {
+  const { port, guard, handled } = await serve(t, { maxEventLoopDelayMs: 150 })
+  const { statuses } = await flood(port)
+  t.ok(statuses.length >= 20, `${statuses.length} requests in ${FLOOD_MS} ms`)
+  t.same([...new Set(statuses)], [200], 'every request admitted')
+  t.equal(handled(), statuses.length)
+  t.match(guard.stats(), { shed: 0, overloadEpisodes: 0 })
+})
+
+t.test('maxEventLoopUtilization sheds them, and admits again once the flood is over', async (t) => {
+  const { port, guard, logs, handled } = await serve(t, { maxEventLoopDelayMs: 150, maxEventLoopUtilization: 0.9 })
+  const { statuses, latencies } = await flood(port)
+  const admitted = statuses.filter((s) => s === 200).length
+  const shed = statuses.filter((s) => s === 503).length
+  t.equal(admitted + shed, statuses.length, 'nothing but 200 and 503')
+  t.ok(shed > 0, `${shed} shed, ${admitted} admitted`)
+  t.ok(admitted > 0, 'the loop was not busy from the start')
+  t.equal(handled(), admitted, 'a refused request never reached the handler')
+  const starts = logs.events('overload.start')
+  t.ok(starts.length > 0)
+  t.match(starts[0], { reason: 'maxEventLoopUtilization', limit: 0.9 })
+  t.ok((starts[0]?.value as number) > 0.9, `started at ${String(starts[0]?.value)}`)
+
+  // a 503 is cheap, so the loop idles between refusals and admits a request
+  // again soon; it never admits a whole window's worth of handlers in a row
+  t.comment(`statuses as runs: ${runs(statuses)}`)
+  const longest = longestAdmittedRunAfterShedding(statuses)
+  t.ok(longest * HANDLER_MS < ELU_WINDOW_MS + HANDLER_MS, `longest run of admitted requests once shedding began: ${longest}`)
+  const refusedMs = latencies.filter((_, i) => statuses[i] === 503)
+  t.ok(Math.max(...refusedMs) < HANDLER_MS * 3, `a refusal waits at most for the handler before it: ${Math.max(...refusedMs)} ms`)
+
+  // the load is gone: a request is admitted, and the episode ends after recoveryMs
+  const tookMs = await acceptedWithin(port, 5000)
+  t.ok(tookMs < 1000, `admitted ${Math.round(tookMs)} ms after the flood`)
+  await waitFor('the overload episode to end', () => guard.stats().state === 'ok')
+  t.match(logs.events('overload.end').at(-1), { reason: 'maxEventLoopUtilization' })
+})
