@@ -362,7 +362,7 @@ t.test('resolveConfig: values that JSON cannot show', async (t) => {
 
 t.test('resolveConfig: a hook must be a function', async (t) => {
   const err = configError(t, fakes([file({ app: 'server.js', onReload: 'reload.sh' })]).inputs)
-  t.strictSame(err.issues, [`onReload: Invalid input: expected function (given: "reload.sh", from ${FILE})`])
+  t.strictSame(err.issues, [`onReload: Invalid input: expected a function (given: "reload.sh", from ${FILE})`])
   const ok = resolveConfig(fakes([file({ app: 'server.js', onReload: () => {} })]).inputs)
   t.type(ok.onReload, 'function')
 })
