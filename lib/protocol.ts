@@ -21,6 +21,8 @@ export type ToPrimary =
 export const ENV = {
   workerId: 'CLUSTER_RUN_WORKER_ID',
   heartbeatMs: 'CLUSTER_RUN_HEARTBEAT_MS',
+  /** the request count at which this worker is recycled: it beats at once on reaching it */
+  requestLimit: 'CLUSTER_RUN_REQUEST_LIMIT',
 } as const
 
 export function isProtocolMessage<T extends ToPrimary | ToWorker> (m: unknown): m is T {

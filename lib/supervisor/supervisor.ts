@@ -185,11 +185,17 @@ export class Supervisor extends EventEmitter {
       // stdout goes straight through; stderr is piped so a boot failure can show its tail.
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     })
-    const heartbeatMs = config.heartbeatTimeoutMs > 0 ? Math.max(100, Math.min(1000, Math.floor(config.heartbeatTimeoutMs / 4))) : 0
+    // Beats carry the figures that memory and request recycling read, so workers beat
+    // even when the hang check is off; a tight timeout asks for more frequent beats.
+    const heartbeatMs = config.heartbeatTimeoutMs > 0 ? Math.max(100, Math.min(1000, Math.floor(config.heartbeatTimeoutMs / 4))) : 1000
+    const requestLimit = config.maxRequests > 0
+      ? config.maxRequests + Math.floor(this.#random() * (config.maxRequestsJitter + 1))
+      : Infinity
     const worker = cluster.fork({
       ...config.env,
       [ENV.workerId]: String(slot.id),
       [ENV.heartbeatMs]: String(heartbeatMs),
+      [ENV.requestLimit]: Number.isFinite(requestLimit) ? String(requestLimit) : '0',
     })
     if (config.schedulingPolicy === 'rr') rescueHandoffs(worker)
     const now = Date.now()
@@ -202,9 +208,7 @@ export class Supervisor extends EventEmitter {
       forkedAt: now,
       killedAtDeadline: false,
       lastBeatAt: now,
-      requestLimit: config.maxRequests > 0
-        ? config.maxRequests + Math.floor(this.#random() * (config.maxRequestsJitter + 1))
-        : Infinity,
+      requestLimit,
       timers: [],
       stderrTail: '',
     }

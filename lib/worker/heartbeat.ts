@@ -6,7 +6,7 @@ import type { HeartbeatStats, ToPrimary } from '../protocol.js'
 import { workerState } from './state.js'
 import { onEveryRequest } from './servers.js'
 
-export function startHeartbeat (intervalMs: number, send: (m: ToPrimary) => void): void {
+export function startHeartbeat (intervalMs: number, requestLimit: number, send: (m: ToPrimary) => void): void {
   const delay = monitorEventLoopDelay({ resolution: 20 })
   delay.enable()
   let last = 0
@@ -26,5 +26,7 @@ export function startHeartbeat (intervalMs: number, send: (m: ToPrimary) => void
   }
   beat()
   setInterval(beat, intervalMs).unref()
-  onEveryRequest(() => { if (Date.now() - last >= intervalMs) beat() })
+  onEveryRequest(() => {
+    if (Date.now() - last >= intervalMs || workerState().requests === requestLimit) beat()
+  })
 }

@@ -28,7 +28,7 @@ if (process.send && process.env[ENV.workerId] !== undefined) {
   }
 
   const heartbeatMs = Number(process.env[ENV.heartbeatMs])
-  if (heartbeatMs > 0) startHeartbeat(heartbeatMs, send)
+  if (heartbeatMs > 0) startHeartbeat(heartbeatMs, Number(process.env[ENV.requestLimit]) || 0, send)
 }
 
 async function drain (): Promise<void> {
