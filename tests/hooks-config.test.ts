@@ -53,3 +53,12 @@ t.test('cluster.config.example.ts is a valid config', async (t) => {
   t.equal(resolved.app, path.join(ROOT, 'fixtures/apps/http.js'))
   t.same(resolved.env, { PORT: '3000' })
 })
+
+t.test('--log-level warn keeps the info events out of the log', async (t) => {
+  const port = await freePort()
+  const cli = startCli(t, [fixture('apps/http.js'), '-w', '1', '--log-level', 'warn'], { env: { PORT: String(port) } })
+  await until(async () => (await get(`http://127.0.0.1:${port}/`).catch(() => undefined))?.status === 200, 'the worker to answer')
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+  t.same(cli.events.filter((e) => e.level < 40), [], 'no info line')
+})
