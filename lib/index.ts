@@ -2,7 +2,7 @@
 export { run, type ClusterHandle } from './run.js'
 export { defineConfig, type UserConfig, type Config } from './config/schema.js'
 export { ConfigError, UsageError, ClusterError } from './errors.js'
-export type { WorkerInfo, WorkerPhase } from './supervisor/supervisor.js'
+export type { WorkerInfo, WorkerPhase, ReloadOutcome } from './supervisor/supervisor.js'
 export type { EventName } from './log.js'
 export type { HeartbeatStats } from './protocol.js'
 export type { ExitReason } from './supervisor/exit-reason.js'

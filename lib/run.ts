@@ -5,6 +5,7 @@ import type { Config, UserConfig } from './config/schema.js'
 import { envLayer, resolveConfig, type Layer } from './config/resolve.js'
 import { createLogger } from './log.js'
 import { Supervisor } from './supervisor/supervisor.js'
+import { ClusterError } from './errors.js'
 
 /** The running cluster, as run() returns it. */
 export type ClusterHandle = Pick<Supervisor,
@@ -36,25 +37,44 @@ export function run (config: UserConfig): Promise<ClusterHandle> {
 
 /** The start shared by run() and the CLI: `resolve` is called again for every reload. */
 export async function startCluster (resolve: () => Promise<Config>): Promise<ClusterHandle> {
-  const config = await resolve()
-  const supervisor = new Supervisor({ config, log: createLogger(config.log), reloadConfig: resolve })
-  const detach = attachSignals(supervisor)
+  // Signals are ours from the first moment: a SIGHUP while the config loads must not
+  // kill the primary (Node's default), and a SIGTERM then must stop it cleanly.
+  let supervisor: Supervisor | undefined
+  let stopRequested: NodeJS.Signals | undefined
+  const detach = attachSignals(() => supervisor, (signal) => { stopRequested ??= signal })
+  try {
+    const config = await resolve()
+    supervisor = new Supervisor({ config, log: createLogger(config.log), reloadConfig: resolve })
+  } catch (err) {
+    detach()
+    throw err
+  }
   void supervisor.exited.then(detach)
+  if (stopRequested) {
+    const code = await supervisor.stop(stopRequested)
+    throw new ClusterError(`stopped by ${stopRequested} before the cluster started`, code)
+  }
   await supervisor.start()
   return supervisor
 }
 
 /**
  * SIGINT/SIGTERM drain and stop (a second one kills), SIGHUP reloads, SIGTTIN and
- * SIGTTOU add and remove a worker: the signals of gunicorn's arbiter.
+ * SIGTTOU add and remove a worker: the signals of gunicorn's arbiter. Before the
+ * supervisor exists, a stop is remembered and the others are ignored.
  */
-function attachSignals (supervisor: Supervisor): () => void {
+function attachSignals (current: () => Supervisor | undefined, early: (signal: NodeJS.Signals) => void): () => void {
+  const on = (signal: NodeJS.Signals, act: (s: Supervisor) => void) => (): void => {
+    const supervisor = current()
+    if (supervisor) act(supervisor)
+    else if (signal === 'SIGINT' || signal === 'SIGTERM') early(signal)
+  }
   const handlers: Partial<Record<NodeJS.Signals, () => void>> = {
-    SIGINT: () => void supervisor.stop('SIGINT'),
-    SIGTERM: () => void supervisor.stop('SIGTERM'),
-    SIGHUP: () => void supervisor.reload(),
-    SIGTTIN: () => supervisor.scale(supervisor.config.workers + 1),
-    SIGTTOU: () => supervisor.scale(supervisor.config.workers - 1),
+    SIGINT: on('SIGINT', (s) => void s.stop('SIGINT')),
+    SIGTERM: on('SIGTERM', (s) => void s.stop('SIGTERM')),
+    SIGHUP: on('SIGHUP', (s) => void s.reload()),
+    SIGTTIN: on('SIGTTIN', (s) => s.scale(s.config.workers + 1)),
+    SIGTTOU: on('SIGTTOU', (s) => s.scale(s.config.workers - 1)),
   }
   for (const [signal, handler] of Object.entries(handlers)) process.on(signal, handler)
   return () => {

@@ -3,6 +3,7 @@
 import t from 'tap'
 import { pathToFileURL } from 'node:url'
 import path from 'node:path'
+import { readFileSync } from 'node:fs'
 import { startCli, fixture, ROOT } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
 
@@ -61,4 +62,26 @@ t.test('--log-level warn keeps the info events out of the log', async (t) => {
   cli.signal('SIGTERM')
   t.equal(await cli.exited, 0)
   t.same(cli.events.filter((e) => e.level < 40), [], 'no info line')
+})
+
+/** Whether the process handles `signal` (its bit in /proc/<pid>/status SigCgt). */
+function catches (pid: number, signal: number): boolean {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const mask = BigInt('0x' + /SigCgt:\s*([0-9a-f]+)/.exec(status)![1])
+  return ((mask >> BigInt(signal - 1)) & 1n) === 1n
+}
+
+t.test('a SIGTERM while the config is still loading stops cleanly, before any fork', async (t) => {
+  const port = await freePort()
+  const slowConfig = `await new Promise((resolve) => setTimeout(resolve, 1500))
+export default { app: ${JSON.stringify(fixture('apps/http.js'))}, workers: 1, env: { PORT: '${port}' } }`
+  const dir = t.testdir({ 'cluster.config.mjs': slowConfig })
+  const cli = startCli(t, [], { cwd: dir })
+  // SIGTTIN (21): caught by cluster-run alone (not by the test runner's preload),
+  // so once it is, cluster-run's handlers are in place
+  await until(() => catches(cli.child.pid!, 21), 'the signal handlers')
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+  t.equal(cli.workerPids().length, 0, 'nothing was forked')
+  t.match(cli.events.find((e) => e.event === 'shutdown.complete'), { signal: 'SIGTERM', exitCode: 0 })
 })

@@ -106,7 +106,8 @@ t.test('a reload onto an app that fails at boot aborts; the old workers keep ser
   const dir = t.testdir({ 'cluster.config.json': JSON.stringify({ app: fixture('apps/lifecycle.js'), workers: 2 }) })
   const { cli, url } = await startReady(t, [], 2, {}, dir)
   const before = cli.workerPids()
-  fs.writeFileSync(path.join(dir, 'cluster.config.json'), JSON.stringify({ app: fixture('apps/boot-throw.js'), workers: 2 }))
+  // the broken build also asks for a third worker: that slot's worker fails too
+  fs.writeFileSync(path.join(dir, 'cluster.config.json'), JSON.stringify({ app: fixture('apps/boot-throw.js'), workers: 3 }))
   cli.signal('SIGHUP')
   const aborted = await cli.waitFor('reload.aborted')
   t.match(aborted.reason, /before it was ready/)
@@ -114,6 +115,15 @@ t.test('a reload onto an app that fails at boot aborts; the old workers keep ser
   const replies = await Promise.all(Array.from({ length: 6 }, () => get(`${url}/`)))
   t.ok(replies.every((r) => r.status === 200 && before.includes(r.json().pid)), 'the old workers answer')
   t.notOk(cli.events.some((e) => e.event === 'crash-rate.exceeded' || e.event === 'worker.restart'), 'nothing counted as a crash')
+
+  // The reload rolled back: an old worker that crashes now comes back as an old one.
+  const victim = before[0]
+  process.kill(victim, 'SIGKILL')
+  const back = await cli.waitFor('worker.ready', (e) => !before.includes(e.pid) && e.generation === 0)
+  t.ok(back, 'the crashed slot restarted with the config that ran before the reload')
+  t.equal(cli.events.filter((e) => e.event === 'worker.ready' && e.generation === 0).length, 3)
+  const serving = new Set((await Promise.all(Array.from({ length: 6 }, () => get(`${url}/`)))).map((r) => r.json().pid))
+  t.equal(serving.size, 2, 'still 2 workers, not the 3 of the aborted config')
 
   // An invalid config aborts too, with the validation errors, before anything is forked.
   fs.writeFileSync(path.join(dir, 'cluster.config.json'), JSON.stringify({ app: fixture('apps/lifecycle.js'), workers: -1 }))

@@ -19,6 +19,9 @@ import { rescueHandoffs } from './handoff-rescue.js'
 
 export type WorkerPhase = 'starting' | 'ready' | 'draining'
 
+/** How a reload() call ended: replaced every worker, rolled back, queued or ignored behind a running one, or cut short by a shutdown. */
+export type ReloadOutcome = 'complete' | 'aborted' | 'queued' | 'ignored' | 'stopped'
+
 /** A worker as the run() handle shows it. */
 export interface WorkerInfo {
   id: number
@@ -47,6 +50,17 @@ interface Member {
   stale?: 'memory' | 'max-requests'
   timers: NodeJS.Timeout[]
   stderrTail: string
+}
+
+interface ReloadState {
+  startedAt: number
+  queued: boolean
+  /** false while the config is being read; true once workers are being replaced */
+  replacing: boolean
+  /** what an aborted reload goes back to */
+  previous: { config: Config, generation: number }
+  /** a scale asked for while the config was being read: applied on top of it */
+  scaleTo?: number
 }
 
 interface Slot {
@@ -83,7 +97,7 @@ export class Supervisor extends EventEmitter {
   #crashes: CrashWindow
   #generation = 0
   readonly #readyGenerations = new Set<number>()
-  #reload?: { startedAt: number, queued: boolean, replacing: boolean }
+  #reload?: ReloadState
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle'
   #stop = { signal: '', startedAt: 0, exitCode: 0, killed: 0 }
   #lastExits: Array<{ workerId: number, code: number | null, signal: string | null, reason: string }> = []
@@ -166,10 +180,7 @@ export class Supervisor extends EventEmitter {
     if (!allReady) return
     this.#started.resolve()
     if (this.#reload?.replacing && this.#slots.every((s) => s.current!.generation === this.#generation)) {
-      const { startedAt, queued } = this.#reload
-      this.#reload = undefined
-      this.#event('reload.complete', { generation: this.#generation, durationMs: Date.now() - startedAt })
-      if (queued) void this.reload()
+      this.#endReload('reload.complete', { generation: this.#generation, durationMs: Date.now() - this.#reload.startedAt })
     }
   }
 
@@ -246,9 +257,10 @@ export class Supervisor extends EventEmitter {
         break
       case 'draining':
         // The worker was told to stop by a signal of its own: it is leaving, so its
-        // slot takes a new worker now rather than after it exits.
+        // slot takes a new worker without waiting for its exit. Not at once: a Ctrl-C
+        // signals the primary too, whose shutdown must not find a new set of workers.
         this.#drain(member, 'drained')
-        this.#manage()
+        setTimeout(() => this.#manage(), 100).unref()
         break
       case 'heartbeat': {
         const { clusterRun: _, ...stats } = message
@@ -261,7 +273,7 @@ export class Supervisor extends EventEmitter {
   }
 
   #ready (member: Member): void {
-    if (member.phase !== 'starting') return
+    if (member.phase !== 'starting' || !this.#members.has(member)) return
     member.phase = 'ready'
     member.readyAt = Date.now()
     this.#readyGenerations.add(member.generation)
@@ -332,9 +344,10 @@ export class Supervisor extends EventEmitter {
     if (this.#state !== 'running') return
     if (!verdict.crash) return this.#manage()
 
-    if (wasSuccessor && this.#reload) {
-      // A replacement that cannot start is the new code's fault, not the old
-      // workers': the reload stops, they keep serving, nothing is counted.
+    if (this.#reload?.replacing && member.generation === this.#generation && !member.readyAt) {
+      // A worker of the new generation that cannot start (a replacement, or one for a
+      // slot the new config added) is the new code's fault, not the old workers': the
+      // reload stops and rolls back, they keep serving, nothing is counted.
       this.#abortReload(`worker ${slot.id} (pid ${member.pid}) ${verdict.reason} before it was ready (code ${code}, signal ${signal})`, member)
       return this.#manage()
     }
@@ -350,6 +363,7 @@ export class Supervisor extends EventEmitter {
     // The timer also holds back a failed replacement of a still-serving worker
     // (a recycle): manage() starts neither a worker nor a replacement before it fires.
     if (!slot.successor) {
+      clearTimeout(slot.restartTimer)
       slot.restartTimer = setTimeout(() => {
         slot.restartTimer = undefined
         this.#manage()
@@ -391,7 +405,10 @@ export class Supervisor extends EventEmitter {
       return this.exited
     }
     if (this.#state !== 'running') {
-      if (this.#state === 'idle') this.#finishStop()
+      if (this.#state === 'idle') {
+        this.#stop = { signal, startedAt: Date.now(), exitCode, killed: 0 }
+        this.#finishStop()
+      }
       return this.exited
     }
     this.#state = 'stopping'
@@ -430,40 +447,79 @@ export class Supervisor extends EventEmitter {
 
   /**
    * Replaces every worker, one slot at a time, after re-reading the config. Never
-   * overlaps: a reload asked for during one is queued once.
+   * overlaps: a reload asked for during one is queued once. Resolves with how it ended.
    */
-  async reload (): Promise<void> {
-    if (this.#state !== 'running') return
+  async reload (): Promise<ReloadOutcome> {
+    if (this.#state !== 'running') return 'stopped'
     if (this.#reload) {
-      if (this.#reload.queued) return void this.#event('reload.ignored', { reason: 'a reload is running and another is queued' })
+      if (this.#reload.queued) {
+        this.#event('reload.ignored', { reason: 'a reload is running and another is queued' })
+        return 'ignored'
+      }
       this.#reload.queued = true
-      return void this.#event('reload.queued', {})
+      this.#event('reload.queued', {})
+      return 'queued'
     }
     // Set before the config is read, so that a SIGHUP meanwhile is queued.
-    this.#reload = { startedAt: Date.now(), queued: false, replacing: false }
+    const reload: ReloadState = {
+      startedAt: Date.now(),
+      queued: false,
+      replacing: false,
+      previous: { config: this.#config, generation: this.#generation },
+    }
+    this.#reload = reload
+    const outcome = this.#reloadOutcome()
     if (this.#reloadConfig) {
+      let next: Config
       try {
-        const next = await this.#reloadConfig()
-        if (this.#state !== 'running') return
-        this.#applyConfig(next)
+        next = await this.#reloadConfig()
       } catch (err) {
-        this.#reload = undefined
         const issues = err instanceof ConfigError ? err.issues : []
-        return void this.#event('reload.aborted', { reason: 'invalid configuration', error: (err as Error).message, issues })
+        this.#endReload('reload.aborted', { reason: 'invalid configuration', error: (err as Error).message, issues })
+        return outcome
       }
+      if (this.#state !== 'running' || this.#reload !== reload) return outcome
+      this.#applyConfig(next)
+      if (reload.scaleTo !== undefined) this.#config = Object.freeze({ ...this.#config, workers: reload.scaleTo })
     }
     this.#generation++
-    this.#reload.replacing = true
+    reload.replacing = true
     this.#event('reload.start', { generation: this.#generation, workers: this.#config.workers })
     this.#hook('onReload', { generation: this.#generation })
     this.#manage()
+    return outcome
+  }
+
+  #reloadOutcome (): Promise<ReloadOutcome> {
+    return new Promise((resolve) => {
+      const events = { 'reload.complete': 'complete', 'reload.aborted': 'aborted', 'shutdown.start': 'stopped' } as const
+      const listeners = Object.entries(events).map(([event, outcome]) => {
+        const listener = (): void => {
+          for (const [e, l] of listeners) this.off(e, l)
+          resolve(outcome)
+        }
+        this.once(event, listener)
+        return [event, listener] as const
+      })
+    })
+  }
+
+  /** Ends the current reload with `event`; a queued one starts next. */
+  #endReload (event: 'reload.complete' | 'reload.aborted', fields: Record<string, unknown>): void {
+    const queued = this.#reload?.queued
+    this.#reload = undefined
+    this.#event(event, fields)
+    if (queued) void this.reload()
   }
 
   #abortReload (reason: string, member: Member): void {
-    const queued = this.#reload?.queued
-    this.#reload = undefined
-    this.#event('reload.aborted', { reason, stderr: member.stderrTail.trimEnd().split('\n').slice(-20) })
-    if (queued) void this.reload()
+    // Back to the config and generation that ran before: workers forked from here on
+    // (crash restarts, slots) are the old ones, not more of the failing new ones.
+    const { previous } = this.#reload!
+    this.#config = previous.config
+    this.#crashes = new CrashWindow(previous.config.maxCrashRate)
+    this.#generation = previous.generation
+    this.#endReload('reload.aborted', { reason, stderr: member.stderrTail.trimEnd().split('\n').slice(-20) })
   }
 
   #applyConfig (next: Config): void {
@@ -481,6 +537,7 @@ export class Supervisor extends EventEmitter {
   scale (workers: number): void {
     const to = Math.max(1, Math.floor(workers))
     if (this.#state !== 'running' || to === this.#config.workers) return
+    if (this.#reload && !this.#reload.replacing) this.#reload.scaleTo = to
     this.#event('scale', { from: this.#config.workers, to })
     this.#config = Object.freeze({ ...this.#config, workers: to })
     this.#manage()
