@@ -11,7 +11,7 @@ export interface HeartbeatStats {
 }
 
 export type ToWorker =
-  | { clusterRun: 'drain', timeoutMs: number }
+  | { clusterRun: 'drain' }
 
 export type ToPrimary =
   | { clusterRun: 'ready' }

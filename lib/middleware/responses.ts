@@ -35,7 +35,7 @@ function reply (statusCode: number, body: string, contentType: string, extra: Re
 }
 
 /** Headers every refusal carries; Koa and Express apply an error's `headers`. */
-export function refusalHeaders (retryAfterSeconds: number, draining: boolean): Record<string, string> {
+function refusalHeaders (retryAfterSeconds: number, draining: boolean): Record<string, string> {
   const headers: Record<string, string> = { 'Retry-After': String(retryAfterSeconds) }
   if (draining) headers.Connection = 'close'
   return headers

@@ -306,7 +306,7 @@ export class Supervisor extends EventEmitter {
       // The drain message first, so the worker closes its servers itself (keeping
       // idle keep-alive sockets for a grace); then disconnect(), which takes it out
       // of the primary's round-robin at once.
-      member.worker.send({ clusterRun: 'drain', timeoutMs: this.#config.shutdownTimeoutMs } satisfies ToWorker)
+      member.worker.send({ clusterRun: 'drain' } satisfies ToWorker)
       member.worker.disconnect()
     }
     const startedAt = Date.now()
