@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 // argv → resolved config → run() → exit code. The only place that calls process.exit.
 import fs from 'node:fs'
-import { loadConfigFile } from './config/load.js'
-import { envLayer, type Layer } from './config/resolve.js'
+import { loadConfig } from './config/index.js'
 import { parseCommandLine, flagLayer } from './cli-args.js'
-import { resolveFromLayers, startCluster } from './run.js'
+import { startCluster } from './run.js'
 import { ConfigError, UsageError, ClusterError } from './errors.js'
 
 const HELP = `Usage: cluster-run [entry] [options] [-- app args]
@@ -30,20 +29,7 @@ async function main (argv: string[]): Promise<number> {
   const invocation = parseCommandLine(argv)
   if (invocation.values.help) return print(HELP)
   if (invocation.values.version) return print(readVersion())
-  const cwd = process.cwd()
-  // Called once at start and again for every reload: the file is read anew each time.
-  const resolve = async () => {
-    const file = await loadConfigFile(cwd, invocation.values.config)
-    const layers: Layer[] = [
-      { source: file?.filepath ?? 'config file', values: file?.config ?? {} },
-      envLayer(process.env),
-      flagLayer(invocation),
-    ]
-    if (!layers.some((l) => l.values.app !== undefined)) {
-      throw new ConfigError('No app to run', ['app: expected the entry file, as the first argument or the "app" key of a config file (given: nothing)'])
-    }
-    return resolveFromLayers(layers, cwd, file?.filepath)
-  }
+  const resolve = () => loadConfig({ cwd: process.cwd(), env: process.env, file: invocation.values.config ?? true, flags: flagLayer(invocation) })
   if (invocation.values.check) {
     const config = await resolve()
     return print(JSON.stringify(config, (_, v) => typeof v === 'function' ? '[function]' : v, 2))

@@ -2,10 +2,10 @@
 export { run, type ClusterHandle } from './run.js'
 export { defineConfig, type UserConfig, type Config } from './config/schema.js'
 export { ConfigError, UsageError, ClusterError } from './errors.js'
-export type { WorkerInfo, WorkerPhase, ReloadOutcome } from './supervisor/supervisor.js'
+export type { WorkerInfo } from './supervisor/supervisor.js'
+export type { WorkerPhase, ReloadOutcome, ExitReason } from './lifecycle.js'
 export type { EventName } from './log.js'
 export type { HeartbeatStats } from './protocol.js'
-export type { ExitReason } from './supervisor/exit-reason.js'
 export { ready, onShutdown, isDraining, workerId } from './worker/api.js'
 export {
   expressGuard, fastifyGuard, koaGuard, protect, createGuard, Guard, MiddlewareOptionsError,

@@ -18,13 +18,6 @@ export type ToPrimary =
   | { clusterRun: 'draining' }
   | ({ clusterRun: 'heartbeat' } & HeartbeatStats)
 
-export const ENV = {
-  workerId: 'CLUSTER_RUN_WORKER_ID',
-  heartbeatMs: 'CLUSTER_RUN_HEARTBEAT_MS',
-  /** the request count at which this worker is recycled: it beats at once on reaching it */
-  requestLimit: 'CLUSTER_RUN_REQUEST_LIMIT',
-} as const
-
 export function isProtocolMessage<T extends ToPrimary | ToWorker> (m: unknown): m is T {
   return m !== null && typeof m === 'object' && typeof (m as { clusterRun?: unknown }).clusterRun === 'string'
 }

@@ -1,8 +1,6 @@
 // run(): resolve the config, start a supervisor, wire the process signals to it.
-import fs from 'node:fs'
-import { availableCpus } from './cpu-count.js'
 import type { Config, UserConfig } from './config/schema.js'
-import { envLayer, resolveConfig, type Layer } from './config/resolve.js'
+import { loadConfig } from './config/index.js'
 import { createLogger } from './log.js'
 import { Supervisor } from './supervisor/supervisor.js'
 import { ClusterError } from './errors.js'
@@ -10,17 +8,6 @@ import { ClusterError } from './errors.js'
 /** The running cluster, as run() returns it. */
 export type ClusterHandle = Pick<Supervisor,
   'config' | 'workers' | 'stop' | 'reload' | 'scale' | 'exited' | 'on' | 'once' | 'off'>
-
-/** Resolves the config from its layers, reading the file system and CPU count of now. */
-export function resolveFromLayers (layers: Layer[], cwd: string, configFile?: string): Config {
-  return resolveConfig({
-    layers,
-    cwd,
-    configFile,
-    cpus: () => availableCpus(),
-    fileExists: (file) => fs.statSync(file, { throwIfNoEntry: false })?.isFile() ?? false,
-  })
-}
 
 /**
  * Starts the cluster. Resolves once every worker is ready; rejects with a
@@ -30,9 +17,7 @@ export function resolveFromLayers (layers: Layer[], cwd: string, configFile?: st
  * `config` ranks like a config file: the environment (CLUSTER_RUN_WORKERS, …) overrides it.
  */
 export function run (config: UserConfig): Promise<ClusterHandle> {
-  const resolve = async (): Promise<Config> =>
-    resolveFromLayers([{ source: 'run()', values: { ...config } }, envLayer(process.env)], process.cwd())
-  return startCluster(resolve)
+  return startCluster(() => loadConfig({ cwd: process.cwd(), env: process.env, file: false, values: { ...config } }))
 }
 
 /** The start shared by run() and the CLI: `resolve` is called again for every reload. */
@@ -73,8 +58,8 @@ function attachSignals (current: () => Supervisor | undefined, early: (signal: N
     SIGINT: on('SIGINT', (s) => void s.stop('SIGINT')),
     SIGTERM: on('SIGTERM', (s) => void s.stop('SIGTERM')),
     SIGHUP: on('SIGHUP', (s) => void s.reload()),
-    SIGTTIN: on('SIGTTIN', (s) => s.scale(s.config.workers + 1)),
-    SIGTTOU: on('SIGTTOU', (s) => s.scale(s.config.workers - 1)),
+    SIGTTIN: on('SIGTTIN', (s) => s.scaleBy(1)),
+    SIGTTOU: on('SIGTTOU', (s) => s.scaleBy(-1)),
   }
   for (const [signal, handler] of Object.entries(handlers)) process.on(signal, handler)
   return () => {

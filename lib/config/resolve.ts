@@ -7,7 +7,7 @@ import { ConfigError } from '../errors.js'
 import { formatIssues } from '../issues.js'
 
 export interface Layer {
-  /** where these values come from, for error messages: 'defaults', a file path, 'CLI flags' */
+  /** where these values come from, for error messages: a file path, 'environment', 'command line', 'run()' */
   source: string
   values: Record<string, unknown>
 }

@@ -1,7 +1,7 @@
 // The one description of cluster-run's configuration: the zod schema, its defaults,
 // and the types inferred from it (never written twice).
 import { z } from 'zod'
-import type { ExitReason } from '../supervisor/exit-reason.js'
+import type { ExitReason } from '../lifecycle.js'
 
 const positiveInt = z.number().int().positive()
 const nonNegativeInt = z.number().int().nonnegative()

@@ -7,26 +7,32 @@ export interface CrashRate {
   windowMs: number
 }
 
+/** The crash times still inside the window at `now`. */
+export function inWindow (times: readonly number[], limit: CrashRate, now: number): number[] {
+  return times.filter((t) => t > now - limit.windowMs)
+}
+
+/** Records a crash at `now`: the times kept, and whether the rate is now exceeded (one more than `crashes` in the window). */
+export function recordCrash (times: readonly number[], limit: CrashRate, now: number): { times: number[], exceeded: boolean } {
+  const kept = [...inWindow(times, limit, now), now]
+  return { times: kept, exceeded: kept.length > limit.crashes }
+}
+
 export class CrashWindow {
-  readonly #times: number[] = []
+  #times: number[] = []
   constructor (readonly limit: CrashRate, readonly now: () => number = Date.now) {}
 
   /** Records a crash; true when the rate is now exceeded (one more than `crashes` in the window). */
   record (): boolean {
-    const t = this.now()
-    this.#times.push(t)
-    this.#prune(t)
-    return this.#times.length > this.limit.crashes
+    const { times, exceeded } = recordCrash(this.#times, this.limit, this.now())
+    this.#times = times
+    return exceeded
   }
 
   /** Crashes currently inside the window. */
   count (): number {
-    this.#prune(this.now())
+    this.#times = inWindow(this.#times, this.limit, this.now())
     return this.#times.length
-  }
-
-  #prune (t: number): void {
-    while (this.#times.length && this.#times[0] <= t - this.limit.windowMs) this.#times.shift()
   }
 }
 

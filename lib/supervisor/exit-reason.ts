@@ -1,19 +1,9 @@
 // Why a worker exited, from what the supervisor asked of it and what the OS reported.
 // Pure, so every branch is unit-tested.
 
-/** What the supervisor asked of a worker before it exited, if anything. */
-export type Leaving =
-  | 'drained' // shutdown, reload, scale-down: drained on request
-  | 'recycled' // replaced for its memory or request count, drained on request
-  | 'hung' // killed: no heartbeat in time
-  | 'not-ready' // killed: not ready in time
+import type { ExitReason, Leaving } from '../lifecycle.js'
 
-export type ExitReason =
-  | Leaving
-  | 'drain-timeout' // asked to drain, killed at the deadline
-  | 'crashed' // exited by itself with a non-zero code
-  | 'signaled' // killed by a signal the supervisor did not send
-  | 'exited' // exited by itself with code 0
+export type { ExitReason, Leaving }
 
 export interface ExitFacts {
   leaving?: Leaving

@@ -2,7 +2,7 @@
 // machinery), and harmless outside cluster-run: under plain `node app.js` ready()
 // does nothing and onShutdown() hooks never run.
 import { workerState, type ShutdownHook } from './state.js'
-import { ENV } from '../protocol.js'
+import { readLaunch } from './launch.js'
 
 /**
  * Tell the primary this worker is ready for traffic. Needed with
@@ -24,6 +24,5 @@ export function isDraining (): boolean {
 
 /** This worker's slot (0..N-1), stable across restarts; undefined outside cluster-run. */
 export function workerId (): number | undefined {
-  const id = process.env[ENV.workerId]
-  return id === undefined ? undefined : Number(id)
+  return readLaunch()?.workerId
 }

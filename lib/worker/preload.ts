@@ -1,18 +1,20 @@
 // Loaded into every worker with `--import`, before the user's entry, which then
 // runs exactly as under `node <entry>`. It finds the app's servers, drains them
 // when the primary asks, and reports heartbeats and readiness.
-import { ENV, isProtocolMessage, type ToPrimary, type ToWorker } from '../protocol.js'
+import { isProtocolMessage, type ToPrimary, type ToWorker } from '../protocol.js'
+import { readLaunch } from './launch.js'
 import { workerState } from './state.js'
 import { trackServers, drainServers } from './servers.js'
 import { startHeartbeat } from './heartbeat.js'
 
 const state = workerState()
+const launch = readLaunch()
 
 function send (message: ToPrimary): void {
   if (process.connected) process.send?.(message)
 }
 
-if (process.send && process.env[ENV.workerId] !== undefined) {
+if (process.send && launch) {
   state.supervised = true
   trackServers()
 
@@ -27,8 +29,7 @@ if (process.send && process.env[ENV.workerId] !== undefined) {
     process.on(signal, () => { void drain() })
   }
 
-  const heartbeatMs = Number(process.env[ENV.heartbeatMs])
-  if (heartbeatMs > 0) startHeartbeat(heartbeatMs, Number(process.env[ENV.requestLimit]) || 0, send)
+  if (launch.heartbeatMs > 0) startHeartbeat(launch.heartbeatMs, launch.requestLimit, send)
 }
 
 async function drain (): Promise<void> {

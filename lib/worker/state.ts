@@ -16,7 +16,7 @@ export interface WorkerState {
   inflight: number
   /** cleanup callbacks registered with onShutdown(), run before the worker exits. */
   shutdownHooks: ShutdownHook[]
-  /** 'drain' once when draining starts; 'request' for every request seen. */
+  /** emits 'drain' once, when draining starts. */
   events: EventEmitter
 }
 

@@ -1,0 +1,643 @@
+// The supervisor's decisions, as one pure function: decide(state, inputs, clock)
+// records each input (a fact about a worker, a timer that fired, a command), then
+// reconciles the wish (N slots, each wanting a ready worker of the current
+// generation) with the facts, and returns the new state and the steps for the
+// applier to carry out: fork, drain, kill, set or cancel a timer, read the config,
+// reply to a caller, and the events to emit once the pass is complete.
+//
+// Reload = bump the generation; scale = change N; recycle = mark a worker stale; a
+// crash = an empty slot held back by its backoff. The reconcile step replaces an
+// outdated or stale worker the same way for all of them: a successor starts in its
+// slot, and only once it is ready does the old one drain. No process, no clock, no
+// randomness here but what the caller passes in: every branch runs in unit and
+// property tests without a single fork.
+import type { HeartbeatStats } from '../protocol.js'
+import type { ExitReason, Leaving, ReloadOutcome, WorkerPhase } from '../lifecycle.js'
+import type { EventName } from '../log.js'
+import { nextAttempt, restartDelay, type BackoffPolicy } from './backoff.js'
+import { breakerCanTrip, inWindow, recordCrash, type CrashRate } from './crash-window.js'
+import { classifyExit } from './exit-reason.js'
+import { findHung } from './heartbeat-check.js'
+
+/** The part of the config the decisions read. */
+export interface Policy {
+  readiness: 'listening' | 'message'
+  restartBackoff: BackoffPolicy
+  maxCrashRate: CrashRate
+  stopOnExitCodes: readonly number[]
+  readyTimeoutMs: number
+  shutdownTimeoutMs: number
+  heartbeatTimeoutMs: number
+  maxMemoryMb: number
+  maxRequests: number
+  maxRequestsJitter: number
+}
+
+export interface MemberFacts {
+  /** unique for the life of the primary; not a pid */
+  id: number
+  slot: number
+  generation: number
+  phase: WorkerPhase
+  forkedAt: number
+  readyAt?: number
+  drainStartedAt?: number
+  leaving?: Leaving
+  /** the supervisor killed it at its drain deadline */
+  killedAtDeadline: boolean
+  /** why it should be replaced (recycling) */
+  stale?: 'memory' | 'max-requests'
+  /** the request count at which it is recycled (0: never) */
+  requestLimit: number
+  lastBeatAt: number
+  stats?: HeartbeatStats
+}
+
+export interface SlotFacts {
+  id: number
+  /** the member serving this slot */
+  current?: number
+  /** the member starting to take over from `current` */
+  successor?: number
+  /** consecutive crashes, for the backoff */
+  attempt: number
+  /** a restart delay runs: nothing is forked for this slot until it ends */
+  held: boolean
+  restarts: number
+}
+
+export interface ReloadFacts {
+  /** reading the config, then replacing the workers */
+  phase: 'reading' | 'replacing'
+  startedAt: number
+  queued: boolean
+  /** the callers waiting for the outcome */
+  waiters: number[]
+  /** what an abort goes back to */
+  previous: { generation: number, workers: number, policy: Policy }
+  /** a scale asked for while the config was read: it wins over the config's count */
+  scaleTo?: number
+}
+
+export interface ExitRecord { workerId: number, code: number | null, signal: string | null, reason: ExitReason }
+
+export interface State {
+  lifecycle: 'idle' | 'running' | 'stopping' | 'stopped'
+  wish: { workers: number, generation: number }
+  policy: Policy
+  slots: SlotFacts[]
+  members: Map<number, MemberFacts>
+  nextMember: number
+  reload?: ReloadFacts
+  /** start() resolved: every slot had a ready worker once */
+  started: boolean
+  /** generations of which some worker became ready */
+  readyGenerations: number[]
+  /** crash times inside the crash-rate window */
+  crashes: number[]
+  lastExits: ExitRecord[]
+  lastReload?: { outcome: 'complete' | 'aborted', at: number, generation: number }
+  stop?: { signal: string, startedAt: number, exitCode: number, killed: number }
+  lastCheckAt: number
+}
+
+/** A config warning, as config.warning's fields. */
+export interface Warning { key: string, message: string, [field: string]: unknown }
+
+export type Input =
+  | { type: 'start', announce: Record<string, unknown>, warnings?: Warning[] }
+  | { type: 'listening', member: number, address: string }
+  | { type: 'ready', member: number }
+  /** the worker started draining by itself (a signal sent to it alone) */
+  | { type: 'draining', member: number }
+  | { type: 'beat', member: number, stats: HeartbeatStats }
+  | { type: 'exit', member: number, code: number | null, signal: string | null }
+  | { type: 'slot-due', slot: number }
+  | { type: 'ready-timeout', member: number }
+  | { type: 'drain-deadline', member: number }
+  /** the periodic hang check */
+  | { type: 'check' }
+  | { type: 'scale', workers?: number, delta?: number }
+  | { type: 'reload', ticket?: number }
+  | { type: 'config', ok: true, workers: number, policy: Policy, warnings?: Warning[] }
+  | { type: 'config', ok: false, error: string, issues: string[] }
+  | { type: 'stop', signal: string, exitCode?: number }
+
+/** An event to emit once the pass is complete. With `member`, the applier adds its pid after `workerId`; with `stderrOf`, its stderr tail. */
+export interface Emit {
+  do: 'emit'
+  event: EventName
+  fields: Record<string, unknown>
+  member?: number
+  stderrOf?: number
+}
+
+export type Step =
+  | { do: 'fork', member: number, slot: number, generation: number, requestLimit: number }
+  /** a starting worker is stopped with SIGTERM; a serving one is asked to drain */
+  | { do: 'drain', member: number, starting: boolean }
+  | { do: 'kill', member: number }
+  | { do: 'timer', key: string, ms: number, input: Input }
+  | { do: 'cancel', key: string }
+  | { do: 'read-config' }
+  /** the config just read runs from now on, as `generation` */
+  | { do: 'adopt-config', generation: number }
+  | { do: 'reply', ticket: number, outcome: ReloadOutcome }
+  /** every slot has a ready worker: start() resolves */
+  | { do: 'started' }
+  /** the member has exited; the applier forgets it after the pass's events */
+  | { do: 'forget', member: number }
+  /** the cluster has stopped */
+  | { do: 'exit', code: number, signal: string }
+  | Emit
+
+export interface Clock {
+  now: number
+  /** [0, 1), for the backoff's jitter and the request limit's */
+  random: () => number
+}
+
+/** How long a slot whose worker drained by itself waits before it is filled again. */
+export const SELF_DRAIN_HOLD_MS = 100
+
+export const timerKey = {
+  slot: (slot: number) => `slot:${slot}`,
+  ready: (member: number) => `ready:${member}`,
+  deadline: (member: number) => `deadline:${member}`,
+}
+
+/** How often the hang check runs for a heartbeat timeout. */
+export function checkEvery (heartbeatTimeoutMs: number): number {
+  return Math.max(50, Math.min(1000, Math.floor(heartbeatTimeoutMs / 4)))
+}
+
+export function initialState (workers: number, policy: Policy): State {
+  return {
+    lifecycle: 'idle',
+    wish: { workers, generation: 0 },
+    policy,
+    slots: [],
+    members: new Map(),
+    nextMember: 1,
+    started: false,
+    readyGenerations: [],
+    crashes: [],
+    lastExits: [],
+    lastCheckAt: 0,
+  }
+}
+
+/** Records the inputs in order, then reconciles. Pure: `state` is not changed. */
+export function decide (state: State, inputs: readonly Input[], clock: Clock): { state: State, steps: Step[] } {
+  const pass = new Pass(copy(state), clock)
+  for (const input of inputs) pass.record(input)
+  pass.reconcile()
+  return { state: pass.state, steps: pass.steps }
+}
+
+const MiB = 1024 * 1024
+
+class Pass {
+  readonly steps: Step[] = []
+  constructor (readonly state: State, readonly clock: Clock) {}
+
+  get #now (): number { return this.clock.now }
+
+  // ── record the facts ─────────────────────────────────────────────────────────
+
+  record (input: Input): void {
+    const s = this.state
+    switch (input.type) {
+      case 'start':
+        if (s.lifecycle !== 'idle') return
+        s.lifecycle = 'running'
+        s.lastCheckAt = this.#now
+        this.#emit('primary.start', input.announce)
+        for (const warning of input.warnings ?? []) this.#emit('config.warning', warning)
+        this.#warnAboutPolicy(s.policy)
+        return
+      case 'listening': {
+        const m = s.members.get(input.member)
+        if (!m) return
+        this.#emit('worker.listening', { workerId: m.slot, address: input.address }, m.id)
+        if (s.policy.readiness === 'listening') this.#ready(m)
+        return
+      }
+      case 'ready': {
+        const m = s.members.get(input.member)
+        if (m && s.policy.readiness === 'message') this.#ready(m)
+        return
+      }
+      case 'draining': {
+        const m = s.members.get(input.member)
+        if (!m || m.phase === 'draining') return
+        this.#drain(m, 'drained')
+        // Not filled at once: a Ctrl-C signals the primary too, whose shutdown must
+        // not find a new set of workers.
+        const slot = s.slots[m.slot]
+        if (s.lifecycle === 'running' && slot && !slot.held) this.#hold(slot, SELF_DRAIN_HOLD_MS)
+        return
+      }
+      case 'beat': {
+        const m = s.members.get(input.member)
+        if (!m) return
+        m.stats = input.stats
+        m.lastBeatAt = this.#now
+        this.#checkRecycle(m)
+        return
+      }
+      case 'exit':
+        return this.#exit(input.member, input.code, input.signal)
+      case 'slot-due': {
+        const slot = s.slots[input.slot]
+        if (slot) slot.held = false
+        return
+      }
+      case 'ready-timeout': {
+        const m = s.members.get(input.member)
+        if (!m || m.phase !== 'starting') return
+        m.leaving = 'not-ready'
+        this.steps.push({ do: 'kill', member: m.id })
+        return
+      }
+      case 'drain-deadline': {
+        const m = s.members.get(input.member)
+        if (!m) return
+        m.killedAtDeadline = true
+        this.#emit('worker.killed', { workerId: m.slot, afterMs: this.#now - (m.drainStartedAt ?? this.#now) }, m.id)
+        this.steps.push({ do: 'kill', member: m.id })
+        return
+      }
+      case 'check':
+        return this.#checkHung()
+      case 'scale':
+        return this.#scale(input.workers ?? s.wish.workers + (input.delta ?? 0))
+      case 'reload':
+        return this.#reload(input.ticket)
+      case 'config':
+        return this.#configRead(input)
+      case 'stop':
+        return this.#stop(input.signal, input.exitCode ?? 0)
+    }
+  }
+
+  #ready (m: MemberFacts): void {
+    if (m.phase !== 'starting') return
+    const s = this.state
+    m.phase = 'ready'
+    m.readyAt = this.#now
+    if (!s.readyGenerations.includes(m.generation)) s.readyGenerations.push(m.generation)
+    this.steps.push({ do: 'cancel', key: timerKey.ready(m.id) })
+    this.#emit('worker.ready', { workerId: m.slot, generation: m.generation, startMs: m.readyAt - m.forkedAt }, m.id)
+    const slot = s.slots[m.slot]
+    if (slot?.successor === m.id) {
+      const old = slot.current === undefined ? undefined : s.members.get(slot.current)
+      slot.current = m.id
+      slot.successor = undefined
+      if (old) this.#drain(old, old.stale ? 'recycled' : 'drained')
+    }
+  }
+
+  #exit (id: number, code: number | null, signal: string | null): void {
+    const s = this.state
+    const m = s.members.get(id)
+    if (!m) return
+    s.members.delete(id)
+    this.steps.push({ do: 'cancel', key: timerKey.ready(id) }, { do: 'cancel', key: timerKey.deadline(id) })
+    // The slot it served, if it still did: a drained worker of a forgotten slot has none.
+    const slot = [s.slots[m.slot]].find((x) => x?.current === id || x?.successor === id)
+    if (slot?.current === id) slot.current = undefined
+    if (slot?.successor === id) slot.successor = undefined
+    const verdict = classifyExit({ leaving: m.leaving, killedAtDeadline: m.killedAtDeadline, code, signal })
+    if (verdict.reason === 'drain-timeout' && s.stop) s.stop.killed++
+    s.lastExits = [...s.lastExits.slice(-4), { workerId: m.slot, code, signal, reason: verdict.reason }]
+    this.#emit('worker.exit', {
+      workerId: m.slot,
+      code,
+      signal,
+      uptimeMs: this.#now - m.forkedAt,
+      expected: verdict.expected,
+      reason: verdict.reason,
+      ...(verdict.possibleOom ? { possibleOom: true } : {}),
+    }, id)
+    this.steps.push({ do: 'forget', member: id })
+
+    if (s.lifecycle === 'stopping') return this.#finishWhenEmpty()
+    if (s.lifecycle !== 'running' || !verdict.crash || !slot) return
+
+    if (s.reload?.phase === 'replacing' && m.generation === s.wish.generation && m.readyAt === undefined) {
+      // A worker of the new generation that cannot start (a replacement, or one for a
+      // slot the new config added) is the new code's fault, not the old workers': the
+      // reload stops and rolls back, they keep serving, nothing is counted.
+      return this.#abortReload(`worker ${m.slot} ${verdict.reason} before it was ready (code ${code}, signal ${signal})`, id)
+    }
+    if (code !== null && s.policy.stopOnExitCodes.includes(code)) return this.#fail('stop-code', id)
+    const crash = recordCrash(s.crashes, s.policy.maxCrashRate, this.#now)
+    s.crashes = crash.times
+    if (crash.exceeded) return this.#fail('crash-rate', id)
+
+    const backoff = s.policy.restartBackoff
+    slot.attempt = nextAttempt(backoff, slot.attempt, m.readyAt === undefined ? 0 : this.#now - m.readyAt)
+    slot.restarts++
+    const delayMs = restartDelay(backoff, slot.attempt, this.clock.random)
+    this.#emit('worker.restart', { workerId: slot.id, delayMs, attempt: slot.attempt })
+    // The hold also keeps back a failed replacement of a still-serving worker (a
+    // recycle): neither a worker nor a successor starts in the slot before it ends.
+    if (slot.successor === undefined) this.#hold(slot, delayMs)
+  }
+
+  #checkRecycle (m: MemberFacts): void {
+    if (m.phase !== 'ready' || m.stale || !m.stats) return
+    const { maxMemoryMb } = this.state.policy
+    const rssMb = Math.round(m.stats.rssBytes / MiB)
+    if (maxMemoryMb > 0 && rssMb > maxMemoryMb) {
+      m.stale = 'memory'
+      this.#emit('worker.recycle', { workerId: m.slot, reason: 'memory', rssMb, maxMemoryMb }, m.id)
+    } else if (m.requestLimit > 0 && m.stats.requests >= m.requestLimit) {
+      m.stale = 'max-requests'
+      this.#emit('worker.recycle', { workerId: m.slot, reason: 'max-requests', requests: m.stats.requests, limit: m.requestLimit }, m.id)
+    }
+  }
+
+  #checkHung (): void {
+    const s = this.state
+    const timeoutMs = s.policy.heartbeatTimeoutMs
+    if (s.lifecycle !== 'running' || timeoutMs <= 0) return
+    const ready = [...s.members.values()].filter((m) => m.phase === 'ready' && !m.leaving)
+    const { hung, primaryStalled } = findHung(ready, this.#now, s.lastCheckAt, checkEvery(timeoutMs), timeoutMs)
+    s.lastCheckAt = this.#now
+    if (primaryStalled) for (const m of ready) m.lastBeatAt = this.#now
+    for (const m of hung) {
+      this.#emit('worker.hung', { workerId: m.slot, heartbeatAgeMs: this.#now - m.lastBeatAt, timeoutMs }, m.id)
+      m.leaving = 'hung'
+      this.steps.push({ do: 'kill', member: m.id })
+    }
+  }
+
+  // ── commands ─────────────────────────────────────────────────────────────────
+
+  #scale (workers: number): void {
+    const s = this.state
+    const to = Math.max(1, Math.floor(workers))
+    if (s.lifecycle !== 'running' || !Number.isFinite(to) || to === s.wish.workers) return
+    if (s.reload?.phase === 'reading') s.reload.scaleTo = to
+    // An explicit scale during the replacement is kept even if the reload rolls back.
+    if (s.reload?.phase === 'replacing') s.reload.previous.workers = to
+    this.#emit('scale', { from: s.wish.workers, to })
+    s.wish.workers = to
+  }
+
+  #reload (ticket: number | undefined): void {
+    const s = this.state
+    const reply = (outcome: ReloadOutcome): void => { if (ticket !== undefined) this.steps.push({ do: 'reply', ticket, outcome }) }
+    if (s.lifecycle !== 'running') return reply('stopped')
+    if (s.reload) {
+      if (s.reload.queued) {
+        this.#emit('reload.ignored', { reason: 'a reload is running and another is queued' })
+        return reply('ignored')
+      }
+      s.reload.queued = true
+      this.#emit('reload.queued', {})
+      return reply('queued')
+    }
+    // Set before the config is read, so that a reload asked for meanwhile is queued.
+    s.reload = {
+      phase: 'reading',
+      startedAt: this.#now,
+      queued: false,
+      waiters: ticket === undefined ? [] : [ticket],
+      previous: { generation: s.wish.generation, workers: s.wish.workers, policy: s.policy },
+    }
+    this.steps.push({ do: 'read-config' })
+  }
+
+  #configRead (input: Extract<Input, { type: 'config' }>): void {
+    const s = this.state
+    const reload = s.reload
+    if (s.lifecycle !== 'running' || reload?.phase !== 'reading') return
+    if (!input.ok) {
+      return this.#endReload('aborted', { reason: 'invalid configuration', error: input.error, issues: input.issues })
+    }
+    for (const warning of input.warnings ?? []) this.#emit('config.warning', warning)
+    const workers = reload.scaleTo ?? input.workers
+    if (workers !== s.wish.workers) this.#emit('scale', { from: s.wish.workers, to: workers })
+    s.wish = { workers, generation: s.wish.generation + 1 }
+    s.policy = input.policy
+    s.crashes = []
+    this.#warnAboutPolicy(input.policy)
+    reload.phase = 'replacing'
+    this.steps.push({ do: 'adopt-config', generation: s.wish.generation })
+    this.#emit('reload.start', { generation: s.wish.generation, workers })
+  }
+
+  #abortReload (reason: string, culprit: number): void {
+    const s = this.state
+    // Back to the generation that ran before: workers forked from here on (crash
+    // restarts, slots) are the old ones, and the new ones still starting are stopped;
+    // new ones already serving are replaced like any outdated worker.
+    const { previous } = s.reload!
+    const failed = s.wish.generation
+    s.wish = { workers: previous.workers, generation: previous.generation }
+    s.policy = previous.policy
+    s.crashes = []
+    for (const m of s.members.values()) {
+      if (m.generation === failed && m.phase === 'starting') this.#drain(m, 'drained')
+    }
+    this.#endReload('aborted', { reason }, culprit)
+  }
+
+  #endReload (outcome: 'complete' | 'aborted', fields: Record<string, unknown>, stderrOf?: number): void {
+    const s = this.state
+    const reload = s.reload!
+    s.reload = undefined
+    s.lastReload = { outcome, at: this.#now, generation: s.wish.generation }
+    for (const ticket of reload.waiters) this.steps.push({ do: 'reply', ticket, outcome })
+    this.steps.push({ do: 'emit', event: outcome === 'complete' ? 'reload.complete' : 'reload.aborted', fields, stderrOf })
+    if (reload.queued) this.#reload(undefined)
+  }
+
+  #stop (signal: string, exitCode: number): void {
+    const s = this.state
+    if (s.lifecycle === 'stopping') {
+      // A second Ctrl-C or SIGTERM: kill what remains at once.
+      if (signal !== 'SIGINT' && signal !== 'SIGTERM') return
+      this.#emit('shutdown.start', { signal, workers: s.members.size, fast: true })
+      for (const m of s.members.values()) {
+        m.killedAtDeadline = true
+        this.steps.push({ do: 'kill', member: m.id })
+      }
+      return
+    }
+    if (s.lifecycle === 'stopped') return
+    s.stop = { signal, startedAt: this.#now, exitCode, killed: 0 }
+    if (s.lifecycle === 'idle') return this.#finish()
+    s.lifecycle = 'stopping'
+    for (const slot of s.slots) {
+      if (slot.held) this.steps.push({ do: 'cancel', key: timerKey.slot(slot.id) })
+      slot.held = false
+    }
+    this.#emit('shutdown.start', { signal, workers: s.members.size })
+    if (s.reload) {
+      for (const ticket of s.reload.waiters) this.steps.push({ do: 'reply', ticket, outcome: 'stopped' })
+      s.reload = undefined
+    }
+    for (const m of s.members.values()) this.#drain(m, 'drained')
+    this.#finishWhenEmpty()
+  }
+
+  /** The cluster cannot go on: stop everything and exit non-zero so a service manager takes over. */
+  #fail (cause: 'crash-rate' | 'stop-code', culprit: number): void {
+    const s = this.state
+    const bootFailure = cause === 'stop-code' || !s.readyGenerations.includes(s.wish.generation)
+    const facts = {
+      crashes: inWindow(s.crashes, s.policy.maxCrashRate, this.#now).length,
+      windowMs: s.policy.maxCrashRate.windowMs,
+      lastExits: s.lastExits,
+    }
+    if (bootFailure) {
+      this.steps.push({
+        do: 'emit',
+        event: 'boot.failed',
+        fields: { ...facts, cause, message: 'the app fails at boot: no worker of this generation ever became ready' },
+        stderrOf: culprit,
+      })
+    } else {
+      this.#emit('crash-rate.exceeded', facts)
+    }
+    this.#stop(cause, bootFailure ? 3 : 1)
+  }
+
+  #finishWhenEmpty (): void {
+    if (this.state.members.size === 0) this.#finish()
+  }
+
+  #finish (): void {
+    const s = this.state
+    s.lifecycle = 'stopped'
+    const { signal, startedAt, exitCode, killed } = s.stop!
+    const code = exitCode || (killed > 0 ? 1 : 0)
+    this.#emit('shutdown.complete', { signal, durationMs: this.#now - startedAt, exitCode: code, killed })
+    this.steps.push({ do: 'exit', code, signal })
+  }
+
+  // ── reconcile ────────────────────────────────────────────────────────────────
+
+  reconcile (): void {
+    const s = this.state
+    if (s.lifecycle !== 'running') return
+    const desired = s.wish.workers
+
+    // Scale down: drain the slots beyond the wish, highest first, and forget them.
+    for (let id = s.slots.length - 1; id >= desired; id--) {
+      const slot = s.slots[id]
+      if (slot.held) this.steps.push({ do: 'cancel', key: timerKey.slot(id) })
+      for (const member of [slot.successor, slot.current]) {
+        const m = member === undefined ? undefined : s.members.get(member)
+        if (m) this.#drain(m, 'drained')
+      }
+    }
+    s.slots.length = Math.min(s.slots.length, desired)
+
+    // Fill: every slot without a worker and not held back gets one.
+    for (let id = 0; id < desired; id++) {
+      const slot = s.slots[id] ??= { id, attempt: 0, held: false, restarts: 0 }
+      if (slot.current === undefined && slot.successor === undefined && !slot.held) slot.current = this.#fork(slot)
+    }
+
+    // Replace: one slot at a time, so the number of ready workers never drops.
+    if (!s.slots.some((slot) => slot.successor !== undefined)) {
+      const outdated = s.slots.find((slot) => {
+        const m = slot.current === undefined ? undefined : s.members.get(slot.current)
+        return m?.phase === 'ready' && !slot.held && (m.stale !== undefined || m.generation !== s.wish.generation)
+      })
+      if (outdated) outdated.successor = this.#fork(outdated)
+    }
+
+    const allReady = s.slots.every((slot) => slot.successor === undefined && slot.current !== undefined &&
+      s.members.get(slot.current)?.phase === 'ready')
+    if (!allReady) return
+    if (!s.started) {
+      s.started = true
+      this.steps.push({ do: 'started' })
+    }
+    if (s.reload?.phase === 'replacing' && s.slots.every((slot) => s.members.get(slot.current!)!.generation === s.wish.generation)) {
+      this.#endReload('complete', { generation: s.wish.generation, durationMs: this.#now - s.reload.startedAt })
+      // a queued reload starts reading its config now; nothing to reconcile until it is read
+    }
+  }
+
+  #fork (slot: SlotFacts): number {
+    const s = this.state
+    const { maxRequests, maxRequestsJitter, readyTimeoutMs } = s.policy
+    const id = s.nextMember++
+    const requestLimit = maxRequests > 0 ? maxRequests + Math.floor(this.clock.random() * (maxRequestsJitter + 1)) : 0
+    s.members.set(id, {
+      id,
+      slot: slot.id,
+      generation: s.wish.generation,
+      phase: 'starting',
+      forkedAt: this.#now,
+      killedAtDeadline: false,
+      requestLimit,
+      lastBeatAt: this.#now,
+    })
+    this.steps.push(
+      { do: 'fork', member: id, slot: slot.id, generation: s.wish.generation, requestLimit },
+      { do: 'timer', key: timerKey.ready(id), ms: readyTimeoutMs, input: { type: 'ready-timeout', member: id } },
+    )
+    this.#emit('worker.fork', { workerId: slot.id, generation: s.wish.generation }, id)
+    return id
+  }
+
+  /** Takes a worker out of service: it leaves its slot, drains, and is killed at the deadline. */
+  #drain (m: MemberFacts, why: Leaving): void {
+    if (m.phase === 'draining') return
+    const slot = this.state.slots[m.slot]
+    if (slot?.current === m.id) slot.current = undefined
+    if (slot?.successor === m.id) slot.successor = undefined
+    const starting = m.phase === 'starting'
+    m.phase = 'draining'
+    m.leaving ??= why
+    m.drainStartedAt = this.#now
+    this.#emit('worker.drain', { workerId: m.slot, reason: m.leaving, inflight: m.stats?.inflight ?? null }, m.id)
+    this.steps.push(
+      { do: 'cancel', key: timerKey.ready(m.id) },
+      { do: 'drain', member: m.id, starting },
+      { do: 'timer', key: timerKey.deadline(m.id), ms: this.state.policy.shutdownTimeoutMs, input: { type: 'drain-deadline', member: m.id } },
+    )
+  }
+
+  #hold (slot: SlotFacts, ms: number): void {
+    slot.held = true
+    this.steps.push({ do: 'timer', key: timerKey.slot(slot.id), ms, input: { type: 'slot-due', slot: slot.id } })
+  }
+
+  #warnAboutPolicy (policy: Policy): void {
+    if (breakerCanTrip(policy.maxCrashRate, policy.restartBackoff)) return
+    this.#emit('config.warning', {
+      key: 'maxCrashRate',
+      message: 'with this restartBackoff, a crash loop can never exceed maxCrashRate: the cluster would restart forever',
+      crashes: policy.maxCrashRate.crashes,
+      windowMs: policy.maxCrashRate.windowMs,
+      maxMs: policy.restartBackoff.maxMs,
+    })
+  }
+
+  #emit (event: EventName, fields: Record<string, unknown>, member?: number): void {
+    this.steps.push({ do: 'emit', event, fields, member })
+  }
+}
+
+function copy (s: State): State {
+  return {
+    ...s,
+    wish: { ...s.wish },
+    slots: s.slots.map((slot) => ({ ...slot })),
+    members: new Map([...s.members].map(([id, m]) => [id, { ...m }])),
+    reload: s.reload && { ...s.reload, waiters: [...s.reload.waiters], previous: { ...s.reload.previous } },
+    readyGenerations: [...s.readyGenerations],
+    crashes: [...s.crashes],
+    stop: s.stop && { ...s.stop },
+    lastReload: s.lastReload && { ...s.lastReload },
+  }
+}

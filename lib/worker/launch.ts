@@ -1,0 +1,77 @@
+// Both ends of the launch contract between the primary and a worker: the environment
+// names, the node flags that load TypeScript support and the preload, and how the
+// worker reads them back. The primary calls launchOptions(); the preload readLaunch().
+import path from 'node:path'
+
+const ENV = {
+  workerId: 'CLUSTER_RUN_WORKER_ID',
+  heartbeatMs: 'CLUSTER_RUN_HEARTBEAT_MS',
+  /** the request count at which this worker is recycled: it beats at once on reaching it */
+  requestLimit: 'CLUSTER_RUN_REQUEST_LIMIT',
+} as const
+
+const TS_ENTRY = /\.[mc]?ts$/
+
+/** What a worker is told at launch. */
+export interface LaunchSettings {
+  /** the slot, 0..N-1, stable across restarts */
+  workerId: number
+  /** how often to beat, ms (0: never) */
+  heartbeatMs: number
+  /** the request count at which it will be recycled (0: never) */
+  requestLimit: number
+}
+
+export interface LaunchTarget {
+  app: string
+  execArgv: string[]
+  env: Record<string, string>
+}
+
+/** The worker's node flags and environment, for cluster.setupPrimary() and cluster.fork(). */
+export function launchOptions (target: LaunchTarget, settings: LaunchSettings): { execArgv: string[], env: Record<string, string> } {
+  return {
+    execArgv: [...process.execArgv, ...loaderFlags(target.app), ...target.execArgv],
+    env: {
+      ...target.env,
+      [ENV.workerId]: String(settings.workerId),
+      [ENV.heartbeatMs]: String(settings.heartbeatMs),
+      [ENV.requestLimit]: String(settings.requestLimit),
+    },
+  }
+}
+
+/** What the primary said at launch; undefined in a process cluster-run did not start. */
+export function readLaunch (env: NodeJS.ProcessEnv = process.env): LaunchSettings | undefined {
+  const id = env[ENV.workerId]
+  if (id === undefined) return undefined
+  return {
+    workerId: Number(id),
+    heartbeatMs: Number(env[ENV.heartbeatMs]) || 0,
+    requestLimit: Number(env[ENV.requestLimit]) || 0,
+  }
+}
+
+/**
+ * How often a worker beats: often enough for the hang check to see four beats per
+ * timeout, and at least every second, since the beats also carry the figures that
+ * memory and request recycling and the status read.
+ */
+export function heartbeatInterval (heartbeatTimeoutMs: number): number {
+  return heartbeatTimeoutMs > 0 ? Math.max(100, Math.min(1000, Math.floor(heartbeatTimeoutMs / 4))) : 1000
+}
+
+/** The worker's --import flags: TypeScript support for TS entries, then cluster-run's preload. */
+function loaderFlags (app: string): string[] {
+  const flags: string[] = []
+  // tsx resolved from cluster-run itself: the app's folder may not have it.
+  if (TS_ENTRY.test(app)) flags.push('--import', import.meta.resolve('tsx'))
+  flags.push('--import', preloadUrl())
+  return flags
+}
+
+function preloadUrl (): string {
+  // The same extension as this file: .js when built, .ts when run from source.
+  const ext = path.extname(new URL(import.meta.url).pathname)
+  return new URL(`./preload${ext}`, import.meta.url).href
+}
