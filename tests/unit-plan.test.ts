@@ -1,0 +1,304 @@
+// The supervisor's decisions over sequences of facts and commands, with no process:
+// what decide() records and which steps it asks for.
+import t from 'tap'
+import { decide, initialState, SELF_DRAIN_HOLD_MS, timerKey } from '../lib/supervisor/plan.js'
+import { Sim, POLICY, events, eventOf, forks, ofKind } from './helpers/plan-sim.js'
+
+const running = (workers: number, policy = {}) => {
+  const sim = new Sim(workers, policy)
+  sim.start()
+  sim.readyAll()
+  return sim
+}
+
+const newConfig = (workers: number, policy = POLICY) => ({ type: 'config' as const, ok: true as const, workers, policy })
+
+t.test('decide() leaves the state it is given untouched', async (t) => {
+  const state = initialState(2, POLICY)
+  const before = JSON.stringify([...state.members], null, 0) + JSON.stringify(state)
+  const { state: next, steps } = decide(state, [{ type: 'start', announce: {} }], { now: 1, random: () => 0 })
+  t.equal(JSON.stringify([...state.members]) + JSON.stringify(state), before)
+  t.equal(next.members.size, 2)
+  t.equal(forks(steps).length, 2)
+})
+
+t.test('start: a fork per slot, then started once every worker is ready', async (t) => {
+  const sim = new Sim(2)
+  const first = sim.start()
+  t.same(events(first), ['primary.start', 'worker.fork', 'worker.fork'])
+  t.same(forks(first).map((f) => [f.slot, f.generation]), [[0, 0], [1, 0]])
+  t.same(ofKind(first, 'timer').map((x) => x.key), [timerKey.ready(1), timerKey.ready(2)], 'each fork has a ready deadline')
+  t.same(ofKind(sim.ready(1), 'started'), [], 'not started with one of two ready')
+  const second = sim.ready(2)
+  t.same(ofKind(second, 'started'), [{ do: 'started' }])
+  t.same(ofKind(sim.feed({ type: 'beat', member: 1, stats: { rssBytes: 1, heapUsedBytes: 1, eventLoopDelayMs: 0, requests: 0, inflight: 0 } }), 'started'), [], 'started only once')
+  t.ok(sim.start().length === 0, 'a second start does nothing')
+})
+
+t.test('reload: one slot at a time, the old worker drains once its successor is ready', async (t) => {
+  const sim = running(2)
+  const [a, b] = sim.currents() as number[]
+  t.same(ofKind(sim.feed({ type: 'reload', ticket: 1 }), 'read-config'), [{ do: 'read-config' }])
+  const begun = sim.feed(newConfig(2))
+  t.same(events(begun), ['reload.start', 'worker.fork'])
+  t.same(ofKind(begun, 'adopt-config'), [{ do: 'adopt-config', generation: 1 }])
+  const s0 = forks(begun)[0]
+  t.match(s0, { slot: 0, generation: 1 })
+  t.equal(sim.state.slots[0].successor, s0.member)
+  const swapped = sim.ready(s0.member)
+  t.same(events(swapped), ['worker.ready', 'worker.drain', 'worker.fork'], 'old slot-0 worker drains, slot 1 gets its successor')
+  t.same(ofKind(swapped, 'drain'), [{ do: 'drain', member: a, starting: false }])
+  const s1 = forks(swapped)[0]
+  t.match(s1, { slot: 1, generation: 1 })
+  t.equal(sim.readyServing(), 2, 'two ready workers all along')
+  const done = sim.ready(s1.member)
+  t.same(events(done), ['worker.ready', 'worker.drain', 'reload.complete'])
+  t.same(ofKind(done, 'reply'), [{ do: 'reply', ticket: 1, outcome: 'complete' }])
+  t.match(eventOf(done, 'reload.complete')!.fields, { generation: 1 })
+  t.same(sim.exit(a, 0).filter((s) => s.do === 'fork'), [], 'drained workers exiting fork nothing')
+  sim.exit(b, 0)
+  t.equal(sim.state.members.size, 2)
+  t.match(sim.state.lastReload, { outcome: 'complete', generation: 1 })
+})
+
+t.test('a reload onto a broken build rolls back: nothing counted, old workers keep serving, a later crash restarts an old one', async (t) => {
+  const sim = running(2)
+  const [a] = sim.currents() as number[]
+  sim.feed({ type: 'reload', ticket: 7 })
+  const begun = sim.feed(newConfig(3)) // the broken build also wants a third worker
+  const news = forks(begun)
+  t.same(news.map((f) => [f.slot, f.generation]), [[2, 1], [0, 1]], 'the new slot and slot 0\'s successor start')
+  const aborted = sim.exit(news[0].member, 1)
+  t.same(events(aborted), ['worker.exit', 'worker.drain', 'reload.aborted'])
+  t.match(eventOf(aborted, 'reload.aborted'), { fields: { reason: /worker 2 crashed before it was ready/ }, stderrOf: news[0].member })
+  t.same(ofKind(aborted, 'reply'), [{ do: 'reply', ticket: 7, outcome: 'aborted' }])
+  t.same(ofKind(aborted, 'drain'), [{ do: 'drain', member: news[1].member, starting: true }], 'the other new worker still starting is stopped')
+  t.same(sim.state.wish, { workers: 2, generation: 0 }, 'the wish is what ran before')
+  t.equal(sim.state.slots.length, 2)
+  t.same(sim.state.crashes, [], 'nothing counted as a crash')
+  t.same(events(sim.exit(news[1].member, 1)), ['worker.exit'], 'the stopped new worker exits as expected')
+  t.equal(sim.readyServing(), 2)
+  // an old worker crashes after the rollback: its slot restarts with the old generation
+  const crash = sim.exit(a, 1)
+  t.same(events(crash), ['worker.exit', 'worker.restart'])
+  const restart = sim.fire(timerKey.slot(0))
+  t.match(forks(restart), [{ slot: 0, generation: 0 }])
+})
+
+t.test('rollback replaces new workers that were already serving', async (t) => {
+  const sim = running(2)
+  sim.feed({ type: 'reload' })
+  const s0 = forks(sim.feed(newConfig(2)))[0]
+  const s1 = forks(sim.ready(s0.member))[0]
+  const aborted = sim.exit(s1.member, 1)
+  t.ok(events(aborted).includes('reload.aborted'))
+  const back = forks(aborted)
+  t.match(back, [{ slot: 0, generation: 0 }], 'slot 0, running the aborted build, gets an old-generation successor')
+  sim.ready(back[0].member)
+  t.same(sim.byPhase('ready').map((m) => m.generation), [0, 0])
+})
+
+t.test('scale during the config read: the scale applies at once and wins over the config\'s count', async (t) => {
+  const sim = running(2)
+  sim.feed({ type: 'reload', ticket: 1 })
+  const scaled = sim.feed({ type: 'scale', workers: 3 })
+  t.same(events(scaled), ['scale', 'worker.fork'])
+  t.match(forks(scaled), [{ slot: 2, generation: 0 }])
+  sim.readyAll()
+  const begun = sim.feed(newConfig(2))
+  t.same(events(begun), ['reload.start', 'worker.fork'], 'no scale back to the file\'s 2')
+  t.match(eventOf(begun, 'reload.start')!.fields, { generation: 1, workers: 3 })
+  for (let i = 0; i < 3; i++) sim.readyAll()
+  t.equal(sim.replies.get(1), 'complete')
+  t.same(sim.byPhase('ready').map((m) => [m.slot, m.generation]), [[0, 1], [1, 1], [2, 1]])
+})
+
+t.test('a reload during a reload is queued once, then ignored; the queued one runs next', async (t) => {
+  const sim = running(1)
+  sim.feed({ type: 'reload', ticket: 1 })
+  t.same(events(sim.feed({ type: 'reload', ticket: 2 })), ['reload.queued'])
+  t.same(events(sim.feed({ type: 'reload', ticket: 3 })), ['reload.ignored'])
+  t.same([sim.replies.get(2), sim.replies.get(3)], ['queued', 'ignored'])
+  sim.feed(newConfig(1))
+  const done = sim.readyAll()
+  t.same(events(done), ['worker.ready', 'worker.drain', 'reload.complete'])
+  t.same(ofKind(done, 'read-config'), [{ do: 'read-config' }], 'the queued reload reads the config next')
+  t.same(events(sim.feed({ type: 'config', ok: false, error: 'bad', issues: ['workers: no'] })), ['reload.aborted'])
+})
+
+t.test('a recycle whose replacement fails: the stale worker keeps serving, the slot backs off, then tries again', async (t) => {
+  const sim = running(1, { maxRequests: 100 })
+  const [old] = sim.currents() as number[]
+  const stats = { rssBytes: 1, heapUsedBytes: 1, eventLoopDelayMs: 0, requests: 100, inflight: 0 }
+  const marked = sim.feed({ type: 'beat', member: old, stats })
+  t.same(events(marked), ['worker.recycle', 'worker.fork'])
+  const successor = forks(marked)[0].member
+  const failed = sim.exit(successor, 1)
+  t.same(events(failed), ['worker.exit', 'worker.restart'])
+  t.equal(sim.state.slots[0].current, old, 'the stale worker still serves')
+  t.equal(sim.member(old)!.phase, 'ready')
+  t.same(forks(sim.feed({ type: 'beat', member: old, stats })), [], 'no new successor while the slot is held')
+  const again = sim.fire(timerKey.slot(0))
+  t.match(forks(again), [{ slot: 0 }])
+  const swapped = sim.ready(forks(again)[0].member)
+  t.match(ofKind(swapped, 'emit').find((e) => e.event === 'worker.drain'), { fields: { reason: 'recycled' } })
+})
+
+t.test('an old worker that crashes during a reload restarts as the new generation; the reload completes', async (t) => {
+  const sim = running(2)
+  const [, b] = sim.currents() as number[]
+  sim.feed({ type: 'reload', ticket: 1 })
+  const s0 = forks(sim.feed(newConfig(2)))[0]
+  const crash = sim.exit(b, 1)
+  t.same(events(crash), ['worker.exit', 'worker.restart'], 'an old worker\'s crash is a crash, not an abort')
+  t.equal(sim.state.reload?.phase, 'replacing')
+  const restarted = sim.fire(timerKey.slot(1))
+  t.match(forks(restarted), [{ slot: 1, generation: 1 }])
+  sim.readyAll()
+  t.equal(sim.replies.get(1), 'complete')
+  t.ok(s0)
+})
+
+t.test('stop during a reload: the caller hears "stopped", the config read later changes nothing', async (t) => {
+  const sim = running(2)
+  sim.feed({ type: 'reload', ticket: 1 })
+  const stopping = sim.feed({ type: 'stop', signal: 'SIGTERM' })
+  t.same(events(stopping), ['shutdown.start', 'worker.drain', 'worker.drain'])
+  t.equal(sim.replies.get(1), 'stopped')
+  t.same(sim.feed(newConfig(4)), [], 'the late config is ignored')
+  sim.exitLeaving()
+  t.match(ofKind(sim.log, 'exit'), [{ code: 0, signal: 'SIGTERM' }])
+  t.same(forks(sim.log.slice(sim.log.indexOf(stopping[0]))), [], 'nothing forked after the stop')
+})
+
+t.test('stop while a successor starts: it is stopped with SIGTERM, as it may not listen for messages yet', async (t) => {
+  const sim = running(1)
+  sim.feed({ type: 'reload' })
+  const successor = forks(sim.feed(newConfig(1)))[0].member
+  const stopping = sim.feed({ type: 'stop', signal: 'SIGINT' })
+  t.match(ofKind(stopping, 'drain'), [{ starting: false }, { member: successor, starting: true }])
+})
+
+t.test('SIGTERM while the config loads (before start): the cluster exits at once, forking nothing', async (t) => {
+  const sim = new Sim(2)
+  const steps = sim.feed({ type: 'stop', signal: 'SIGTERM' })
+  t.same(events(steps), ['shutdown.complete'])
+  t.same(ofKind(steps, 'exit'), [{ do: 'exit', code: 0, signal: 'SIGTERM' }])
+  t.same(sim.start(), [], 'a start after the stop does nothing')
+})
+
+t.test('a second SIGINT kills what remains; a drain past its deadline is killed and makes the exit code 1', async (t) => {
+  const sim = running(2, { shutdownTimeoutMs: 500 })
+  const [a, b] = sim.currents() as number[]
+  sim.feed({ type: 'stop', signal: 'SIGTERM' })
+  t.same(sim.feed({ type: 'stop', signal: 'stop' }), [], 'a stop() call while stopping does nothing')
+  sim.now += 500
+  const killed = sim.fire(timerKey.deadline(a))
+  t.same(events(killed), ['worker.killed'])
+  t.same(ofKind(killed, 'kill'), [{ do: 'kill', member: a }])
+  t.match(eventOf(sim.exit(a, null, 'SIGKILL'), 'worker.exit')!.fields, { reason: 'drain-timeout', expected: true })
+  const fast = sim.feed({ type: 'stop', signal: 'SIGINT' })
+  t.match(eventOf(fast, 'shutdown.start')!.fields, { fast: true, workers: 1 })
+  t.same(ofKind(fast, 'kill'), [{ do: 'kill', member: b }])
+  const done = sim.exit(b, null, 'SIGKILL')
+  t.match(eventOf(done, 'shutdown.complete')!.fields, { exitCode: 1, killed: 2 })
+})
+
+t.test('crash rate: one crash more than the window allows stops the cluster (exit 1); a boot failure exits 3', async (t) => {
+  const sim = running(1, { maxCrashRate: { crashes: 2, windowMs: 10_000 } })
+  for (let i = 0; i < 2; i++) {
+    t.same(events(sim.exit(sim.currents()[0]!, 1)), ['worker.exit', 'worker.restart'])
+    sim.fireNext()
+    sim.readyAll()
+  }
+  const third = sim.exit(sim.currents()[0]!, 1)
+  t.same(events(third).slice(0, 3), ['worker.exit', 'crash-rate.exceeded', 'shutdown.start'])
+  t.match(ofKind(third, 'exit'), [{ code: 1 }])
+
+  const boot = new Sim(1, { maxCrashRate: { crashes: 1, windowMs: 10_000 } })
+  boot.start()
+  boot.exit(1, 1)
+  boot.fireNext()
+  const failed = boot.exit(2, 1)
+  t.match(eventOf(failed, 'boot.failed'), { fields: { cause: 'crash-rate', crashes: 2 }, stderrOf: 2 })
+  t.match(ofKind(failed, 'exit'), [{ code: 3 }])
+})
+
+t.test('crashes older than the window are forgotten; a worker that stayed up resets its slot\'s backoff', async (t) => {
+  const sim = running(1, { maxCrashRate: { crashes: 1, windowMs: 1000 } })
+  t.match(eventOf(sim.exit(sim.currents()[0]!, 1), 'worker.restart')!.fields, { attempt: 1, delayMs: 100 })
+  sim.fireNext()
+  sim.readyAll()
+  sim.now += 1001
+  const second = sim.exit(sim.currents()[0]!, 1)
+  t.notOk(events(second).includes('crash-rate.exceeded'), 'the first crash left the window')
+  t.match(eventOf(second, 'worker.restart')!.fields, { attempt: 2, delayMs: 200 })
+  sim.fireNext()
+  sim.readyAll()
+  sim.now += 30_000
+  t.match(eventOf(sim.exit(sim.currents()[0]!, 1), 'worker.restart')!.fields, { attempt: 1 })
+})
+
+t.test('stopOnExitCodes: that exit code stops the cluster at once as a boot failure', async (t) => {
+  const sim = running(2, { stopOnExitCodes: [78] })
+  const steps = sim.exit(sim.currents()[0]!, 78)
+  t.match(eventOf(steps, 'boot.failed')!.fields, { cause: 'stop-code' })
+})
+
+t.test('a worker that drains by itself: its slot is filled after a short hold, not at once', async (t) => {
+  const sim = running(1)
+  const [a] = sim.currents() as number[]
+  const steps = sim.feed({ type: 'draining', member: a })
+  t.same(events(steps), ['worker.drain'])
+  t.same(forks(steps), [])
+  t.match(ofKind(steps, 'timer').find((x) => x.key === timerKey.slot(0)), { ms: SELF_DRAIN_HOLD_MS })
+  t.match(forks(sim.fire(timerKey.slot(0))), [{ slot: 0 }])
+  t.same(events(sim.exit(a, 0)), ['worker.exit'], 'its exit is expected')
+})
+
+t.test('not ready in time: killed and counted; hung: killed and counted; a stalled primary blames no one', async (t) => {
+  const sim = new Sim(1, { readyTimeoutMs: 1000, heartbeatTimeoutMs: 400 })
+  sim.start()
+  t.same(ofKind(sim.fire(timerKey.ready(1)), 'kill'), [{ do: 'kill', member: 1 }])
+  t.match(eventOf(sim.exit(1, null, 'SIGKILL'), 'worker.exit')!.fields, { reason: 'not-ready', expected: false })
+  sim.fireNext()
+  sim.readyAll()
+  const id = sim.currents()[0]!
+  sim.now += 100
+  t.same(sim.feed({ type: 'check' }), [])
+  sim.now += 100
+  sim.feed({ type: 'check' })
+  sim.now += 2000 // the check itself ran far too late: the primary was stalled
+  t.same(sim.feed({ type: 'check' }), [], 'no one is blamed for beats the primary did not read')
+  for (let i = 0; i < 4; i++) {
+    sim.now += 100
+    t.same(sim.feed({ type: 'check' }), [], `no beat for ${(i + 1) * 100} ms of 400: not hung`)
+  }
+  sim.now += 100
+  const hung = sim.feed({ type: 'check' })
+  t.same(events(hung), ['worker.hung'])
+  t.same(ofKind(hung, 'kill'), [{ do: 'kill', member: id }])
+  sim.now += 100
+  t.same(sim.feed({ type: 'check' }), [], 'killed once, not at every check')
+  t.match(eventOf(sim.exit(id, null, 'SIGKILL'), 'worker.exit')!.fields, { reason: 'hung' })
+})
+
+t.test('memory recycling and scaling down', async (t) => {
+  const sim = running(3, { maxMemoryMb: 100 })
+  const big = { rssBytes: 200 * 1024 * 1024, heapUsedBytes: 1, eventLoopDelayMs: 0, requests: 5, inflight: 0 }
+  const steps = sim.feed({ type: 'beat', member: sim.currents()[1]!, stats: big })
+  t.match(eventOf(steps, 'worker.recycle')!.fields, { reason: 'memory', rssMb: 200, maxMemoryMb: 100 })
+  const down = sim.feed({ type: 'scale', delta: -2 })
+  t.same(events(down), ['scale', 'worker.drain', 'worker.drain', 'worker.drain'], 'slot 2, then slot 1 with its successor')
+  t.equal(sim.state.slots.length, 1)
+  t.same(sim.feed({ type: 'scale', workers: 0 }), [], 'never below one worker')
+})
+
+t.test('a held slot scaled away cancels its timer; scaling back up forks at once', async (t) => {
+  const sim = running(2)
+  sim.exit(sim.currents()[1]!, 1)
+  t.ok(sim.timers.has(timerKey.slot(1)))
+  sim.feed({ type: 'scale', workers: 1 })
+  t.notOk(sim.timers.has(timerKey.slot(1)), 'the restart timer is cancelled')
+  t.match(forks(sim.feed({ type: 'scale', workers: 2 })), [{ slot: 1 }])
+})
