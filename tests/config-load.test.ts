@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url'
 import { loadConfigFile, SEARCH_PLACES } from '../lib/config/load.js'
 import { ConfigError } from '../lib/errors.js'
 import { ROOT } from './helpers/cli.js'
+import { rejected } from './helpers/errors.js'
 
 const SCHEMA_URL = pathToFileURL(path.join(ROOT, 'lib/config/schema.ts')).href
 
@@ -22,18 +23,8 @@ async function eachCase<C> (t: Test, cases: C[], name: (c: C) => string, fn: (t:
 }
 
 /** Expects loadConfigFile to reject with a ConfigError; returns it. */
-async function configError (t: Test, cwd: string, file?: string): Promise<ConfigError> {
-  let result: unknown
-  try {
-    result = await loadConfigFile(cwd, file)
-  } catch (err) {
-    t.type(err, ConfigError, 'a ConfigError')
-    t.match(err, { name: 'ConfigError', exitCode: 78 })
-    return err as ConfigError
-  }
-  t.fail('expected a ConfigError', { result })
-  return new ConfigError('(none)')
-}
+const configError = (t: Test, cwd: string, file?: string): Promise<ConfigError> =>
+  rejected(t, () => loadConfigFile(cwd, file), ConfigError, { name: 'ConfigError', exitCode: 78 }, 'loadConfigFile')
 
 // ── every format, found by the search ─────────────────────────────────────────
 

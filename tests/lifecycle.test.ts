@@ -1,19 +1,15 @@
 // Deploys and shutdowns without a dropped request: drain, reload, scaling.
 import t, { type Test } from 'tap'
-import http from 'node:http'
 import fs from 'node:fs'
 import path from 'node:path'
 import { startCli, fixture, alive } from './helpers/cli.js'
-import { get, freePort, until } from './helpers/http.js'
+import { get, freePort, keepAliveAgent, until } from './helpers/http.js'
 import { startLoad } from './helpers/load.js'
-
-const readyCount = (cli: ReturnType<typeof startCli>, generation = 0): number =>
-  cli.events.filter((e) => e.event === 'worker.ready' && e.generation === generation).length
 
 async function startReady (t: Test, args: string[], workers: number, env: Record<string, string> = {}, cwd?: string) {
   const port = await freePort()
   const cli = startCli(t, args, { env: { PORT: String(port), ...env }, cwd })
-  await until(() => readyCount(cli) >= workers, `${workers} workers ready`, 20_000)
+  await cli.untilReady(workers)
   return { cli, port, url: `http://127.0.0.1:${port}` }
 }
 
@@ -43,8 +39,7 @@ t.test('SIGHUP under keep-alive load: 0 errors, 0 non-2xx, every worker replaced
 
 t.test('SIGTERM with 2 s requests in flight: all complete with 200 and Connection: close', async (t) => {
   const { cli, url } = await startReady(t, [fixture('apps/lifecycle.js'), '-w', '2'], 2)
-  const agent = new http.Agent({ keepAlive: true })
-  t.teardown(() => agent.destroy())
+  const agent = keepAliveAgent(t)
   const slow = Array.from({ length: 4 }, () => get(`${url}/slow?ms=2000`, { agent }))
   await until(() => cli.events.filter((e) => e.event === 'app.slow-start').length === 4, 'the slow requests to start')
   cli.signal('SIGTERM')
@@ -60,8 +55,7 @@ t.test('SIGTERM with 2 s requests in flight: all complete with 200 and Connectio
 
 t.test('an idle keep-alive connection is not reset: its next request is answered with Connection: close', async (t) => {
   const { cli, url } = await startReady(t, [fixture('apps/lifecycle.js'), '-w', '1'], 1)
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
-  t.teardown(() => agent.destroy())
+  const agent = keepAliveAgent(t, { maxSockets: 1 })
   const first = await get(`${url}/`, { agent })
   t.equal(first.headers.connection, 'keep-alive')
   // A long request on another connection keeps the worker draining meanwhile.
@@ -192,10 +186,8 @@ t.test('SIGTTIN / SIGTTOU scale under load with 0 failed requests, never below 1
 
 t.test('with the middleware, a real drain flips readiness to 503 and refuses new requests with Connection: close', async (t) => {
   const { cli, url } = await startReady(t, [fixture('apps/guarded.js'), '-w', '1'], 1)
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
-  t.teardown(() => agent.destroy())
-  const second = new http.Agent({ keepAlive: true, maxSockets: 1 })
-  t.teardown(() => second.destroy())
+  const agent = keepAliveAgent(t, { maxSockets: 1 })
+  const second = keepAliveAgent(t, { maxSockets: 1 })
   const ready = await get(`${url}/readyz`, { agent })
   t.equal(ready.status, 200, 'ready before the drain')
   t.equal((await get(`${url}/`, { agent: second })).status, 200, 'a second keep-alive connection, idle from now on')

@@ -1,42 +1,40 @@
 // errors: 'delegate' hands the 503 to each framework's own error handling,
 // default and custom; plus Fastify plugin specifics.
-import { once } from 'node:events'
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import express from 'express'
-import Fastify from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import Koa from 'koa'
 import { workerState } from '../lib/worker/state.js'
-import { MESSAGES, expressGuard, fastifyGuard, koaGuard, type Guard, type HttpError } from '../lib/middleware/index.js'
+import { expressGuard, fastifyGuard, koaGuard, type Guard } from '../lib/middleware/index.js'
+import { MESSAGES, type HttpError } from '../lib/middleware/responses.js'
 import { Behaviour } from '../fixtures/middleware/apps.js'
-import { closeClient, getJson, request } from '../fixtures/middleware/client.js'
-import { captureLogs } from '../fixtures/middleware/logs.js'
+import { keepAliveClient, serve, urlOf } from './helpers/http.js'
+import { captureLogs } from './helpers/logs.js'
 
-t.teardown(closeClient)
-
-async function serve (t: Test, listener: http.RequestListener, guard: Guard): Promise<string> {
-  const server = http.createServer(listener)
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(async () => {
-    guard.close()
-    const closed = once(server, 'close')
-    server.close()
-    server.closeAllConnections()
-    await closed
-  })
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-}
+const client = keepAliveClient(t)
 
 // Holds one request so the next one exceeds maxInFlight: 1.
 async function fillTheOnlySlot (url: string, app: Behaviour): Promise<() => Promise<void>> {
-  const held = request(`${url}/hold`)
+  const held = client.get(`${url}/hold`)
   await app.waitHeld(1)
   return async () => {
     app.releaseAll()
     await held
   }
+}
+
+/**
+ * A Fastify app with a delegating guard (maxInFlight: 1) and a /hold route,
+ * listening until `t` ends; `configure` runs before the route is added.
+ */
+async function delegatingFastify (t: Test, app: Behaviour, configure: (web: FastifyInstance) => void = () => {}): Promise<string> {
+  const web = Fastify()
+  await web.register(fastifyGuard, { maxInFlight: 1, errors: 'delegate', logger: captureLogs().logger })
+  configure(web)
+  web.get('/hold', async () => { await app.hold(); return { ok: true } })
+  await web.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => web.close())
+  return urlOf(web.server)
 }
 
 t.test('express: next(err) reaches the app error handler with status and Retry-After', async (t) => {
@@ -50,10 +48,10 @@ t.test('express: next(err) reaches the app error handler with status and Retry-A
     seen.push(err)
     res.status(err.status).set(err.headers).json({ custom: true, reason: (err as unknown as { reason: string }).reason })
   })
-  const url = await serve(t, web, middleware.guard)
+  const { url } = await serve(t, web, middleware.guard)
   const release = await fillTheOnlySlot(url, app)
 
-  const refused = await getJson(`${url}/hold`)
+  const refused = await client.getJson(`${url}/hold`)
   t.equal(refused.status, 503)
   t.equal(refused.headers['retry-after'], '5')
   t.same(JSON.parse(refused.body), { custom: true, reason: 'maxInFlight' })
@@ -72,10 +70,10 @@ t.test("express: Express's default handler applies err.headers", async (t) => {
   const middleware = expressGuard({ maxInFlight: 1, errors: 'delegate', logger: captureLogs().logger })
   web.use(middleware)
   web.get('/hold', async (_req, res) => { await app.hold(); res.json({ ok: true }) })
-  const url = await serve(t, web, middleware.guard)
+  const { url } = await serve(t, web, middleware.guard)
   const release = await fillTheOnlySlot(url, app)
 
-  const refused = await getJson(`${url}/hold`)
+  const refused = await client.getJson(`${url}/hold`)
   t.equal(refused.status, 503)
   t.equal(refused.headers['retry-after'], '5')
   t.match(refused.headers['content-type'], /^text\/html/, "Express's default handler renders HTML")
@@ -86,19 +84,15 @@ t.test("express: Express's default handler applies err.headers", async (t) => {
 t.test('fastify: the app error handler sees the 503 and Retry-After is already set', async (t) => {
   const app = new Behaviour()
   const seen: HttpError[] = []
-  const web = Fastify()
-  await web.register(fastifyGuard, { maxInFlight: 1, errors: 'delegate', logger: captureLogs().logger })
-  web.setErrorHandler((err: HttpError, _request, reply) => {
-    seen.push(err)
-    return reply.code(err.statusCode).send({ custom: true })
+  const url = await delegatingFastify(t, app, (web) => {
+    web.setErrorHandler((err: HttpError, _request, reply) => {
+      seen.push(err)
+      return reply.code(err.statusCode).send({ custom: true })
+    })
   })
-  web.get('/hold', async () => { await app.hold(); return { ok: true } })
-  await web.listen({ port: 0, host: '127.0.0.1' })
-  t.teardown(() => web.close())
-  const url = `http://127.0.0.1:${(web.server.address() as AddressInfo).port}`
   const release = await fillTheOnlySlot(url, app)
 
-  const refused = await getJson(`${url}/hold`)
+  const refused = await client.getJson(`${url}/hold`)
   t.equal(refused.status, 503)
   t.equal(refused.headers['retry-after'], '5')
   t.same(JSON.parse(refused.body), { custom: true })
@@ -109,15 +103,10 @@ t.test('fastify: the app error handler sees the 503 and Retry-After is already s
 
 t.test("fastify: Fastify's default error handler renders the JSON body", async (t) => {
   const app = new Behaviour()
-  const web = Fastify()
-  await web.register(fastifyGuard, { maxInFlight: 1, errors: 'delegate', logger: captureLogs().logger })
-  web.get('/hold', async () => { await app.hold(); return { ok: true } })
-  await web.listen({ port: 0, host: '127.0.0.1' })
-  t.teardown(() => web.close())
-  const url = `http://127.0.0.1:${(web.server.address() as AddressInfo).port}`
+  const url = await delegatingFastify(t, app)
   const release = await fillTheOnlySlot(url, app)
 
-  const refused = await getJson(`${url}/hold`)
+  const refused = await client.getJson(`${url}/hold`)
   t.equal(refused.status, 503)
   t.equal(refused.headers['retry-after'], '5')
   t.same(JSON.parse(refused.body), { statusCode: 503, error: 'Service Unavailable', message: MESSAGES.overloaded })
@@ -136,13 +125,13 @@ t.test('fastify: the plugin covers encapsulated routes and unknown paths, and cl
     child.get('/hold', async () => { await app.hold(); return { ok: true } })
   }, { prefix: '/child' })
   await web.listen({ port: 0, host: '127.0.0.1' })
-  const url = `http://127.0.0.1:${(web.server.address() as AddressInfo).port}`
+  const url = urlOf(web.server)
   t.equal(state.events.listenerCount('drain'), drainListeners + 1)
 
-  t.equal((await request(`${url}/healthz`)).status, 200, 'probe answered though no route matches')
-  const held = request(`${url}/child/hold`)
+  t.equal((await client.get(`${url}/healthz`)).status, 200, 'probe answered though no route matches')
+  const held = client.get(`${url}/child/hold`)
   await app.waitHeld(1)
-  const refused = await getJson(`${url}/child/hold`)
+  const refused = await client.getJson(`${url}/child/hold`)
   t.equal(refused.status, 503, 'the hook applies inside an encapsulated plugin (skip-override)')
   t.equal(app.calls, 1)
   const guard = (web as unknown as { clusterRunGuard: Guard }).clusterRunGuard
@@ -172,10 +161,10 @@ t.test('koa: upstream error middleware catches the thrown 503', async (t) => {
   })
   web.use(middleware)
   web.use(async (ctx) => { await app.hold(); ctx.body = { ok: true } })
-  const url = await serve(t, web.callback(), middleware.guard)
+  const { url } = await serve(t, web.callback(), middleware.guard)
   const release = await fillTheOnlySlot(url, app)
 
-  const refused = await getJson(`${url}/hold`)
+  const refused = await client.getJson(`${url}/hold`)
   t.equal(refused.status, 503)
   t.equal(refused.headers['retry-after'], '5')
   t.same(JSON.parse(refused.body), { custom: true })
@@ -193,12 +182,12 @@ t.test("koa: Koa's default handler applies err.headers, including Connection: cl
   const middleware = koaGuard({ errors: 'delegate', logger: captureLogs().logger })
   web.use(middleware)
   web.use(async (ctx) => { app.hello(); ctx.body = { ok: true } })
-  const url = await serve(t, web.callback(), middleware.guard)
+  const { url } = await serve(t, web.callback(), middleware.guard)
   t.teardown(() => { state.draining = false })
 
   state.draining = true
   state.events.emit('drain')
-  const refused = await getJson(`${url}/`)
+  const refused = await client.getJson(`${url}/`)
   t.equal(refused.status, 503)
   t.equal(refused.headers['retry-after'], '5')
   t.equal(refused.headers.connection, 'close')

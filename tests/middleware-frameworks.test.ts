@@ -3,13 +3,13 @@ import t from 'tap'
 import express from 'express'
 import Fastify from 'fastify'
 import { workerState } from '../lib/worker/state.js'
-import { MESSAGES, MiddlewareOptionsError, expressGuard, fastifyGuard, koaGuard, protect } from '../lib/middleware/index.js'
-import { FRAMEWORKS, startApp, type Framework } from '../fixtures/middleware/apps.js'
-import { burst, closeClient, getJson, request } from '../fixtures/middleware/client.js'
-import { captureLogs } from '../fixtures/middleware/logs.js'
-import { waitFor } from '../fixtures/middleware/wait.js'
+import { MiddlewareOptionsError, expressGuard, fastifyGuard, koaGuard, protect } from '../lib/middleware/index.js'
+import { MESSAGES } from '../lib/middleware/responses.js'
+import { FRAMEWORKS, startApp } from '../fixtures/middleware/apps.js'
+import { burst, keepAliveClient, until } from './helpers/http.js'
+import { captureLogs } from './helpers/logs.js'
 
-t.teardown(closeClient)
+const client = keepAliveClient(t)
 
 const overloadedBody = { statusCode: 503, error: 'Service Unavailable', message: MESSAGES.overloaded }
 const drainingBody = { statusCode: 503, error: 'Service Unavailable', message: MESSAGES.draining }
@@ -22,30 +22,30 @@ for (const framework of FRAMEWORKS) {
       t.teardown(running.close)
       const { url, app } = running
 
-      const live = await request(`${url}/healthz`)
+      const live = await client.get(`${url}/healthz`)
       t.equal(live.status, 200)
       t.match(live.headers['content-type'], /^application\/json/)
       t.equal(live.headers['cache-control'], 'no-store')
       t.equal(live.headers.connection, 'keep-alive', 'not closing connections outside a drain')
       t.same(JSON.parse(live.body), { status: 'ok' })
 
-      const ready = await request(`${url}/readyz`)
+      const ready = await client.get(`${url}/readyz`)
       t.equal(ready.status, 200)
       t.same(JSON.parse(ready.body), { status: 'ok' })
 
-      const withQuery = await request(`${url}/readyz?from=lb`)
+      const withQuery = await client.get(`${url}/readyz?from=lb`)
       t.equal(withQuery.status, 200)
 
-      const head = await request(`${url}/healthz`, { method: 'HEAD' })
+      const head = await client.get(`${url}/healthz`, { method: 'HEAD' })
       t.equal(head.status, 200)
       t.equal(head.body, '')
 
       t.equal(app.calls, 0, 'no app handler ran for the probes')
 
-      const post = await request(`${url}/healthz`, { method: 'POST' })
+      const post = await client.get(`${url}/healthz`, { method: 'POST' })
       t.equal(post.status, 404, 'other methods go to the app')
 
-      const hello = await request(`${url}/`)
+      const hello = await client.get(`${url}/`)
       t.equal(hello.status, 200)
       t.equal(app.calls, 1)
     })
@@ -54,11 +54,11 @@ for (const framework of FRAMEWORKS) {
       const { logger } = captureLogs()
       const running = await startApp(framework, { logger, livenessPath: '/live', readinessPath: false })
       t.teardown(running.close)
-      const live = await request(`${running.url}/live`)
+      const live = await client.get(`${running.url}/live`)
       t.equal(live.status, 200)
       t.same(JSON.parse(live.body), { status: 'ok' })
-      t.equal((await request(`${running.url}/healthz`)).status, 404)
-      t.equal((await request(`${running.url}/readyz`)).status, 404)
+      t.equal((await client.get(`${running.url}/healthz`)).status, 404)
+      t.equal((await client.get(`${running.url}/readyz`)).status, 404)
     })
 
     t.test('a request beyond maxInFlight gets 503 without reaching the handler', async (t) => {
@@ -67,26 +67,26 @@ for (const framework of FRAMEWORKS) {
       t.teardown(running.close)
       const { url, app, guard } = running
 
-      const held = [request(`${url}/hold`), request(`${url}/hold`)]
+      const held = [client.get(`${url}/hold`), client.get(`${url}/hold`)]
       await app.waitHeld(2)
 
-      const refused = await getJson(`${url}/hold`)
+      const refused = await client.getJson(`${url}/hold`)
       t.equal(refused.status, 503)
       t.equal(refused.headers['retry-after'], '5')
       t.match(refused.headers['content-type'], /^application\/json/)
       t.same(JSON.parse(refused.body), overloadedBody)
       t.equal(app.calls, 2, 'the handler ran only for the two admitted requests')
 
-      const asText = await request(`${url}/`, { headers: { accept: 'text/plain' } })
+      const asText = await client.get(`${url}/`, { headers: { accept: 'text/plain' } })
       t.equal(asText.status, 503)
       t.match(asText.headers['content-type'], /^text\/plain/)
       t.equal(asText.body, `${MESSAGES.overloaded}\n`)
       t.equal(app.calls, 2)
 
-      const ready = await request(`${url}/readyz`)
+      const ready = await client.get(`${url}/readyz`)
       t.equal(ready.status, 503)
       t.same(JSON.parse(ready.body), { status: 'overloaded', reason: 'maxInFlight' })
-      t.equal((await request(`${url}/healthz`)).status, 200, 'liveness stays 200 while overloaded')
+      t.equal((await client.get(`${url}/healthz`)).status, 200, 'liveness stays 200 while overloaded')
 
       t.match(guard.stats(), { state: 'overloaded', shed: 2, overloadEpisodes: 1, inflight: 2, overload: { reason: 'maxInFlight', value: 3, limit: 2, shed: 2 } })
       t.equal(logs.events('overload.start').length, 1, 'one start event for the episode, not one per request')
@@ -94,12 +94,12 @@ for (const framework of FRAMEWORKS) {
 
       app.releaseAll()
       for (const response of await Promise.all(held)) t.equal(response.status, 200)
-      await waitFor('the overload episode to end', () => guard.stats().state === 'ok')
+      await until(() => guard.stats().state === 'ok', 'the overload episode to end', 5000)
       t.equal(logs.events('overload.end').length, 1)
       t.match(logs.events('overload.end')[0], { level: 30, reason: 'maxInFlight', shed: 2, durationMs: Number })
       t.match(guard.stats(), { state: 'ok', inflight: 0, shed: 2, overloadEpisodes: 1, overload: null })
 
-      t.equal((await request(`${url}/`)).status, 200, 'admitted again once below the limit')
+      t.equal((await client.get(`${url}/`)).status, 200, 'admitted again once below the limit')
       t.equal(app.calls, 3)
     })
 
@@ -113,23 +113,23 @@ for (const framework of FRAMEWORKS) {
       })
       const { url, app, guard } = running
 
-      const held = request(`${url}/hold`)
+      const held = client.get(`${url}/hold`)
       await app.waitHeld(1)
 
       // exactly what the worker preload does when the supervisor asks for a drain
       state.draining = true
       state.events.emit('drain')
 
-      const ready = await request(`${url}/readyz`)
+      const ready = await client.get(`${url}/readyz`)
       t.equal(ready.status, 503)
       t.same(JSON.parse(ready.body), { status: 'draining' })
       t.equal(ready.headers.connection, 'close')
 
-      const live = await request(`${url}/healthz`)
+      const live = await client.get(`${url}/healthz`)
       t.equal(live.status, 200, 'the process is still alive')
       t.equal(live.headers.connection, 'close')
 
-      const refused = await getJson(`${url}/`)
+      const refused = await client.getJson(`${url}/`)
       t.equal(refused.status, 503)
       t.equal(refused.headers.connection, 'close')
       t.equal(refused.headers['retry-after'], '7')
@@ -166,7 +166,7 @@ for (const framework of FRAMEWORKS) {
       t.ok(starts.length >= 1)
       t.match(starts[0], { reason: 'maxEventLoopDelayMs', limit: 100 })
       t.ok((starts[0]?.value as number) > 100, 'the logged lag is above the limit')
-      await waitFor('the overload episode to end', () => guard.stats().state === 'ok')
+      await until(() => guard.stats().state === 'ok', 'the overload episode to end', 5000)
       t.equal(logs.events('overload.end').length, starts.length)
     })
   })

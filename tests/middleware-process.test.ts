@@ -1,23 +1,12 @@
 // The guard in a plain node process: probes and shedding work without
 // cluster-run, overload events go to stdout through the default pino logger,
 // and the guard's timers never keep the process alive.
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import t from 'tap'
+import { runTs } from './helpers/node.js'
 
 t.test('a plain node app exits on its own and logs overload events as JSON on stdout', async (t) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'fixtures/middleware/plain-app.ts'], {
-    cwd: new URL('..', import.meta.url),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  // a deadline, not a sleep: if a timer kept the process alive, fail instead of hanging
-  const deadline = setTimeout(() => child.kill('SIGKILL'), 20_000)
-  const [code, signal] = await once(child, 'exit') as [number | null, NodeJS.Signals | null]
-  clearTimeout(deadline)
+  // killed at a 20 s deadline: if a timer kept the process alive, fail instead of hanging
+  const { code, signal, stdout, stderr } = await runTs('fixtures/middleware/plain-app.ts', [], 20_000)
 
   t.equal(signal, null, 'the process was not killed at the deadline: nothing kept it alive')
   t.equal(code, 0, stderr)

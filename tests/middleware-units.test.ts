@@ -5,13 +5,19 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import type { WorkerState } from '../lib/worker/state.js'
-import {
-  Guard, LoopTicker, MemorySampler, MESSAGES, MiddlewareOptionsError, OverloadTracker, UtilizationWindow,
-  eventLoopLag, firstExceeded, guardOptionsSchema, parseOptions, preferredFormat, refusalError, renderError, utilizationBetween,
-  type EluReading, type GuardReply, type MemoryReading,
-} from '../lib/middleware/index.js'
+import { Guard } from '../lib/middleware/guard.js'
+import { firstExceeded } from '../lib/middleware/limits.js'
+import { eventLoopLag, LoopTicker } from '../lib/middleware/loop-lag.js'
+import { utilizationBetween, UtilizationWindow, type EluReading } from '../lib/middleware/loop-utilization.js'
+import { MemorySampler, type MemoryReading } from '../lib/middleware/memory.js'
+import { preferredFormat } from '../lib/middleware/negotiate.js'
+import { MiddlewareOptionsError } from '../lib/middleware/options-error.js'
+import { guardOptionsSchema, parseOptions } from '../lib/middleware/options.js'
+import { OverloadTracker } from '../lib/middleware/overload.js'
+import { MESSAGES, refusalError, renderError, type GuardReply } from '../lib/middleware/responses.js'
 import { closest as closestKey, describeValue } from '../lib/issues.js'
-import { captureLogs } from '../fixtures/middleware/logs.js'
+import { thrown } from './helpers/errors.js'
+import { captureLogs } from './helpers/logs.js'
 
 t.test('eventLoopLag: time the next tick is overdue, never negative', async (t) => {
   t.equal(eventLoopLag(100, 50, 10), 40)
@@ -180,16 +186,8 @@ t.test('options: defaults and validation messages', async (t) => {
   })
   t.equal(defaults.maxInFlight, undefined, 'every limit is optional')
 
-  const issuesOf = (input: unknown): string[] => {
-    try {
-      parseOptions(guardOptionsSchema, input)
-    } catch (err) {
-      t.ok(err instanceof MiddlewareOptionsError)
-      t.equal((err as Error).name, 'MiddlewareOptionsError')
-      return (err as MiddlewareOptionsError).issues
-    }
-    throw new Error('expected the options to be rejected')
-  }
+  const issuesOf = (input: unknown): string[] =>
+    thrown(t, () => parseOptions(guardOptionsSchema, input), MiddlewareOptionsError, { name: 'MiddlewareOptionsError' }, 'parseOptions').issues
 
   t.same(issuesOf({ maxInFlight: '10' }), ['maxInFlight: expected an integer >= 1 (given: "10")'])
   t.same(issuesOf({ maxInFlight: 1.5 }), ['maxInFlight: expected an integer >= 1 (given: 1.5)'])

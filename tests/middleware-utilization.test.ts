@@ -4,16 +4,13 @@
 // counts stay low, so maxEventLoopDelayMs alone never sheds; the loop is busy
 // nearly all the time, which the utilization limit sees. The server is a plain
 // node:http server in this process, the client a separate process.
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { performance } from 'node:perf_hooks'
-import { setTimeout as delay } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { ELU_WINDOW_MS, protect, type Guard, type HttpGuardOptions } from '../lib/middleware/index.js'
-import { captureLogs, type CapturedLogs } from '../fixtures/middleware/logs.js'
-import { waitFor } from '../fixtures/middleware/wait.js'
+import { protect, type Guard, type HttpGuardOptions } from '../lib/middleware/index.js'
+import { ELU_WINDOW_MS } from '../lib/middleware/loop-utilization.js'
+import { get, serve, until } from './helpers/http.js'
+import { captureLogs, type CapturedLogs } from './helpers/logs.js'
+import { runTs } from './helpers/node.js'
 
 const HANDLER_MS = 40
 const CONNECTIONS = 100
@@ -24,9 +21,9 @@ function spin (ms: number): void {
   while (performance.now() < end) { /* a synchronous handler */ }
 }
 
-interface Served { port: number, guard: Guard, logs: CapturedLogs, handled: () => number }
+interface Served { url: string, guard: Guard, logs: CapturedLogs, handled: () => number }
 
-async function serve (t: Test, options: HttpGuardOptions): Promise<Served> {
+async function serveSpinning (t: Test, options: HttpGuardOptions): Promise<Served> {
   const logs = captureLogs()
   let handled = 0
   const listener = protect((_req, res) => {
@@ -34,55 +31,24 @@ async function serve (t: Test, options: HttpGuardOptions): Promise<Served> {
     spin(HANDLER_MS)
     res.writeHead(200, { 'content-type': 'text/plain' }).end('done')
   }, { ...options, logger: logs.logger })
-  const server = http.createServer(listener)
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(async () => {
-    listener.guard.close()
-    const closed = once(server, 'close')
-    server.close()
-    server.closeAllConnections()
-    await closed
-  })
-  return { port: (server.address() as AddressInfo).port, guard: listener.guard, logs, handled: () => handled }
+  const { url } = await serve(t, listener, listener.guard)
+  return { url, guard: listener.guard, logs, handled: () => handled }
 }
 
 interface Flood { statuses: number[], latencies: number[] }
 
-/** Runs the sequential client against the port for FLOOD_MS; resolves with what it saw. */
-async function flood (port: number): Promise<Flood> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'fixtures/middleware/sequential-client.ts', String(port), '/', String(CONNECTIONS), String(FLOOD_MS)], {
-    cwd: new URL('..', import.meta.url),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  // a deadline, not a sleep: a client that hangs fails the test instead of the run
-  const deadline = setTimeout(() => child.kill('SIGKILL'), FLOOD_MS + 20_000)
-  const [code] = await once(child, 'exit') as [number | null]
-  clearTimeout(deadline)
+/** Runs the sequential client against the server for FLOOD_MS; resolves with what it saw. */
+async function flood (url: string): Promise<Flood> {
+  // a client that hangs is killed at the deadline: it fails the test instead of the run
+  const { code, stdout, stderr } = await runTs('tests/helpers/sequential-client.ts', [`${url}/`, String(CONNECTIONS), String(FLOOD_MS)], FLOOD_MS + 20_000)
   if (code !== 0) throw new Error(`the client exited with ${String(code)}: ${stderr}`)
   return JSON.parse(stdout) as Flood
 }
 
-function get (port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode ?? 0))
-    }).on('error', reject)
-  })
-}
-
 /** Polls with a request until one is admitted; resolves with how long that took. */
-async function acceptedWithin (port: number, timeoutMs: number): Promise<number> {
+async function acceptedWithin (url: string, timeoutMs: number): Promise<number> {
   const started = performance.now()
-  while (await get(port) !== 200) {
-    if (performance.now() - started > timeoutMs) throw new Error(`no request admitted within ${timeoutMs} ms after the flood`)
-    await delay(10)
-  }
+  await until(async () => (await get(`${url}/`)).status === 200, 'a request to be admitted after the flood', timeoutMs, 10)
   return performance.now() - started
 }
 
@@ -112,8 +78,8 @@ function longestAdmittedRunAfterShedding (statuses: number[]): number {
 }
 
 t.test('maxEventLoopDelayMs alone does not see requests that arrive one at a time', async (t) => {
-  const { port, guard, handled } = await serve(t, { maxEventLoopDelayMs: 150 })
-  const { statuses } = await flood(port)
+  const { url, guard, handled } = await serveSpinning(t, { maxEventLoopDelayMs: 150 })
+  const { statuses } = await flood(url)
   t.ok(statuses.length >= 20, `${statuses.length} requests in ${FLOOD_MS} ms`)
   t.same([...new Set(statuses)], [200], 'every request admitted')
   t.equal(handled(), statuses.length)
@@ -121,8 +87,8 @@ t.test('maxEventLoopDelayMs alone does not see requests that arrive one at a tim
 })
 
 t.test('maxEventLoopUtilization sheds them, and admits again once the flood is over', async (t) => {
-  const { port, guard, logs, handled } = await serve(t, { maxEventLoopDelayMs: 150, maxEventLoopUtilization: 0.9 })
-  const { statuses, latencies } = await flood(port)
+  const { url, guard, logs, handled } = await serveSpinning(t, { maxEventLoopDelayMs: 150, maxEventLoopUtilization: 0.9 })
+  const { statuses, latencies } = await flood(url)
   const admitted = statuses.filter((s) => s === 200).length
   const shed = statuses.filter((s) => s === 503).length
   t.equal(admitted + shed, statuses.length, 'nothing but 200 and 503')
@@ -143,8 +109,8 @@ t.test('maxEventLoopUtilization sheds them, and admits again once the flood is o
   t.ok(Math.max(...refusedMs) < HANDLER_MS * 3, `a refusal waits at most for the handler before it: ${Math.max(...refusedMs)} ms`)
 
   // the load is gone: a request is admitted, and the episode ends after recoveryMs
-  const tookMs = await acceptedWithin(port, 5000)
+  const tookMs = await acceptedWithin(url, 5000)
   t.ok(tookMs < 1000, `admitted ${Math.round(tookMs)} ms after the flood`)
-  await waitFor('the overload episode to end', () => guard.stats().state === 'ok')
+  await until(() => guard.stats().state === 'ok', 'the overload episode to end', 5000)
   t.match(logs.events('overload.end').at(-1), { reason: 'maxEventLoopUtilization' })
 })

@@ -2,18 +2,10 @@
 import t, { type Test } from 'tap'
 import { flagLayer, parseCommandLine } from '../lib/cli-args.js'
 import { UsageError } from '../lib/errors.js'
+import { thrown } from './helpers/errors.js'
 
-function usageError (t: Test, argv: string[]): UsageError {
-  try {
-    parseCommandLine(argv)
-  } catch (err) {
-    t.type(err, UsageError)
-    t.match(err, { name: 'UsageError', exitCode: 64 })
-    return err as UsageError
-  }
-  t.fail(`parseCommandLine(${JSON.stringify(argv)}) did not throw`)
-  throw new Error('unreachable')
-}
+const usageError = (t: Test, argv: string[]): UsageError =>
+  thrown(t, () => parseCommandLine(argv), UsageError, { name: 'UsageError', exitCode: 64 }, `parseCommandLine(${JSON.stringify(argv)})`)
 
 // parseArgs returns `values` with a null prototype: copy it to compare with strictSame
 function parse (argv: string[]): ReturnType<typeof parseCommandLine> {

@@ -9,6 +9,7 @@ import {
 } from '../lib/config/resolve.js'
 import { flagLayer, parseCommandLine } from '../lib/cli-args.js'
 import { ConfigError } from '../lib/errors.js'
+import { thrown } from './helpers/errors.js'
 
 const CWD = '/proj'
 const FILE = '/proj/cluster.config.js'
@@ -36,17 +37,8 @@ const file = (values: Record<string, unknown>): Layer => ({ source: FILE, values
 const flags = (...argv: string[]): Layer => flagLayer(parseCommandLine(argv))
 
 /** resolveConfig that must throw a ConfigError; returns it. */
-function configError (t: Test, inputs: ResolveInputs): ConfigError {
-  try {
-    resolveConfig(inputs)
-  } catch (err) {
-    t.type(err, ConfigError)
-    t.match(err, { name: 'ConfigError', exitCode: 78 })
-    return err as ConfigError
-  }
-  t.fail('resolveConfig did not throw')
-  throw new Error('unreachable')
-}
+const configError = (t: Test, inputs: ResolveInputs): ConfigError =>
+  thrown(t, () => resolveConfig(inputs), ConfigError, { name: 'ConfigError', exitCode: 78 }, 'resolveConfig')
 
 // ---------------------------------------------------------------- envLayer
 

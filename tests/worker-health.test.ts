@@ -9,7 +9,7 @@ async function startWithConfig (t: Test, config: Record<string, unknown>, worker
   const port = await freePort()
   const dir = t.testdir({ 'cluster.config.json': JSON.stringify({ app: fixture('apps/health.js'), env: { PORT: String(port) }, ...config }) })
   const cli = startCli(t, [], { cwd: dir })
-  await until(() => cli.events.filter((e) => e.event === 'worker.ready').length >= workers, 'workers ready', 20_000)
+  await cli.untilReady(workers)
   return { cli, url: `http://127.0.0.1:${port}` }
 }
 

@@ -5,6 +5,7 @@ import { once } from 'node:events'
 import type { Test } from 'tap'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+/** The built CLI: `npm run build` (the pretest script) compiles lib/ into dist/. */
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
 export const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/${name}`, import.meta.url))
 
@@ -17,6 +18,8 @@ export interface Cli {
   stderr: () => string
   /** resolves with the first event (past or future) that matches */
   waitFor: (event: string, match?: (e: LogEvent) => boolean, timeoutMs?: number) => Promise<LogEvent>
+  /** resolves once `count` workers of the first generation are ready */
+  untilReady: (count: number, timeoutMs?: number) => Promise<void>
   /** resolves with the exit code (or the signal name) */
   exited: Promise<number | string>
   /** every worker pid this primary has forked */
@@ -30,16 +33,27 @@ export interface CliOptions {
 }
 
 /**
- * Runs `cluster-run <args>` from source under the test's own loaders (so the
- * TypeScript sources run, and count for coverage). Every process it started is
- * killed at teardown if it is still there.
+ * Runs `cluster-run <args>`: the compiled dist/cli.js in a plain `node`, so
+ * dist/ must be built from the current lib/ (`npm test` builds it first; a
+ * lone `npx tap` does not). It does not run under the test's own loaders (the
+ * TypeScript loader is not passed on); it inherits only tap's NODE_OPTIONS
+ * preload, which records coverage for the primary and its workers, mapped back
+ * to lib/*.ts through dist's source maps. Every process it started is killed at
+ * teardown if it is still there.
  */
 export function startCli (t: Test, args: string[], options: CliOptions = {}): Cli {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  return watchCli(t, spawn(process.execPath, [CLI, ...args], {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  }))
+}
+
+/**
+ * Watches a CLI started some other way (its stdout and stderr piped): the
+ * event log, the exit, and the teardown of startCli().
+ */
+export function watchCli (t: Test, child: ChildProcess): Cli {
   const events: LogEvent[] = []
   let out = ''
   let err = ''
@@ -92,12 +106,18 @@ export function startCli (t: Test, args: string[], options: CliOptions = {}): Cl
       check()
     })
 
+  const untilReady = async (count: number, timeoutMs = 20_000): Promise<void> => {
+    const ready = (): number => events.filter((e) => e.event === 'worker.ready' && e.generation === 0).length
+    await waitFor('worker.ready', () => ready() >= count, timeoutMs)
+  }
+
   return {
     child,
     events,
     stdout: () => out,
     stderr: () => err,
     waitFor,
+    untilReady,
     exited,
     workerPids,
     signal: (sig) => { child.kill(sig) },
