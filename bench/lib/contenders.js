@@ -60,10 +60,11 @@ function cleanEnv (extra) {
  * Starts a contender and resolves once all its workers listen. The result has
  * `listenMs` (spawn → all listening, as the bench sees it), the parsed JSON
  * events of its stdout (each with `at`, performance.now() of arrival), and stop().
+ * `args` are appended to the contender's command line (e.g. `--config <file>`).
  */
-export async function start (kind, { app, workers, port, env = {} }) {
+export async function start (kind, { app, workers, port, env = {}, args = [] }) {
   const spec = KINDS[kind]
-  const argv = spec.argv({ app, workers })
+  const argv = [...spec.argv({ app, workers }), ...args]
   const spawnedAt = performance.now()
   const child = spawn(process.execPath, argv, {
     cwd: ROOT,
