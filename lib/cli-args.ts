@@ -6,6 +6,7 @@ import { UsageError } from './errors.js'
 const OPTIONS = {
   config: { type: 'string', short: 'c' },
   workers: { type: 'string', short: 'w' },
+  name: { type: 'string', short: 'n' },
   'scheduling-policy': { type: 'string' },
   'log-level': { type: 'string' },
   pretty: { type: 'boolean' },
@@ -48,6 +49,7 @@ export function flagLayer ({ entry, appArgs, values }: Invocation): Layer {
       args: appArgs,
       workers: values.workers === undefined ? undefined : numberOrString(values.workers),
       schedulingPolicy: values['scheduling-policy'],
+      name: values.name,
       log: Object.keys(log).length ? log : undefined,
     },
   }

@@ -5,6 +5,8 @@ import { loadConfig } from './config/index.js'
 import { parseCommandLine, flagLayer } from './cli-args.js'
 import { startCluster } from './run.js'
 import { ConfigError, UsageError, ClusterError } from './errors.js'
+import { COMMANDS, COMMANDS_HELP, runCommand } from './control/commands.js'
+import { ControlSocketError } from './control/server.js'
 
 const HELP = `Usage: cluster-run [entry] [options] [-- app args]
 
@@ -13,6 +15,7 @@ Runs a Node.js server on every CPU core and keeps it alive.
 Options:
   -c, --config <file>            config file (default: searched in the current directory)
   -w, --workers <n|auto>         number of workers (default: auto, the CPUs this process may use)
+  -n, --name <name>              the cluster's name for the commands below (default: the package name)
       --scheduling-policy <p>    rr (the primary spreads connections) or none (the kernel does)
       --log-level <level>        trace, debug, info, warn, error, fatal or silent
       --pretty                   human-readable logs instead of JSON lines
@@ -20,12 +23,23 @@ Options:
   -h, --help                     this help
   -v, --version                  the version
 
+${COMMANDS_HELP}
+
 Signals: SIGINT/SIGTERM drain and stop (twice: kill), SIGHUP reloads with zero
 downtime, SIGTTIN/SIGTTOU add/remove a worker.
 Exit codes: 0 stopped cleanly, 1 crash rate exceeded or a worker had to be killed,
-3 the app fails at boot, 64 usage error, 78 invalid configuration.`
+3 the app fails at boot, 64 usage error, 69 no such cluster runs, 73 a cluster
+of that name runs already, 77 an unsafe socket directory, 78 invalid configuration.`
 
 async function main (argv: string[]): Promise<number> {
+  if (COMMANDS.has(argv[0])) {
+    return runCommand(argv, {
+      out: (text) => process.stdout.write(text + '\n'),
+      err: (text) => process.stderr.write(text + '\n'),
+      env: process.env,
+      isTTY: process.stdout.isTTY === true,
+    })
+  }
   const invocation = parseCommandLine(argv)
   if (invocation.values.help) return print(HELP)
   if (invocation.values.version) return print(readVersion())
@@ -52,7 +66,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof UsageError) {
       process.stderr.write(`cluster-run: ${err.message}\nRun "cluster-run --help" for usage.\n`)
-    } else if (err instanceof ConfigError) {
+    } else if (err instanceof ConfigError || err instanceof ControlSocketError) {
       process.stderr.write(`cluster-run: ${err.message}\n`)
     } else if (!(err instanceof ClusterError)) {
       // ClusterError was already logged as events; anything else is a bug of ours.

@@ -1,13 +1,17 @@
 // run(): resolve the config, start a supervisor, wire the process signals to it.
+import os from 'node:os'
+import path from 'node:path'
 import type { Config, UserConfig } from './config/schema.js'
+import { controlDir } from './control/paths.js'
 import { loadConfig } from './config/index.js'
 import { createLogger } from './log.js'
 import { Supervisor } from './supervisor/supervisor.js'
 import { ClusterError } from './errors.js'
+import { openControlSocket, type ControlServer } from './control/server.js'
 
 /** The running cluster, as run() returns it. */
 export type ClusterHandle = Pick<Supervisor,
-  'config' | 'workers' | 'stop' | 'reload' | 'scale' | 'exited' | 'on' | 'once' | 'off'>
+  'config' | 'workers' | 'status' | 'stop' | 'reload' | 'scale' | 'exited' | 'on' | 'once' | 'off'>
 
 /**
  * Starts the cluster. Resolves once every worker is ready; rejects with a
@@ -27,9 +31,15 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
   let supervisor: Supervisor | undefined
   let stopRequested: NodeJS.Signals | undefined
   const detach = attachSignals(() => supervisor, (signal) => { stopRequested ??= signal })
+  let control: ControlServer | undefined
   try {
     const config = await resolve()
-    supervisor = new Supervisor({ config, log: createLogger(config.log), reloadConfig: resolve })
+    supervisor = new Supervisor({ config, log: createLogger(config.log), reloadConfig: resolve, onStopped: (code) => control?.close(code) })
+    // Before any fork: a second cluster of the same name must fail with nothing started.
+    if (config.controlSocket) {
+      const own = path.dirname(config.controlSocket) === controlDir(process.env, os.homedir())
+      control = await openControlSocket(config.controlSocket, supervisor, own)
+    }
   } catch (err) {
     detach()
     throw err

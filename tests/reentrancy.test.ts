@@ -3,8 +3,10 @@
 // once the pass that emitted the event is complete.
 import t, { type Test } from 'tap'
 import { run, type ClusterHandle } from 'cluster-run'
-import { fixture, alive } from './helpers/cli.js'
+import { fixture, alive, isolateControlSockets } from './helpers/cli.js'
 import { freePort, until } from './helpers/http.js'
+
+isolateControlSockets(t)
 
 async function start (t: Test, workers: number): Promise<ClusterHandle> {
   const port = await freePort()

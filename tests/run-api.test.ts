@@ -2,8 +2,10 @@
 import t from 'tap'
 import nodeCluster from 'node:cluster'
 import { run, ConfigError, ClusterError } from 'cluster-run'
-import { fixture, alive } from './helpers/cli.js'
+import { fixture, alive, isolateControlSockets } from './helpers/cli.js'
 import { get, freePort, distinct, until } from './helpers/http.js'
+
+isolateControlSockets(t)
 
 t.test('run() resolves once every worker listens; the handle lists workers and stops', async (t) => {
   const port = await freePort()

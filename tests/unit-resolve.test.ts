@@ -392,7 +392,30 @@ t.test('resolveConfig: every default is filled', async (t) => {
     stopOnExitCodes: [],
     log: { level: 'info', pretty: false },
     configFile: undefined,
+    name: 'server',
+    controlSocket: false,
   })
+})
+
+t.test('resolveConfig: the name comes from the package, else the entry; the socket sits in the control directory', async (t) => {
+  const pkg = (name?: string) => ({ packageName: (dir: string) => dir === '/proj' ? name : undefined, controlDir: '/run/user/0/cluster-run' })
+  t.equal(resolveConfig(fakes([file({ app: 'server.js' })], pkg()).inputs).name, 'server', 'no package name: the entry without its extension')
+  t.equal(resolveConfig(fakes([file({ app: 'server.js' })], pkg('shop')).inputs).name, 'shop')
+  t.equal(resolveConfig(fakes([file({ app: 'server.js' })], pkg('@acme/shop api')).inputs).name, 'acme-shop-api', 'a scope and spaces folded into a file name')
+  const set = resolveConfig(fakes([file({ app: 'server.js', name: 'api.v2' }), flags('--name', 'api-v3')], pkg('shop')).inputs)
+  t.equal(set.name, 'api-v3', 'the flag wins')
+  t.equal(set.controlSocket, '/run/user/0/cluster-run/api-v3.sock')
+  t.equal(resolveConfig(fakes([file({ app: 'server.js', controlSocket: false })], pkg()).inputs).controlSocket, false, 'false turns it off')
+  t.equal(resolveConfig(fakes([file({ app: 'server.js', controlSocket: 'run/ctl.sock' })], pkg()).inputs).controlSocket, '/proj/run/ctl.sock', 'a path, relative to cwd')
+})
+
+t.test('resolveConfig: a name that is no file name, or a bad socket setting, is a config error', async (t) => {
+  for (const name of ['', '../x', 'a/b', '.hidden', '-x', 'x'.repeat(65), 3]) {
+    const err = configError(t, fakes([file({ app: 'server.js', name })]).inputs)
+    t.match(err.issues.join('\n'), /^name: /, `name ${JSON.stringify(name)}`)
+  }
+  const socket = configError(t, fakes([file({ app: 'server.js', controlSocket: true })]).inputs)
+  t.match(socket.issues.join('\n'), /controlSocket: .*false or a socket path/)
 })
 
 t.test('resolveConfig: a partial nested object gets the rest of its defaults', async (t) => {

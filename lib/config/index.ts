@@ -2,11 +2,13 @@
 // alike: defaults < config file (or run()'s object) < environment < command line.
 // Called once at start and again for every reload: the file is read anew each time.
 import fs from 'node:fs'
+import os from 'node:os'
 import { availableCpus } from '../cpu-count.js'
 import { ConfigError } from '../errors.js'
 import { loadConfigFile } from './load.js'
 import { envLayer, resolveConfig, type Layer } from './resolve.js'
 import type { Config } from './schema.js'
+import { controlDir, nearestPackageName } from '../control/paths.js'
 
 export interface ConfigSources {
   /** the directory the config file is searched in and relative paths resolve from */
@@ -40,5 +42,7 @@ export async function loadConfig (sources: ConfigSources): Promise<Config> {
     configFile,
     cpus: () => availableCpus(),
     fileExists: (file) => fs.statSync(file, { throwIfNoEntry: false })?.isFile() ?? false,
+    packageName: nearestPackageName,
+    controlDir: controlDir(sources.env, os.homedir()),
   })
 }

@@ -5,6 +5,7 @@ import { z } from 'zod'
 import { configSchema, restartBackoffSchema, maxCrashRateSchema, logSchema, type Config } from './schema.js'
 import { ConfigError } from '../errors.js'
 import { formatIssues } from '../issues.js'
+import { defaultName, socketPath } from '../control/paths.js'
 
 export interface Layer {
   /** where these values come from, for error messages: a file path, 'environment', 'command line', 'run()' */
@@ -19,6 +20,10 @@ export interface ResolveInputs {
   cpus: () => { count: number, reason: string }
   fileExists: (file: string) => boolean
   configFile?: string
+  /** the name of the package.json nearest to a directory, for the default cluster name */
+  packageName?: (dir: string) => string | undefined
+  /** the directory of control sockets (see control/paths.ts); without it the socket is off unless set */
+  controlDir?: string
 }
 
 const NESTED = new Set(['restartBackoff', 'maxCrashRate', 'log', 'env'])
@@ -84,7 +89,11 @@ export function resolveConfig (inputs: ResolveInputs): Config {
     workers = parsed.workers
     workersReason = `set by ${sources.get('workers') ?? 'config'}`
   }
-  return Object.freeze({ ...parsed, app, cwd, workers, workersReason, configFile: inputs.configFile })
+  const name = parsed.name ?? defaultName(app, inputs.packageName?.(path.dirname(app)))
+  const controlSocket = parsed.controlSocket === undefined
+    ? (inputs.controlDir === undefined ? false : socketPath(inputs.controlDir, name))
+    : parsed.controlSocket && path.resolve(cwd, parsed.controlSocket)
+  return Object.freeze({ ...parsed, app, cwd, workers, workersReason, configFile: inputs.configFile, name, controlSocket })
 }
 
 const KNOWN_KEYS: Record<string, string[]> = {

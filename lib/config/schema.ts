@@ -2,6 +2,7 @@
 // and the types inferred from it (never written twice).
 import { z } from 'zod'
 import type { ExitReason } from '../lifecycle.js'
+import { NAME_PATTERN } from '../control/paths.js'
 
 const positiveInt = z.number().int().positive()
 const nonNegativeInt = z.number().int().nonnegative()
@@ -39,6 +40,10 @@ const hook = <A>() => z.custom<(facts: A) => unknown>((v) => typeof v === 'funct
 export const configSchema = z.strictObject({
   /** the app's entry file (.js, .mjs, .cjs, .ts, .mts, .cts), relative to cwd */
   app: z.string().min(1),
+  /** the cluster's name, for `cluster-run ls/status/reload/scale/stop` (default: the app's package name, else the entry's base name) */
+  name: z.string().regex(NAME_PATTERN, { error: 'Invalid input: expected letters, digits, ".", "_" or "-" (at most 64, not starting with "." or "-")' }).optional(),
+  /** the control socket: false turns it off, a string sets its path (default: <dir>/<name>.sock) */
+  controlSocket: z.union([z.literal(false), z.string().min(1)], { error: 'Invalid input: expected false or a socket path' }).optional(),
   /** arguments passed to the app (its process.argv.slice(2)) */
   args: z.array(z.string()).default([]),
   /** extra node flags for the workers */
@@ -81,9 +86,12 @@ export const configSchema = z.strictObject({
 /** What a user writes: every key optional but `app`. */
 export type UserConfig = z.input<typeof configSchema>
 /** What the supervisor runs with: every default applied, workers resolved to a number. */
-export type Config = Omit<z.output<typeof configSchema>, 'workers' | 'cwd'> & {
+export type Config = Omit<z.output<typeof configSchema>, 'workers' | 'cwd' | 'name' | 'controlSocket'> & {
   workers: number
   cwd: string
+  name: string
+  /** the control socket's path, or false when off */
+  controlSocket: string | false
   /** why `workers` has its value */
   workersReason: string
   /** the config file it came from, if any */

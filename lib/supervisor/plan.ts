@@ -96,7 +96,11 @@ export interface State {
   /** crash times inside the crash-rate window */
   crashes: number[]
   lastExits: ExitRecord[]
-  lastReload?: { outcome: 'complete' | 'aborted', at: number, generation: number }
+  lastReload?: { outcome: 'complete' | 'aborted', at: number, generation: number, reason?: string }
+  /** when the start was recorded */
+  startedAt: number
+  /** running totals, for status and metrics */
+  totals: { exits: Partial<Record<ExitReason, number>>, reloads: { complete: number, aborted: number }, crashes: number }
   stop?: { signal: string, startedAt: number, exitCode: number, killed: number }
   lastCheckAt: number
 }
@@ -184,6 +188,8 @@ export function initialState (workers: number, policy: Policy): State {
     crashes: [],
     lastExits: [],
     lastCheckAt: 0,
+    startedAt: 0,
+    totals: { exits: {}, reloads: { complete: 0, aborted: 0 }, crashes: 0 },
   }
 }
 
@@ -212,6 +218,7 @@ class Pass {
         if (s.lifecycle !== 'idle') return
         s.lifecycle = 'running'
         s.lastCheckAt = this.#now
+        s.startedAt = this.#now
         this.#emit('primary.start', input.announce)
         for (const warning of input.warnings ?? []) this.#emit('config.warning', warning)
         this.#warnAboutPolicy(s.policy)
@@ -311,6 +318,7 @@ class Pass {
     const verdict = classifyExit({ leaving: m.leaving, killedAtDeadline: m.killedAtDeadline, code, signal })
     if (verdict.reason === 'drain-timeout' && s.stop) s.stop.killed++
     s.lastExits = [...s.lastExits.slice(-4), { workerId: m.slot, code, signal, reason: verdict.reason }]
+    s.totals.exits[verdict.reason] = (s.totals.exits[verdict.reason] ?? 0) + 1
     this.#emit('worker.exit', {
       workerId: m.slot,
       code,
@@ -334,6 +342,7 @@ class Pass {
     if (code !== null && s.policy.stopOnExitCodes.includes(code)) return this.#fail('stop-code', id)
     const crash = recordCrash(s.crashes, s.policy.maxCrashRate, this.#now)
     s.crashes = crash.times
+    s.totals.crashes++
     if (crash.exceeded) return this.#fail('crash-rate', id)
 
     const backoff = s.policy.restartBackoff
@@ -450,7 +459,8 @@ class Pass {
     const s = this.state
     const reload = s.reload!
     s.reload = undefined
-    s.lastReload = { outcome, at: this.#now, generation: s.wish.generation }
+    s.lastReload = { outcome, at: this.#now, generation: s.wish.generation, ...(typeof fields.reason === 'string' ? { reason: fields.reason } : {}) }
+    s.totals.reloads[outcome]++
     for (const ticket of reload.waiters) this.steps.push({ do: 'reply', ticket, outcome })
     this.steps.push({ do: 'emit', event: outcome === 'complete' ? 'reload.complete' : 'reload.aborted', fields, stderrOf })
     if (reload.queued) this.#reload(undefined)
@@ -639,5 +649,6 @@ function copy (s: State): State {
     crashes: [...s.crashes],
     stop: s.stop && { ...s.stop },
     lastReload: s.lastReload && { ...s.lastReload },
+    totals: { exits: { ...s.totals.exits }, reloads: { ...s.totals.reloads }, crashes: s.totals.crashes },
   }
 }

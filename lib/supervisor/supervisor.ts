@@ -17,6 +17,7 @@ import type { ReloadOutcome, WorkerPhase } from '../lifecycle.js'
 import { isProtocolMessage, type HeartbeatStats, type ToPrimary, type ToWorker } from '../protocol.js'
 import { heartbeatInterval, launchOptions } from '../worker/launch.js'
 import { rescueHandoffs } from './handoff-rescue.js'
+import { buildStatus, type ClusterStatus } from '../control/status.js'
 import { checkEvery, decide, initialState, type Emit, type Input, type Policy, type State, type Step, type Warning } from './plan.js'
 
 export type { WorkerPhase, ReloadOutcome }
@@ -37,6 +38,8 @@ export interface SupervisorOptions {
   log: Logger
   /** re-reads the configuration for a reload; throws ConfigError when invalid */
   reloadConfig?: () => Promise<Config>
+  /** runs once the cluster has stopped, before `exited` resolves (closing the control socket) */
+  onStopped?: (exitCode: number) => Promise<void> | void
   random?: () => number
 }
 
@@ -60,6 +63,7 @@ export class Supervisor extends EventEmitter {
   #readConfig?: Config
   readonly #log: Logger
   readonly #reloadConfig?: () => Promise<Config>
+  readonly #onStopped?: (exitCode: number) => Promise<void> | void
   readonly #random: () => number
   readonly #processes = new Map<number, Process>()
   readonly #timers = new Map<string, NodeJS.Timeout>()
@@ -77,6 +81,7 @@ export class Supervisor extends EventEmitter {
     this.#state = initialState(options.config.workers, policyOf(options.config))
     this.#log = options.log
     this.#reloadConfig = options.reloadConfig
+    this.#onStopped = options.onStopped
     this.#random = options.random ?? Math.random
     this.#started.promise.catch(() => {}) // observed through start(); never unhandled
   }
@@ -113,6 +118,8 @@ export class Supervisor extends EventEmitter {
         app: config.app,
         configFile: config.configFile ?? null,
         node: process.version,
+        name: config.name,
+        controlSocket: config.controlSocket,
       },
     })
     if (config.heartbeatTimeoutMs > 0 && this.#state.lifecycle === 'running') {
@@ -150,6 +157,11 @@ export class Supervisor extends EventEmitter {
   stop (signal = 'stop', exitCode = 0): Promise<number> {
     this.#submit({ type: 'stop', signal, exitCode })
     return this.exited
+  }
+
+  /** The cluster as `cluster-run status` shows it: from what the primary holds, at once. */
+  status (): ClusterStatus {
+    return buildStatus(this.#state, this.config, (member) => this.#processes.get(member)?.pid ?? -1, Date.now())
   }
 
   workers (): WorkerInfo[] {
@@ -237,7 +249,10 @@ export class Supervisor extends EventEmitter {
         for (const timer of this.#timers.values()) clearTimeout(timer)
         this.#timers.clear()
         this.#started.reject(new ClusterError(`the cluster stopped before every worker was ready (${step.signal})`, step.code))
-        this.#exited.resolve(step.code)
+        void Promise.resolve()
+          .then(() => this.#onStopped?.(step.code))
+          .catch(() => {})
+          .then(() => this.#exited.resolve(step.code))
     }
   }
 

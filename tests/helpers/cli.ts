@@ -1,5 +1,8 @@
 // Start the real CLI as a child process and watch its event log.
 import { spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { once } from 'node:events'
 import type { Test } from 'tap'
@@ -42,9 +45,12 @@ export interface CliOptions {
  * teardown if it is still there.
  */
 export function startCli (t: Test, args: string[], options: CliOptions = {}): Cli {
+  // Each CLI gets a control-socket directory of its own (unless the test sets one):
+  // clusters of the same app in parallel tests would otherwise share a name.
+  const home = options.env && 'CLUSTER_RUN_HOME' in options.env ? {} : { CLUSTER_RUN_HOME: controlHome(t) }
   return watchCli(t, spawn(process.execPath, [CLI, ...args], {
     cwd: options.cwd ?? ROOT,
-    env: { ...process.env, ...options.env },
+    env: { ...process.env, ...home, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   }))
 }
@@ -132,4 +138,23 @@ export function alive (pid: number): boolean {
   } catch {
     return false
   }
+}
+
+/** A fresh directory for control sockets, removed at teardown. Short: a socket path has at most 107 bytes. */
+export function controlHome (t: Test): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cr-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  return path.join(dir, 'home')
+}
+
+/** Points this test process's run() clusters at a control-socket directory of its own. */
+export function isolateControlSockets (t: Test): string {
+  const previous = process.env.CLUSTER_RUN_HOME
+  const home = controlHome(t)
+  process.env.CLUSTER_RUN_HOME = home
+  t.teardown(() => {
+    if (previous === undefined) delete process.env.CLUSTER_RUN_HOME
+    else process.env.CLUSTER_RUN_HOME = previous
+  })
+  return home
 }

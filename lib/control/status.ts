@@ -1,0 +1,91 @@
+// The cluster's status, built from what the primary already holds: the plan's state
+// (slots, members, the crash window, the last reload) and each worker's latest
+// heartbeat. No worker is asked anything, so it answers at once even when every worker
+// is saturated. It carries no environment value and nothing of the config's `env`.
+import type { Config } from '../config/schema.js'
+import type { ExitReason, WorkerPhase } from '../lifecycle.js'
+import { inWindow } from '../supervisor/crash-window.js'
+import type { State } from '../supervisor/plan.js'
+
+export interface WorkerStatus {
+  /** the slot, 0..N-1 */
+  id: number
+  pid: number
+  state: WorkerPhase
+  generation: number
+  /** ms since the epoch */
+  startedAt: number
+  uptimeMs: number
+  /** restarts of this slot after a crash */
+  restarts: number
+  /** the latest heartbeat's figures; null before the first beat */
+  rssBytes: number | null
+  heapUsedBytes: number | null
+  eventLoopDelayMs: number | null
+  requests: number | null
+  inflight: number | null
+}
+
+export interface ClusterStatus {
+  name: string
+  pid: number
+  app: string
+  node: string
+  schedulingPolicy: 'rr' | 'none'
+  /** starting: not every worker was ready yet */
+  state: 'starting' | 'running' | 'stopping' | 'stopped'
+  startedAt: number
+  uptimeMs: number
+  generation: number
+  reloading: boolean
+  workers: { desired: number, ready: number, starting: number, draining: number }
+  crashes: { inWindow: number, windowMs: number, limit: number, total: number }
+  lastReload: { outcome: 'complete' | 'aborted', at: number, generation: number, reason?: string } | null
+  restarts: Partial<Record<ExitReason, number>>
+  reloads: { complete: number, aborted: number }
+  members: WorkerStatus[]
+}
+
+export function buildStatus (state: State, config: Config, pidOf: (member: number) => number, now: number): ClusterStatus {
+  const members = [...state.members.values()]
+  const count = (phase: WorkerPhase): number => members.filter((m) => m.phase === phase).length
+  const lifecycle = state.lifecycle === 'running' && !state.started ? 'starting' : state.lifecycle === 'idle' ? 'starting' : state.lifecycle
+  return {
+    name: config.name,
+    pid: process.pid,
+    app: config.app,
+    node: process.version,
+    schedulingPolicy: config.schedulingPolicy,
+    state: lifecycle,
+    startedAt: state.startedAt,
+    uptimeMs: state.startedAt ? now - state.startedAt : 0,
+    generation: state.wish.generation,
+    reloading: state.reload !== undefined,
+    workers: { desired: state.wish.workers, ready: count('ready'), starting: count('starting'), draining: count('draining') },
+    crashes: {
+      inWindow: inWindow(state.crashes, state.policy.maxCrashRate, now).length,
+      windowMs: state.policy.maxCrashRate.windowMs,
+      limit: state.policy.maxCrashRate.crashes,
+      total: state.totals.crashes,
+    },
+    lastReload: state.lastReload ?? null,
+    restarts: { ...state.totals.exits },
+    reloads: { ...state.totals.reloads },
+    members: members
+      .map((m) => ({
+        id: m.slot,
+        pid: pidOf(m.id),
+        state: m.phase,
+        generation: m.generation,
+        startedAt: m.forkedAt,
+        uptimeMs: now - m.forkedAt,
+        restarts: state.slots[m.slot]?.restarts ?? 0,
+        rssBytes: m.stats?.rssBytes ?? null,
+        heapUsedBytes: m.stats?.heapUsedBytes ?? null,
+        eventLoopDelayMs: m.stats?.eventLoopDelayMs ?? null,
+        requests: m.stats?.requests ?? null,
+        inflight: m.stats?.inflight ?? null,
+      }))
+      .sort((a, b) => a.id - b.id || a.startedAt - b.startedAt),
+  }
+}
