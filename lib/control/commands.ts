@@ -35,7 +35,10 @@ export interface Output {
 class Unavailable extends Error {}
 
 export async function runCommand (argv: string[], io: Output): Promise<number> {
-  const [command, ...rest] = argv
+  const [command, ...args] = argv
+  // "scale -1": a negative count is not an option
+  const counts = command === 'scale' ? args.filter((a) => /^-\d+$/.test(a)) : []
+  const rest = args.filter((a) => !counts.includes(a))
   let parsed
   try {
     parsed = parseArgs({
@@ -52,7 +55,8 @@ export async function runCommand (argv: string[], io: Output): Promise<number> {
   } catch (err) {
     throw new UsageError(`${command}: ${(err as Error).message}`)
   }
-  const { values, positionals } = parsed
+  const { values } = parsed
+  const positionals = [...parsed.positionals, ...counts]
   const waits = command === 'reload' || command === 'stop'
   const timeoutMs = values.timeout === undefined ? (waits ? 600_000 : 5000) : seconds(values.timeout) * 1000
   const dir = controlDir(io.env, os.homedir())

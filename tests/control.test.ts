@@ -1,0 +1,286 @@
+// See and steer a running cluster from another shell: the control socket and the
+// `cluster-run ls | status | reload | scale | stop` commands, with real clusters.
+import t, { type Test } from 'tap'
+import { execFile, spawn } from 'node:child_process'
+import fs from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+import path from 'node:path'
+import { run } from 'cluster-run'
+import { CLI, startCli, fixture, alive, controlHome, type Cli } from './helpers/cli.js'
+import { get, freePort, until } from './helpers/http.js'
+import { startLoad } from './helpers/load.js'
+
+interface Ran { code: number, stdout: string, stderr: string }
+
+/** `cluster-run <args>` as a client, in the given control-socket home. */
+function command (home: string, args: string[], env: Record<string, string> = {}): Promise<Ran> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, CLUSTER_RUN_HOME: home, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? ((err as { code?: number }).code ?? 1) : 0
+      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr })
+    })
+  })
+}
+
+async function cluster (t: Test, home: string, args: string[], workers: number, env: Record<string, string> = {}, cwd?: string): Promise<Cli & { port: number }> {
+  const port = await freePort()
+  const cli = startCli(t, args, { env: { PORT: String(port), CLUSTER_RUN_HOME: home, ...env }, cwd })
+  await cli.untilReady(workers)
+  return Object.assign(cli, { port })
+}
+
+/** One raw HTTP request to a unix socket. */
+function raw (socketPath: string, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(socketPath)
+    let reply = ''
+    socket.setEncoding('utf8').on('data', (c: string) => { reply += c })
+    socket.on('end', () => resolve(reply))
+    socket.on('error', reject)
+    socket.end(text)
+  })
+}
+
+/** `status --json`, parsed; fails the test with the command's stderr otherwise. */
+async function statusJson (home: string, ...args: string[]): Promise<any> {
+  const ran = await command(home, ['status', ...args, '--json'])
+  if (ran.code !== 0) throw new Error(`status exited ${ran.code}: ${ran.stderr}`)
+  return JSON.parse(ran.stdout)
+}
+
+function ask (socketPath: string, method: string, route: string, body?: string): Promise<{ status: number, json: any }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, method, path: route, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
+      let text = ''
+      res.setEncoding('utf8').on('data', (c: string) => { text += c })
+      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) }))
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+t.test('ls lists two named clusters; status names the workers; the name may be left out only when one runs', async (t) => {
+  const home = controlHome(t)
+  const shop = await cluster(t, home, [fixture('apps/http.js'), '-w', '2', '--name', 'shop'], 2)
+  const api = await cluster(t, home, [fixture('apps/http.js'), '-w', '1', '--name', 'api'], 1)
+  t.match(shop.events.find((e) => e.event === 'primary.start'), { name: 'shop', controlSocket: path.join(home, 'shop.sock') })
+  const ls = await command(home, ['ls'])
+  t.equal(ls.code, 0)
+  const lines = ls.stdout.trim().split('\n')
+  t.match(lines[0], /^NAME\s+PID\s+WORKERS\s+UPTIME\s+APP$/)
+  t.match(lines[1], new RegExp(`^api\\s+${api.child.pid}\\s+1/1\\s+\\d+s\\s+.*http\\.js$`))
+  t.match(lines[2], new RegExp(`^shop\\s+${shop.child.pid}\\s+2/2\\s+`))
+  const json = JSON.parse((await command(home, ['ls', '--json'])).stdout)
+  t.match(json, [{ name: 'api', pid: api.child.pid, workers: { desired: 1, ready: 1 } }, { name: 'shop', pid: shop.child.pid }])
+
+  const status = await command(home, ['status', 'shop'])
+  t.equal(status.code, 0)
+  t.match(status.stdout, new RegExp(`^shop  pid ${shop.child.pid}  rr  generation 0  up \\d+s  crashes 0 in 1m  no reload yet\\n`))
+  t.match(status.stdout, /ID\s+PID\s+STATE\s+GEN\s+UPTIME\s+RESTARTS\s+RSS\s+HEAP\s+LOOP\s+REQUESTS\s+INFLIGHT/)
+  for (const pid of shop.workerPids()) t.match(status.stdout, new RegExp(`\\n\\d\\s+${pid}\\s+ready\\s+0\\s+`))
+  const unnamed = await command(home, ['status'])
+  t.equal(unnamed.code, 64, 'two clusters: the name is needed')
+  t.match(unnamed.stderr, /several clusters are running \(api, shop\): name one/)
+  api.signal('SIGTERM')
+  t.equal(await api.exited, 0)
+  t.notOk(fs.existsSync(path.join(home, 'api.sock')), 'the socket is removed on a clean exit')
+  t.equal((await statusJson(home)).name, 'shop', 'one cluster left: no name needed')
+})
+
+t.test('status answers from what the primary holds, at once, while a CPU flood saturates every worker', async (t) => {
+  const home = controlHome(t)
+  process.env.CLUSTER_RUN_HOME = home
+  t.teardown(() => { delete process.env.CLUSTER_RUN_HOME })
+  const port = await freePort()
+  const handle = await run({ app: fixture('apps/busy.js'), workers: 2, name: 'flood', env: { PORT: String(port) }, log: { level: 'silent' } })
+  t.teardown(() => handle.stop())
+  // 16 open requests of 300 ms of CPU each, renewed as they end: both workers stay busy.
+  let flooding = true
+  const deadline = Date.now() + 30_000 // bounded, whatever happens below
+  const flood = Array.from({ length: 16 }, async () => {
+    while (flooding && Date.now() < deadline) await get(`http://127.0.0.1:${port}/spin?ms=300`).catch(() => {})
+  })
+  t.teardown(async () => { flooding = false; await Promise.all(flood) })
+  // A worker spinning 300 ms per request reports its event loop delayed that long.
+  await until(() => handle.status().members.every((m) => (m.eventLoopDelayMs ?? 0) >= 200), 'every worker to be saturated', 10_000)
+  const socket = path.join(home, 'flood.sock')
+  const timings: number[] = []
+  for (let i = 0; i < 10; i++) {
+    const started = process.hrtime.bigint()
+    const reply = await ask(socket, 'GET', '/status')
+    timings.push(Number(process.hrtime.bigint() - started) / 1e6)
+    t.equal(reply.status, 200)
+  }
+  const viaCli = await statusJson(home, 'flood')
+  flooding = false
+  await Promise.all(flood)
+  t.comment(`status over the socket during the flood: ${timings.map((ms) => ms.toFixed(1)).join(', ')} ms`)
+  t.ok(Math.max(...timings) < 1000, 'answered while the workers were saturated')
+  const mine = handle.status()
+  t.equal(viaCli.pid, process.pid)
+  t.same(viaCli.members.map((m: any) => [m.id, m.pid, m.state, m.generation]), mine.members.map((m) => [m.id, m.pid, m.state, m.generation]), 'the same workers as the handle sees')
+  t.same(viaCli.workers, mine.workers)
+  const workers = handle.workers()
+  for (const m of viaCli.members) {
+    t.ok(m.rssBytes > 0 && m.requests >= 0, 'heartbeat figures are there')
+    t.ok(workers.some((w) => w.pid === m.pid), 'a worker of the handle')
+  }
+  const text = JSON.stringify(viaCli)
+  t.notMatch(text, /"PORT"|"env"/, 'no environment value is shown')
+  t.notOk(text.includes(process.env.PATH!), 'not even PATH')
+})
+
+t.test('reload through the socket under keep-alive load: 0 failed requests, the outcome printed', async (t) => {
+  const home = controlHome(t)
+  const cli = await cluster(t, home, [fixture('apps/lifecycle.js'), '-w', '2', '--name', 'web'], 2)
+  const load = startLoad(`http://127.0.0.1:${cli.port}/`, { connections: 10 })
+  await until(async () => (await get(`http://127.0.0.1:${cli.port}/`)).status === 200, 'the load to flow')
+  const reload = await command(home, ['reload', 'web'])
+  const result = await load.stop()
+  t.comment(JSON.stringify(result))
+  t.equal(reload.code, 0, reload.stderr)
+  t.equal(reload.stdout.trim(), 'reload complete: generation 1')
+  t.ok(result.requests > 50, `load ran (${result.requests})`)
+  t.equal(result.errors, 0)
+  t.equal(result.non2xx, 0)
+  t.equal(result.timeouts, 0)
+  t.ok(cli.events.some((e) => e.event === 'reload.complete'), 'the same reload as a SIGHUP: its events are logged')
+  const json = JSON.parse((await command(home, ['reload', '--json'])).stdout)
+  t.match(json, { outcome: 'complete', generation: 2 })
+})
+
+t.test('a reload onto a broken build exits 1 with the reason; scale +1 / -1 / n; stop exits with the primary\'s code', async (t) => {
+  const home = controlHome(t)
+  const dir = t.testdir({ 'cluster.config.json': JSON.stringify({ app: fixture('apps/lifecycle.js'), workers: 2, name: 'svc' }) })
+  const cli = await cluster(t, home, [], 2, {}, dir)
+  fs.writeFileSync(path.join(dir, 'cluster.config.json'), JSON.stringify({ app: fixture('apps/boot-throw.js'), workers: 2, name: 'svc' }))
+  const broken = await command(home, ['reload'])
+  t.equal(broken.code, 1)
+  t.match(broken.stdout, /^reload aborted: worker 0 (crashed|exited) before it was ready/)
+  fs.writeFileSync(path.join(dir, 'cluster.config.json'), JSON.stringify({ app: fixture('apps/lifecycle.js'), workers: 2, name: 'svc' }))
+
+  const up = await command(home, ['scale', 'svc', '+1'])
+  t.equal(up.stdout.trim(), 'workers: 2 → 3')
+  await until(async () => (await statusJson(home)).workers.ready === 3, '3 ready workers')
+  const down = await command(home, ['scale', '-1', '--json'])
+  t.same(JSON.parse(down.stdout), { from: 3, to: 2 })
+  t.match(cli.events.filter((e) => e.event === 'scale'), [{ from: 2, to: 3 }, { from: 3, to: 2 }])
+  t.same(JSON.parse((await command(home, ['scale', '4', '--json'])).stdout), { from: 2, to: 4 })
+  const bad = await command(home, ['scale', 'svc', 'lots'])
+  t.equal(bad.code, 64)
+  t.match(bad.stderr, /scale: expected n, \+n or -n/)
+
+  const stop = await command(home, ['stop', 'svc'])
+  t.equal(stop.code, 0)
+  t.equal(stop.stdout.trim(), `stopped svc (pid ${cli.child.pid}): exit code 0`)
+  t.equal(await cli.exited, 0)
+  t.match(cli.events.find((e) => e.event === 'shutdown.start'), { signal: 'control' })
+  const none = await command(home, ['status'])
+  t.equal(none.code, 69)
+  t.match(none.stderr, /no cluster is running \(no live socket in /)
+  const named = await command(home, ['stop', 'svc'])
+  t.equal(named.code, 69)
+  t.match(named.stderr, /no cluster is running on .*svc\.sock/)
+})
+
+t.test('stop passes on a non-zero exit code: a drain killed at its deadline makes it 1', async (t) => {
+  const home = controlHome(t)
+  const dir = t.testdir({ 'cluster.config.json': JSON.stringify({ app: fixture('apps/lifecycle.js'), workers: 1, name: 'slow', shutdownTimeoutMs: 500 }) })
+  const cli = await cluster(t, home, [], 1, {}, dir)
+  const held = get(`http://127.0.0.1:${cli.port}/slow?ms=30000`).catch((e) => e)
+  await cli.waitFor('app.slow-start')
+  const stop = await command(home, ['stop', '--json'])
+  t.equal(stop.code, 1, 'the client exits with the primary\'s code')
+  t.match(JSON.parse(stop.stdout), { name: 'slow', pid: cli.child.pid, exitCode: 1 })
+  t.equal(await cli.exited, 1)
+  t.match(cli.events.find((e) => e.event === 'worker.killed'), { workerId: 0 })
+  t.type(await held, Error, 'the request held past the deadline was cut')
+})
+
+t.test('a second cluster of a running name fails before forking, naming the pid (exit 73); a stale socket is replaced', async (t) => {
+  const home = controlHome(t)
+  const first = await cluster(t, home, [fixture('apps/http.js'), '-w', '1', '--name', 'dup'], 1)
+  const second = startCli(t, [fixture('apps/http.js'), '-w', '1', '--name', 'dup'], { env: { PORT: String(await freePort()), CLUSTER_RUN_HOME: home } })
+  t.equal(await second.exited, 73)
+  t.match(second.stderr(), new RegExp(`a cluster named "dup" is already running \\(pid ${first.child.pid}`))
+  t.same(second.workerPids(), [], 'nothing forked')
+
+  // SIGKILL leaves the socket behind; ls shows it dead, the next start replaces it.
+  const orphans = first.workerPids()
+  first.signal('SIGKILL')
+  await first.exited
+  for (const pid of orphans) await until(() => !alive(pid), `worker ${pid} to exit`)
+  t.ok(fs.existsSync(path.join(home, 'dup.sock')), 'the socket was left behind')
+  const ls = await command(home, ['ls'])
+  t.match(ls.stdout, /dup\s+-\s+dead\s+-\s+\(socket of a primary that is gone\)/)
+  const third = await cluster(t, home, [fixture('apps/http.js'), '-w', '1', '--name', 'dup'], 1)
+  const status = await statusJson(home, 'dup')
+  t.equal(status.pid, third.child.pid, 'the new primary answers on the replaced socket')
+})
+
+t.test('owner-only: directory 0700, socket 0600; another uid cannot connect; an open directory is refused', async (t) => {
+  const home = controlHome(t)
+  const cli = await cluster(t, home, [fixture('apps/http.js'), '-w', '1', '--name', 'safe'], 1)
+  const socket = path.join(home, 'safe.sock')
+  t.equal(fs.statSync(home).mode & 0o777, 0o700)
+  t.equal(fs.statSync(socket).mode & 0o777, 0o600)
+  t.ok(fs.statSync(socket).isSocket())
+  // A child that drops to uid/gid 65534 (nobody) tries to connect.
+  const probe = `require('net').connect(${JSON.stringify(socket)}).on('connect', () => { console.log('connected'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(0) })`
+  const other = spawn(process.execPath, ['-e', probe], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'], env: {} })
+  let said = ''
+  other.stdout.setEncoding('utf8').on('data', (c: string) => { said += c })
+  await new Promise((resolve) => other.on('exit', resolve))
+  t.equal(said.trim(), 'EACCES', 'another user is refused')
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+
+  const open = controlHome(t)
+  fs.mkdirSync(open, { recursive: true, mode: 0o755 })
+  fs.chmodSync(open, 0o755)
+  const refused = startCli(t, [fixture('apps/http.js'), '-w', '1', '--name', 'safe'], { env: { PORT: String(await freePort()), CLUSTER_RUN_HOME: open } })
+  t.equal(await refused.exited, 77)
+  t.match(refused.stderr(), /refusing to open the control socket: .* is open to other users \(mode 755\); make it owner-only: chmod 700/)
+  t.same(refused.workerPids(), [])
+})
+
+t.test('controlSocket: false runs without a socket; a string sets the path', async (t) => {
+  const home = controlHome(t)
+  const dir = t.testdir({ 'cluster.config.json': JSON.stringify({ app: fixture('apps/http.js'), workers: 1, controlSocket: false }) })
+  const cli = await cluster(t, home, [], 1, {}, dir)
+  t.match(cli.events.find((e) => e.event === 'primary.start'), { controlSocket: false })
+  t.notOk(fs.existsSync(home), 'no socket directory is made')
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+
+  // a chosen directory (short: a socket path has at most 107 bytes), given relative to cwd
+  const chosen = path.dirname(controlHome(t))
+  fs.writeFileSync(path.join(chosen, 'cluster.config.json'), JSON.stringify({ app: fixture('apps/http.js'), workers: 1, controlSocket: 'ctl.sock' }))
+  const custom = await cluster(t, home, [], 1, {}, chosen)
+  const socket = path.join(chosen, 'ctl.sock')
+  t.equal(fs.statSync(socket).mode & 0o777, 0o600)
+  const status = await statusJson(home, '--socket', socket)
+  t.equal(status.pid, custom.child.pid)
+})
+
+t.test('malformed, oversized and unknown requests get a JSON error and change nothing', async (t) => {
+  const home = controlHome(t)
+  const cli = await cluster(t, home, [fixture('apps/http.js'), '-w', '1', '--name', 'strict'], 1)
+  const socket = path.join(home, 'strict.sock')
+  t.match(await ask(socket, 'POST', '/scale', '{"workers": '), { status: 400, json: { error: /malformed JSON body/ } })
+  t.match(await ask(socket, 'POST', '/scale', '{"workers": 0}'), { status: 400, json: { error: /invalid scale request/ } })
+  t.match(await ask(socket, 'POST', '/scale', '{"workers": 2, "delta": 1}'), { status: 400 })
+  t.match(await ask(socket, 'POST', '/scale', '"three"'), { status: 400 })
+  t.match(await ask(socket, 'POST', '/scale', JSON.stringify({ workers: 2, pad: 'x'.repeat(70 * 1024) })), { status: 413, json: { error: /too large/ } })
+  t.match(await ask(socket, 'GET', '/nope'), { status: 404, json: { error: /no such endpoint/ } })
+  t.match(await ask(socket, 'GET', '/reload'), { status: 405, json: { error: /use POST/ } })
+  t.match(await ask(socket, 'DELETE', '/status'), { status: 405 })
+  const garbage = await raw(socket, 'NOT HTTP AT ALL\r\n\r\n')
+  t.match(garbage, /^HTTP\/1\.1 400/, 'not HTTP: a 400 from the parser')
+  const status = await ask(socket, 'GET', '/status')
+  t.match(status.json, { workers: { desired: 1, ready: 1 }, generation: 0 }, 'nothing changed')
+  t.equal(cli.events.filter((e) => e.event === 'scale').length, 0)
+  t.ok(alive(cli.child.pid!), 'the primary is fine')
+})
