@@ -7,6 +7,7 @@ const OPTIONS = {
   config: { type: 'string', short: 'c' },
   workers: { type: 'string', short: 'w' },
   name: { type: 'string', short: 'n' },
+  'metrics-port': { type: 'string' },
   'scheduling-policy': { type: 'string' },
   'log-level': { type: 'string' },
   pretty: { type: 'boolean' },
@@ -50,6 +51,7 @@ export function flagLayer ({ entry, appArgs, values }: Invocation): Layer {
       workers: values.workers === undefined ? undefined : numberOrString(values.workers),
       schedulingPolicy: values['scheduling-policy'],
       name: values.name,
+      metrics: values['metrics-port'] === undefined ? undefined : { port: numberOrString(values['metrics-port']) },
       log: Object.keys(log).length ? log : undefined,
     },
   }

@@ -4,9 +4,8 @@ import fs from 'node:fs'
 import { loadConfig } from './config/index.js'
 import { parseCommandLine, flagLayer } from './cli-args.js'
 import { startCluster } from './run.js'
-import { ConfigError, UsageError, ClusterError } from './errors.js'
+import { ConfigError, UsageError, ClusterError, StartError } from './errors.js'
 import { COMMANDS, COMMANDS_HELP, runCommand } from './control/commands.js'
-import { ControlSocketError } from './control/server.js'
 
 const HELP = `Usage: cluster-run [entry] [options] [-- app args]
 
@@ -66,7 +65,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof UsageError) {
       process.stderr.write(`cluster-run: ${err.message}\nRun "cluster-run --help" for usage.\n`)
-    } else if (err instanceof ConfigError || err instanceof ControlSocketError) {
+    } else if (err instanceof ConfigError || err instanceof StartError) {
       process.stderr.write(`cluster-run: ${err.message}\n`)
     } else if (!(err instanceof ClusterError)) {
       // ClusterError was already logged as events; anything else is a bug of ours.

@@ -25,3 +25,8 @@ export class ClusterError extends Error {
     super(message)
   }
 }
+
+/** Something the primary must open before any fork could not be: the control socket, the metrics port (exit 73, or 77 for an unsafe socket directory). */
+export class StartError extends ClusterError {
+  override name = 'StartError'
+}

@@ -8,15 +8,22 @@ export interface HeartbeatStats {
   eventLoopDelayMs: number
   requests: number
   inflight: number
+  /** requests the middleware refused (overload or draining), when the app uses it */
+  refused: number
 }
 
 export type ToWorker =
   | { clusterRun: 'drain' }
+  /** the shutdown delay: keep serving, but report not ready */
+  | { clusterRun: 'unready' }
+  /** a scrape asks for the app's metrics (registered with exposeMetrics()) */
+  | { clusterRun: 'metrics', id: number }
 
 export type ToPrimary =
   | { clusterRun: 'ready' }
   | { clusterRun: 'draining' }
   | ({ clusterRun: 'heartbeat' } & HeartbeatStats)
+  | { clusterRun: 'metrics', id: number, metrics: unknown[] }
 
 export function isProtocolMessage<T extends ToPrimary | ToWorker> (m: unknown): m is T {
   return m !== null && typeof m === 'object' && typeof (m as { clusterRun?: unknown }).clusterRun === 'string'

@@ -8,6 +8,7 @@ import { createLogger } from './log.js'
 import { Supervisor } from './supervisor/supervisor.js'
 import { ClusterError } from './errors.js'
 import { openControlSocket, type ControlServer } from './control/server.js'
+import type { MetricsServer } from './metrics/server.js'
 
 /** The running cluster, as run() returns it. */
 export type ClusterHandle = Pick<Supervisor,
@@ -32,16 +33,24 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
   let stopRequested: NodeJS.Signals | undefined
   const detach = attachSignals(() => supervisor, (signal) => { stopRequested ??= signal })
   let control: ControlServer | undefined
+  let metrics: MetricsServer | undefined
+  const closeAll = async (code: number): Promise<void> => { await Promise.all([control?.close(code), metrics?.close()]) }
   try {
     const config = await resolve()
-    supervisor = new Supervisor({ config, log: createLogger(config.log), reloadConfig: resolve, onStopped: (code) => control?.close(code) })
+    supervisor = new Supervisor({ config, log: createLogger(config.log), reloadConfig: resolve, onStopped: closeAll })
     // Before any fork: a second cluster of the same name must fail with nothing started.
     if (config.controlSocket) {
       const own = path.dirname(config.controlSocket) === controlDir(process.env, os.homedir())
       control = await openControlSocket(config.controlSocket, supervisor, own)
     }
+    if (config.metrics) {
+      // prom-client is loaded only when metrics are on: the primary's memory is a target.
+      const { openMetricsServer } = await import('./metrics/server.js')
+      metrics = await openMetricsServer({ ...config.metrics, minReadyWorkers: config.minReadyWorkers }, supervisor)
+    }
   } catch (err) {
     detach()
+    await closeAll(1)
     throw err
   }
   void supervisor.exited.then(detach)
@@ -49,7 +58,7 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
     const code = await supervisor.stop(stopRequested)
     throw new ClusterError(`stopped by ${stopRequested} before the cluster started`, code)
   }
-  await supervisor.start()
+  await supervisor.start({ metrics: metrics?.url ?? null })
   return supervisor
 }
 

@@ -27,6 +27,15 @@ export const maxCrashRateSchema = z.strictObject({
   windowMs: positiveInt.default(60_000),
 })
 
+export const metricsSchema = z.strictObject({
+  /** the port of the primary's own HTTP server for /metrics, /healthz and /readyz (0: any free port) */
+  port: z.number().int().min(0).max(65535),
+  /** where it listens: loopback unless set */
+  host: z.string().min(1).default('127.0.0.1'),
+  /** how long a scrape waits for each worker's app metrics */
+  timeoutMs: positiveInt.default(1000),
+})
+
 export const logSchema = z.strictObject({
   level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   pretty: z.boolean().default(false),
@@ -64,6 +73,12 @@ export const configSchema = z.strictObject({
   readyTimeoutMs: positiveInt.default(30_000),
   /** how long a draining worker may take before it is killed */
   shutdownTimeoutMs: positiveInt.default(10_000),
+  /** on SIGTERM: readiness turns 503 at once, the workers serve this long more, then they drain */
+  shutdownDelayMs: nonNegativeInt.default(0),
+  /** /readyz answers 200 while at least this many workers are ready */
+  minReadyWorkers: positiveInt.default(1),
+  /** Prometheus metrics and health probes, served by the primary on a port of its own (off unless set) */
+  metrics: metricsSchema.optional(),
   /** a worker whose last heartbeat is older than this is killed as hung (0: off) */
   heartbeatTimeoutMs: nonNegativeInt.default(30_000),
   /** replace a worker whose RSS exceeds this many MiB (0: off) */

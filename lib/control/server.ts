@@ -10,7 +10,7 @@ import type { ReloadOutcome } from '../lifecycle.js'
 import type { ClusterStatus } from './status.js'
 import { prepareDirectory, InsecureDirectoryError, MAX_SOCKET_PATH } from './paths.js'
 import { request, NotRunningError } from './client.js'
-import { ClusterError } from '../errors.js'
+import { StartError } from '../errors.js'
 
 /** What the socket steers: the supervisor. */
 export interface Controlled {
@@ -22,10 +22,6 @@ export interface Controlled {
   readonly desiredWorkers: number
 }
 
-/** The control socket could not be opened; `exitCode` tells why (73: the name runs already; 77: an unsafe directory). */
-export class ControlSocketError extends ClusterError {
-  override name = 'ControlSocketError'
-}
 
 export const MAX_BODY_BYTES = 64 * 1024
 
@@ -48,15 +44,15 @@ export interface ControlServer {
  */
 export async function openControlSocket (file: string, target: Controlled, ownDirectory: boolean): Promise<ControlServer> {
   if (Buffer.byteLength(file) > MAX_SOCKET_PATH) {
-    throw new ControlSocketError(`the control socket path is too long for a unix socket (${Buffer.byteLength(file)} bytes, at most ${MAX_SOCKET_PATH}): ${file}; set controlSocket or CLUSTER_RUN_HOME to a shorter path`, 78)
+    throw new StartError(`the control socket path is too long for a unix socket (${Buffer.byteLength(file)} bytes, at most ${MAX_SOCKET_PATH}): ${file}; set controlSocket or CLUSTER_RUN_HOME to a shorter path`, 78)
   }
   const dir = path.dirname(file)
   try {
     if (ownDirectory) prepareDirectory(dir)
     else checkChosenDirectory(dir)
   } catch (err) {
-    if (err instanceof InsecureDirectoryError) throw new ControlSocketError(`refusing to open the control socket: ${err.message}`, 77)
-    throw new ControlSocketError(`cannot open the control socket in ${dir}: ${(err as Error).message}`, 73)
+    if (err instanceof InsecureDirectoryError) throw new StartError(`refusing to open the control socket: ${err.message}`, 77)
+    throw new StartError(`cannot open the control socket in ${dir}: ${(err as Error).message}`, 73)
   }
   await removeStale(file)
 
@@ -75,7 +71,7 @@ export async function openControlSocket (file: string, target: Controlled, ownDi
       server.listen(file, () => { server.off('error', reject); resolve() })
     })
   } catch (err) {
-    throw new ControlSocketError(`cannot listen on the control socket ${file}: ${(err as Error).message}`, 73)
+    throw new StartError(`cannot listen on the control socket ${file}: ${(err as Error).message}`, 73)
   } finally {
     process.umask(umask)
   }
@@ -118,15 +114,15 @@ async function removeStale (file: string): Promise<void> {
   } catch {
     return
   }
-  if (!stat.isSocket()) throw new ControlSocketError(`${file} exists and is not a socket; refusing to replace it`, 73)
+  if (!stat.isSocket()) throw new StartError(`${file} exists and is not a socket; refusing to replace it`, 73)
   try {
     const { json } = await request(file, 'GET', '/status', undefined, 2000)
     const pid = (json as { pid?: number })?.pid
-    throw new ControlSocketError(`a cluster named "${path.basename(file, '.sock')}" is already running (pid ${pid ?? 'unknown'}, socket ${file})`, 73)
+    throw new StartError(`a cluster named "${path.basename(file, '.sock')}" is already running (pid ${pid ?? 'unknown'}, socket ${file})`, 73)
   } catch (err) {
-    if (err instanceof ControlSocketError) throw err
+    if (err instanceof StartError) throw err
     if (!(err instanceof NotRunningError)) {
-      throw new ControlSocketError(`${file} belongs to a process that does not answer (${(err as Error).message}); remove it if no cluster runs`, 73)
+      throw new StartError(`${file} belongs to a process that does not answer (${(err as Error).message}); remove it if no cluster runs`, 73)
     }
     fs.unlinkSync(file)
   }

@@ -24,6 +24,7 @@ export interface WorkerStatus {
   eventLoopDelayMs: number | null
   requests: number | null
   inflight: number | null
+  refused: number | null
 }
 
 export interface ClusterStatus {
@@ -85,6 +86,7 @@ export function buildStatus (state: State, config: Config, pidOf: (member: numbe
         eventLoopDelayMs: m.stats?.eventLoopDelayMs ?? null,
         requests: m.stats?.requests ?? null,
         inflight: m.stats?.inflight ?? null,
+        refused: m.stats?.refused ?? null,
       }))
       .sort((a, b) => a.id - b.id || a.startedAt - b.startedAt),
   }

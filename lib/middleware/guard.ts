@@ -107,10 +107,11 @@ export class Guard {
     if ((livenessPath !== false || readinessPath !== false) && (req.method === 'GET' || req.method === 'HEAD')) {
       const path = pathOf(req.url ?? '/')
       if (path === livenessPath) return draining ? LIVE_DRAINING : LIVE
-      if (path === readinessPath) return this.readiness(draining)
+      if (path === readinessPath) return this.readiness(draining || this.state.unready)
     }
     if (draining) {
       this.refusedDraining++
+      this.state.refused++
       return this.refuse('draining', true, req)
     }
     if (this.limited) {
@@ -122,6 +123,7 @@ export class Guard {
           this.logger.warn({ event: 'overload.start', reason: exceeded.reason, value: exceeded.value, limit: exceeded.limit }, 'overload started')
         }
         this.tracker.recordShed()
+        this.state.refused++
         return this.refuse(exceeded.reason, false, req)
       }
       if (this.tracker.active) this.settle(now)

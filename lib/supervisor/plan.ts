@@ -31,6 +31,8 @@ export interface Policy {
   maxMemoryMb: number
   maxRequests: number
   maxRequestsJitter: number
+  /** on SIGTERM, how long the workers keep serving, unready, before the drain starts */
+  shutdownDelayMs: number
 }
 
 export interface MemberFacts {
@@ -101,7 +103,7 @@ export interface State {
   startedAt: number
   /** running totals, for status and metrics */
   totals: { exits: Partial<Record<ExitReason, number>>, reloads: { complete: number, aborted: number }, crashes: number }
-  stop?: { signal: string, startedAt: number, exitCode: number, killed: number }
+  stop?: { signal: string, startedAt: number, exitCode: number, killed: number, delaying: boolean }
   lastCheckAt: number
 }
 
@@ -126,6 +128,8 @@ export type Input =
   | { type: 'config', ok: true, workers: number, policy: Policy, warnings?: Warning[] }
   | { type: 'config', ok: false, error: string, issues: string[] }
   | { type: 'stop', signal: string, exitCode?: number }
+  /** the shutdown delay is over: the drain starts */
+  | { type: 'delay-over' }
 
 /** An event to emit once the pass is complete. With `member`, the applier adds its pid after `workerId`; with `stderrOf`, its stderr tail. */
 export interface Emit {
@@ -141,6 +145,8 @@ export type Step =
   /** a starting worker is stopped with SIGTERM; a serving one is asked to drain */
   | { do: 'drain', member: number, starting: boolean }
   | { do: 'kill', member: number }
+  /** the worker keeps serving but reports itself not ready (the shutdown delay) */
+  | { do: 'unready', member: number }
   | { do: 'timer', key: string, ms: number, input: Input }
   | { do: 'cancel', key: string }
   | { do: 'read-config' }
@@ -165,6 +171,7 @@ export interface Clock {
 export const SELF_DRAIN_HOLD_MS = 100
 
 export const timerKey = {
+  shutdownDelay: 'shutdown-delay',
   slot: (slot: number) => `slot:${slot}`,
   ready: (member: number) => `ready:${member}`,
   deadline: (member: number) => `deadline:${member}`,
@@ -285,6 +292,8 @@ class Pass {
         return this.#configRead(input)
       case 'stop':
         return this.#stop(input.signal, input.exitCode ?? 0)
+      case 'delay-over':
+        return this.#drainAll()
     }
   }
 
@@ -469,8 +478,13 @@ class Pass {
   #stop (signal: string, exitCode: number): void {
     const s = this.state
     if (s.lifecycle === 'stopping') {
-      // A second Ctrl-C or SIGTERM: kill what remains at once.
       if (signal !== 'SIGINT' && signal !== 'SIGTERM') return
+      // A second signal during the shutdown delay starts the drain now.
+      if (s.stop!.delaying) {
+        this.steps.push({ do: 'cancel', key: timerKey.shutdownDelay })
+        return this.#drainAll()
+      }
+      // A second Ctrl-C or SIGTERM during the drain: kill what remains at once.
       this.#emit('shutdown.start', { signal, workers: s.members.size, fast: true })
       for (const m of s.members.values()) {
         m.killedAtDeadline = true
@@ -479,18 +493,33 @@ class Pass {
       return
     }
     if (s.lifecycle === 'stopped') return
-    s.stop = { signal, startedAt: this.#now, exitCode, killed: 0 }
+    // Only SIGTERM waits: it is how orchestrators stop a pod or a unit, while their load
+    // balancers are still sending; a Ctrl-C or a command means now.
+    const delayMs = signal === 'SIGTERM' ? s.policy.shutdownDelayMs : 0
+    s.stop = { signal, startedAt: this.#now, exitCode, killed: 0, delaying: delayMs > 0 }
     if (s.lifecycle === 'idle') return this.#finish()
     s.lifecycle = 'stopping'
     for (const slot of s.slots) {
       if (slot.held) this.steps.push({ do: 'cancel', key: timerKey.slot(slot.id) })
       slot.held = false
     }
-    this.#emit('shutdown.start', { signal, workers: s.members.size })
+    this.#emit('shutdown.start', { signal, workers: s.members.size, ...(delayMs > 0 ? { delayMs } : {}) })
     if (s.reload) {
       for (const ticket of s.reload.waiters) this.steps.push({ do: 'reply', ticket, outcome: 'stopped' })
       s.reload = undefined
     }
+    if (delayMs > 0) {
+      for (const m of s.members.values()) this.steps.push({ do: 'unready', member: m.id })
+      this.steps.push({ do: 'timer', key: timerKey.shutdownDelay, ms: delayMs, input: { type: 'delay-over' } })
+      return
+    }
+    this.#drainAll()
+  }
+
+  #drainAll (): void {
+    const s = this.state
+    if (s.lifecycle !== 'stopping') return
+    s.stop!.delaying = false
     for (const m of s.members.values()) this.#drain(m, 'drained')
     this.#finishWhenEmpty()
   }

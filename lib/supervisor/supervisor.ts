@@ -68,6 +68,7 @@ export class Supervisor extends EventEmitter {
   readonly #processes = new Map<number, Process>()
   readonly #timers = new Map<string, NodeJS.Timeout>()
   readonly #replies = new Map<number, (outcome: ReloadOutcome) => void>()
+  readonly #metricsReplies = new Map<number, (metrics: unknown[]) => void>()
   #nextTicket = 0
   readonly #inbox: Input[] = []
   #passing = false
@@ -98,7 +99,7 @@ export class Supervisor extends EventEmitter {
   // ── the handle's commands: each only queues an input ─────────────────────────
 
   /** Forks the workers; resolves once every one is ready, rejects if the cluster stops first. */
-  start (): Promise<void> {
+  start (announce: Record<string, unknown> = {}): Promise<void> {
     const config = this.config
     const policy = config.schedulingPolicy
     if (frozenPolicy && frozenPolicy !== policy) {
@@ -120,6 +121,7 @@ export class Supervisor extends EventEmitter {
         node: process.version,
         name: config.name,
         controlSocket: config.controlSocket,
+        ...announce,
       },
     })
     if (config.heartbeatTimeoutMs > 0 && this.#state.lifecycle === 'running') {
@@ -162,6 +164,38 @@ export class Supervisor extends EventEmitter {
   /** The cluster as `cluster-run status` shows it: from what the primary holds, at once. */
   status (): ClusterStatus {
     return buildStatus(this.#state, this.config, (member) => this.#processes.get(member)?.pid ?? -1, Date.now())
+  }
+
+  /**
+   * Asks every ready worker for the metrics its app registered with exposeMetrics();
+   * a worker that has not answered within `timeoutMs` is counted as missing.
+   */
+  async collectAppMetrics (timeoutMs: number): Promise<{ metrics: unknown[][], missing: number }> {
+    const ready = [...this.#state.members.values()].filter((m) => m.phase === 'ready').map((m) => m.id)
+    const answers = await Promise.all(ready.map((member) => new Promise<unknown[] | undefined>((resolve) => {
+      const id = ++this.#nextTicket
+      const done = (metrics: unknown[] | undefined): void => {
+        clearTimeout(timer)
+        this.#metricsReplies.delete(id)
+        resolve(metrics)
+      }
+      const timer = setTimeout(() => done(undefined), timeoutMs)
+      this.#metricsReplies.set(id, done)
+      if (!this.#send(member, { clusterRun: 'metrics', id })) done(undefined)
+    })))
+    const metrics = answers.filter((a): a is unknown[] => a !== undefined)
+    return { metrics, missing: answers.length - metrics.length }
+  }
+
+  #send (member: number, message: ToWorker): boolean {
+    const worker = this.#processes.get(member)?.worker
+    if (!worker?.isConnected()) return false
+    try {
+      worker.send(message)
+      return true
+    } catch {
+      return false
+    }
   }
 
   workers (): WorkerInfo[] {
@@ -211,13 +245,16 @@ export class Supervisor extends EventEmitter {
           // The drain message first, so the worker closes its servers itself (keeping
           // idle keep-alive sockets for a grace); then disconnect(), which takes it out
           // of the primary's round-robin at once.
-          proc.worker.send({ clusterRun: 'drain' } satisfies ToWorker)
+          this.#send(step.member, { clusterRun: 'drain' })
           proc.worker.disconnect()
         }
         return
       }
       case 'kill':
         this.#processes.get(step.member)?.worker.process.kill('SIGKILL')
+        return
+      case 'unready':
+        this.#send(step.member, { clusterRun: 'unready' })
         return
       case 'timer': {
         clearTimeout(this.#timers.get(step.key))
@@ -284,6 +321,9 @@ export class Supervisor extends EventEmitter {
       if (message.clusterRun === 'heartbeat') {
         const { clusterRun: _, ...stats } = message
         this.#submit({ type: 'beat', member, stats })
+      } else if (message.clusterRun === 'metrics') {
+        // an answer to a scrape, not a fact for the plan
+        this.#metricsReplies.get(message.id)?.(message.metrics)
       } else {
         this.#submit({ type: message.clusterRun, member })
       }
@@ -360,6 +400,7 @@ function policyOf (config: Config): Policy {
     maxMemoryMb: config.maxMemoryMb,
     maxRequests: config.maxRequests,
     maxRequestsJitter: config.maxRequestsJitter,
+    shutdownDelayMs: config.shutdownDelayMs,
   }
 }
 

@@ -1,7 +1,7 @@
 // What an app may call from inside a worker. Cheap to import (no config or logging
 // machinery), and harmless outside cluster-run: under plain `node app.js` ready()
 // does nothing and onShutdown() hooks never run.
-import { workerState, type ShutdownHook } from './state.js'
+import { workerState, type ShutdownHook, type MetricsSource } from './state.js'
 import { readLaunch } from './launch.js'
 
 /**
@@ -25,4 +25,15 @@ export function isDraining (): boolean {
 /** This worker's slot (0..N-1), stable across restarts; undefined outside cluster-run. */
 export function workerId (): number | undefined {
   return readLaunch()?.workerId
+}
+
+/**
+ * Let the primary's /metrics include this registry (a prom-client Registry, e.g. its
+ * default `register`): at each scrape the primary asks every worker and aggregates
+ * the answers with prom-client's cluster aggregation (summed unless a metric sets its
+ * `aggregator`). One line in the app; nothing happens outside cluster-run.
+ */
+export function exposeMetrics (registry: MetricsSource): void {
+  const { metrics } = workerState()
+  if (!metrics.includes(registry)) metrics.push(registry)
 }

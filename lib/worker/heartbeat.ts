@@ -20,6 +20,7 @@ export function startHeartbeat (intervalMs: number, requestLimit: number, send: 
       eventLoopDelayMs: Math.round(delay.percentile(99) / 1e6),
       requests: state.requests,
       inflight: state.inflight,
+      refused: state.refused,
     }
     delay.reset()
     send({ clusterRun: 'heartbeat', ...stats })

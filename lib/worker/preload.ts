@@ -19,7 +19,10 @@ if (process.send && launch) {
   trackServers()
 
   process.on('message', (message) => {
-    if (isProtocolMessage<ToWorker>(message) && message.clusterRun === 'drain') void drain()
+    if (!isProtocolMessage<ToWorker>(message)) return
+    if (message.clusterRun === 'drain') void drain()
+    else if (message.clusterRun === 'unready') state.unready = true
+    else if (message.clusterRun === 'metrics') void answerMetrics(message.id)
   })
 
   // Ctrl-C in a terminal signals the whole process group: the primary coordinates
@@ -40,6 +43,18 @@ async function drain (): Promise<void> {
   await drainServers()
   await runShutdownHooks()
   process.exit()
+}
+
+async function answerMetrics (id: number): Promise<void> {
+  const metrics: unknown[] = []
+  for (const source of state.metrics) {
+    try {
+      metrics.push(...await source.getMetricsAsJSON())
+    } catch (err) {
+      console.error(err)
+    }
+  }
+  send({ clusterRun: 'metrics', id, metrics })
 }
 
 // A hook that hangs is cut short by the primary, which kills the worker at its deadline.

@@ -5,6 +5,11 @@ import { EventEmitter } from 'node:events'
 
 export type ShutdownHook = () => unknown
 
+/** What exposeMetrics() takes: a prom-client Registry, or anything with its getMetricsAsJSON(). */
+export interface MetricsSource {
+  getMetricsAsJSON: () => Promise<unknown[]> | unknown[]
+}
+
 export interface WorkerState {
   /** true when this process is a worker started by cluster-run (the preload ran). */
   supervised: boolean
@@ -14,6 +19,12 @@ export interface WorkerState {
   requests: number
   /** requests received and not yet finished. */
   inflight: number
+  /** requests the middleware refused (overload or draining). */
+  refused: number
+  /** set during the shutdown delay: still serving, but reporting not ready. */
+  unready: boolean
+  /** registries given to exposeMetrics(), asked at every scrape. */
+  metrics: MetricsSource[]
   /** cleanup callbacks registered with onShutdown(), run before the worker exits. */
   shutdownHooks: ShutdownHook[]
   /** emits 'drain' once, when draining starts. */
@@ -31,6 +42,9 @@ export function workerState (): WorkerState {
       draining: false,
       requests: 0,
       inflight: 0,
+      refused: 0,
+      unready: false,
+      metrics: [],
       shutdownHooks: [],
       events: new EventEmitter(),
     }

@@ -13,6 +13,7 @@ export const POLICY: Policy = {
   maxMemoryMb: 0,
   maxRequests: 0,
   maxRequestsJitter: 0,
+  shutdownDelayMs: 0,
 }
 
 export class Sim {

@@ -1,0 +1,86 @@
+// The primary's own HTTP server for Prometheus and probes: GET /metrics, /healthz,
+// /readyz, on a port of its own, never through a worker. Loaded only when `metrics`
+// is set, with prom-client.
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { ClusterStatus } from '../control/status.js'
+import { StartError } from '../errors.js'
+import { exposition, primaryRegistry } from './exposition.js'
+import { readiness } from './health.js'
+
+export interface Scraped {
+  status: () => ClusterStatus
+  collectAppMetrics: (timeoutMs: number) => Promise<{ metrics: unknown[][], missing: number }>
+}
+
+export interface MetricsOptions {
+  host: string
+  port: number
+  timeoutMs: number
+  minReadyWorkers: number
+}
+
+export interface MetricsServer {
+  /** http://host:port */
+  url: string
+  close: () => Promise<void>
+}
+
+export async function openMetricsServer (options: MetricsOptions, target: Scraped): Promise<MetricsServer> {
+  const primary = primaryRegistry()
+  const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, (req, res) => {
+    void handle(req, res).catch((err: Error) => send(res, 500, 'application/json', JSON.stringify({ error: err.message })))
+  })
+  server.maxConnections = 256
+
+  async function handle (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD')
+      return send(res, 405, 'application/json', JSON.stringify({ error: `${req.method} is not allowed; use GET` }))
+    }
+    switch (path) {
+      case '/metrics': {
+        const started = process.hrtime.bigint()
+        const status = target.status()
+        const { metrics, missing } = await target.collectAppMetrics(options.timeoutMs)
+        const durationSeconds = Number(process.hrtime.bigint() - started) / 1e9
+        const { contentType, body } = await exposition({ status, appMetrics: metrics, missing, durationSeconds }, primary)
+        return send(res, 200, contentType, body)
+      }
+      case '/healthz':
+        // Answering at all is the proof: the primary's event loop turns.
+        return send(res, 200, 'application/json', JSON.stringify({ status: 'ok' }))
+      case '/readyz': {
+        const verdict = readiness(target.status(), options.minReadyWorkers)
+        return send(res, verdict.ready ? 200 : 503, 'application/json', JSON.stringify({ status: verdict.ready ? 'ready' : 'not ready', ...verdict }))
+      }
+    }
+    return send(res, 404, 'application/json', JSON.stringify({ error: `no such path: ${path}; there are /metrics, /healthz and /readyz` }))
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const where = `${options.host}:${options.port}`
+      reject(new StartError(err.code === 'EADDRINUSE'
+        ? `the metrics port ${where} is in use; choose another metrics.port (--metrics-port)`
+        : `cannot listen for metrics on ${where}: ${err.message}`, 73))
+    })
+    server.listen(options.port, options.host, () => resolve())
+  })
+  server.unref()
+  const { address, port } = server.address() as AddressInfo
+  return {
+    url: `http://${address.includes(':') ? `[${address}]` : address}:${port}`,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      server.closeAllConnections()
+    }),
+  }
+}
+
+function send (res: http.ServerResponse, status: number, contentType: string, body: string): void {
+  if (res.headersSent) return
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })
+  res.end(res.req.method === 'HEAD' ? undefined : body)
+}

@@ -1,0 +1,195 @@
+// Prometheus metrics and cluster-level health from the primary, on a port of its own.
+import t from 'tap'
+import net from 'node:net'
+import { run } from 'cluster-run'
+import { startCli, fixture, isolateControlSockets, type Cli } from './helpers/cli.js'
+import { get, freePort, until } from './helpers/http.js'
+
+isolateControlSockets(t)
+
+/** The value of one series (name + exact label set, as printed), or undefined. */
+function series (text: string, name: string, labels = ''): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `))
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1))
+}
+
+function all (text: string, name: string): Array<{ labels: string, value: number }> {
+  return text.split('\n').filter((l) => l.startsWith(`${name}{`)).map((l) => ({ labels: l.slice(l.indexOf('{') + 1, l.indexOf('}')), value: Number(l.slice(l.lastIndexOf(' ') + 1)) }))
+}
+
+t.test('a scrape with 4 workers: per-worker series whose sums match the handle, the apps\' counters summed', async (t) => {
+  const port = await freePort()
+  const metricsPort = await freePort()
+  const cluster = await run({ app: fixture('apps/metrics.js'), workers: 4, env: { PORT: String(port) }, log: { level: 'silent' }, metrics: { port: metricsPort } })
+  t.teardown(() => cluster.stop())
+  const url = `http://127.0.0.1:${metricsPort}`
+  for (let i = 0; i < 40; i++) await get(`http://127.0.0.1:${port}/a`)
+  // every worker has beaten since the last request: the handle's figures are final
+  await until(() => cluster.status().members.reduce((n, m) => n + (m.requests ?? 0), 0) === 40, 'heartbeats carrying all 40 requests', 10_000)
+  const reply = await get(`${url}/metrics`)
+  t.equal(reply.status, 200)
+  t.match(reply.headers['content-type'], /^text\/plain; version=0\.0\.4/)
+  const text = reply.body
+  const status = cluster.status()
+  t.equal(series(text, 'cluster_run_workers_desired'), 4)
+  t.equal(series(text, 'cluster_run_workers', 'state="ready"'), 4)
+  t.equal(series(text, 'cluster_run_workers', 'state="draining"'), 0)
+  const requests = all(text, 'cluster_run_worker_requests_total')
+  t.same(requests.map((r) => r.labels).sort(), ['worker="0"', 'worker="1"', 'worker="2"', 'worker="3"'], 'one series per slot')
+  t.equal(requests.reduce((n, r) => n + r.value, 0), 40, 'requests summed over the workers: 40, as the handle says')
+  for (const m of status.members) {
+    t.equal(series(text, 'cluster_run_worker_requests_total', `worker="${m.id}"`), m.requests, `worker ${m.id}: the handle's request count`)
+    t.ok((series(text, 'cluster_run_worker_rss_bytes', `worker="${m.id}"`) ?? 0) > 10e6, 'an RSS from its heartbeat')
+  }
+  t.equal(series(text, 'app_hits_total', 'route="a"'), 40, 'the app\'s own counter, summed over the 4 workers')
+  t.equal(series(text, 'app_config_version'), 7, 'an aggregator: "first" gauge is not multiplied by 4')
+  t.equal(series(text, 'cluster_run_scrape_workers_missing'), 0)
+  t.ok((series(text, 'cluster_run_primary_process_resident_memory_bytes') ?? 0) > 0, 'the primary\'s own process figures')
+  t.equal(series(text, 'cluster_run_reloads_total', 'outcome="complete"'), 0)
+  t.equal(await cluster.reload(), 'complete')
+  await until(() => cluster.status().restarts.drained === 4, 'the old workers to exit')
+  const after = (await get(`${url}/metrics`)).body
+  t.equal(series(after, 'cluster_run_reloads_total', 'outcome="complete"'), 1)
+  t.equal(series(after, 'cluster_run_generation'), 1)
+  t.equal(series(after, 'cluster_run_worker_exits_total', 'reason="drained"'), 4)
+  t.equal((await get(`${url}/healthz`)).status, 200)
+  t.equal((await get(`${url}/nope`)).status, 404)
+  t.equal((await get(`${url}/metrics`, { method: 'POST' })).status, 405)
+})
+
+t.test('a SIGSTOPped worker: the scrape returns within the per-worker timeout with the others\' data, missing 1', async (t) => {
+  const port = await freePort()
+  const metricsPort = await freePort()
+  const cluster = await run({ app: fixture('apps/metrics.js'), workers: 3, env: { PORT: String(port) }, log: { level: 'silent' }, metrics: { port: metricsPort, timeoutMs: 400 } })
+  t.teardown(() => cluster.stop())
+  for (let i = 0; i < 30; i++) await get(`http://127.0.0.1:${port}/a`)
+  const [stopped] = cluster.workers()
+  process.kill(stopped.pid, 'SIGSTOP')
+  t.teardown(() => { try { process.kill(stopped.pid, 'SIGCONT') } catch {} })
+  const begun = Date.now()
+  const reply = await get(`http://127.0.0.1:${metricsPort}/metrics`)
+  const tookMs = Date.now() - begun
+  t.comment(`scrape with one worker stopped: ${tookMs} ms`)
+  t.equal(reply.status, 200)
+  t.ok(tookMs < 400 + 100, `answered within the timeout + 100 ms (${tookMs} ms)`)
+  t.equal(series(reply.body, 'cluster_run_scrape_workers_missing'), 1)
+  const hits = series(reply.body, 'app_hits_total', 'route="a"') ?? 0
+  t.ok(hits > 0 && hits < 30, `the others' counts (${hits} of 30)`)
+  t.equal(series(reply.body, 'cluster_run_workers', 'state="ready"'), 3, 'the snapshot still has every worker')
+  process.kill(stopped.pid, 'SIGCONT')
+  const back = await get(`http://127.0.0.1:${metricsPort}/metrics`)
+  t.equal(series(back.body, 'cluster_run_scrape_workers_missing'), 0)
+  t.equal(series(back.body, 'app_hits_total', 'route="a"'), 30, 'all of them once it answers again')
+})
+
+async function readyz (url: string): Promise<{ status: number, body: any }> {
+  const r = await get(`${url}/readyz`)
+  return { status: r.status, body: r.json() }
+}
+
+t.test('/readyz: 503 while starting, 200 through a reload, 503 below minReadyWorkers, 503 from the first moment of a shutdown', async (t) => {
+  const port = await freePort()
+  const metricsPort = await freePort()
+  const url = `http://127.0.0.1:${metricsPort}`
+  const cli = startCli(t, [fixture('apps/ready-message.js'), '-w', '2', '--metrics-port', String(metricsPort)], {
+    env: { PORT: String(port), WARMUP_MS: '1500' },
+    cwd: t.testdir({ 'cluster.config.json': JSON.stringify({ readiness: 'message', minReadyWorkers: 2, restartBackoff: { initialMs: 1500, jitter: 0 } }) }),
+  })
+  await cli.waitFor('primary.start')
+  const starting = await readyz(url)
+  t.equal(starting.status, 503, 'starting: not ready')
+  t.match(starting.body, { status: 'not ready', reason: /^starting/ })
+  t.equal((await get(`${url}/healthz`)).status, 200, 'but alive')
+  await cli.untilReady(2)
+  t.match(await readyz(url), { status: 200, body: { ready: true, workers: { ready: 2, desired: 2, minReady: 2 } } })
+
+  // through a reload, never below: every poll is 200
+  cli.signal('SIGHUP')
+  const seen = new Set<number>()
+  while (!cli.events.some((e) => e.event === 'reload.complete')) {
+    seen.add((await readyz(url)).status)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  t.same([...seen], [200], 'ready all through the reload')
+
+  // a crash leaves 1 ready of minReadyWorkers 2 for the restart backoff
+  const victim = cli.events.filter((e) => e.event === 'worker.ready' && e.generation === 1)[0].pid
+  process.kill(victim, 'SIGKILL')
+  await cli.waitFor('worker.exit', (e) => e.pid === victim)
+  const below = await readyz(url)
+  t.equal(below.status, 503)
+  t.match(below.body.reason, /1 workers ready, fewer than minReadyWorkers \(2\)/)
+  await until(async () => (await readyz(url)).status === 200, 'ready again once the slot is back', 20_000)
+
+  cli.signal('SIGTERM')
+  t.equal((await readyz(url).catch(() => ({ status: 0 }))).status !== 200, true, 'not ready once the shutdown began')
+  t.equal(await cli.exited, 0)
+})
+
+t.test('shutdownDelayMs: readiness is 503 within 50 ms of SIGTERM, requests keep succeeding for the delay, then the drain', async (t) => {
+  const port = await freePort()
+  const metricsPort = await freePort()
+  const url = `http://127.0.0.1:${metricsPort}`
+  const cli = startCli(t, [fixture('apps/guarded.js'), '-w', '2'], {
+    env: { PORT: String(port) },
+    cwd: t.testdir({ 'cluster.config.json': JSON.stringify({ shutdownDelayMs: 1500, metrics: { port: metricsPort } }) }),
+  })
+  await cli.untilReady(2)
+  t.equal((await readyz(url)).status, 200)
+  t.equal((await get(`http://127.0.0.1:${port}/readyz`)).status, 200, 'the workers\' middleware: ready')
+  const signalledAt = Date.now()
+  cli.signal('SIGTERM')
+  let notReadyAt = 0
+  while (!notReadyAt) {
+    if ((await readyz(url)).status === 503) notReadyAt = Date.now()
+  }
+  t.comment(`primary /readyz 503 ${notReadyAt - signalledAt} ms after SIGTERM`)
+  t.ok(notReadyAt - signalledAt < 50, `primary readiness 503 within 50 ms (${notReadyAt - signalledAt} ms)`)
+  await until(async () => (await get(`http://127.0.0.1:${port}/readyz`)).status === 503, 'the workers\' readiness to turn 503 too', 1000, 5)
+  // requests keep succeeding during the delay
+  let served = 0
+  while (Date.now() - signalledAt < 1200) {
+    const r = await get(`http://127.0.0.1:${port}/`)
+    t.equal(r.status, 200)
+    served++
+  }
+  t.ok(served > 10, `${served} requests served during the delay`)
+  t.notOk(cli.events.some((e) => e.event === 'worker.drain'), 'no drain before the delay is over')
+  t.match(cli.events.find((e) => e.event === 'shutdown.start'), { signal: 'SIGTERM', delayMs: 1500 })
+  t.equal(await cli.exited, 0)
+  const drainAt = Date.parse(cli.events.find((e) => e.event === 'worker.drain')!.time)
+  const startAt = Date.parse(cli.events.find((e) => e.event === 'shutdown.start')!.time)
+  t.ok(drainAt - startAt >= 1400, `the drain began after the delay (${drainAt - startAt} ms)`)
+})
+
+t.test('a second SIGTERM during the shutdown delay starts the drain at once', async (t) => {
+  const port = await freePort()
+  const cli = startCli(t, [fixture('apps/http.js'), '-w', '1'], {
+    env: { PORT: String(port) },
+    cwd: t.testdir({ 'cluster.config.json': JSON.stringify({ shutdownDelayMs: 30_000 }) }),
+  })
+  await cli.untilReady(1)
+  cli.signal('SIGTERM')
+  await cli.waitFor('shutdown.start')
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0, 'drained and exited, long before the 30 s delay')
+  t.match(cli.events.find((e) => e.event === 'worker.exit'), { reason: 'drained' })
+})
+
+t.test('a metrics port in use fails at start with a clear message (exit 73), forking nothing; a bad metrics config is 78', async (t) => {
+  const busy = net.createServer()
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => busy.close())
+  const taken = (busy.address() as net.AddressInfo).port
+  const cli: Cli = startCli(t, [fixture('apps/http.js'), '-w', '1', '--metrics-port', String(taken)], { env: { PORT: String(await freePort()) } })
+  t.equal(await cli.exited, 73)
+  t.match(cli.stderr(), new RegExp(`the metrics port 127\\.0\\.0\\.1:${taken} is in use; choose another metrics.port`))
+  t.same(cli.workerPids(), [], 'nothing forked')
+
+  const bad = startCli(t, [fixture('apps/http.js'), '-w', '1', '--metrics-port', 'ninety'])
+  t.equal(await bad.exited, 78)
+  t.match(bad.stderr(), /metrics\.port: .*given: "ninety"/)
+  const extra = startCli(t, ['--check'], { cwd: t.testdir({ 'cluster.config.json': JSON.stringify({ app: fixture('apps/http.js'), metrics: { port: 9100, hots: 'x' } }) }) })
+  t.equal(await extra.exited, 78)
+  t.match(extra.stderr(), /metrics\.hots: unknown key/)
+})
