@@ -41,6 +41,7 @@ const policy = fc.record({
   maxRequests: fc.constantFrom(0, 50, 150),
   maxMemoryMb: fc.constantFrom(0, 200),
   stopOnExitCodes: fc.constantFrom([], [7]),
+  shutdownDelayMs: fc.constantFrom(0, 1000),
 })
 
 const MiB = 1024 * 1024

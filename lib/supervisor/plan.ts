@@ -495,7 +495,8 @@ class Pass {
     if (s.lifecycle === 'stopped') return
     // Only SIGTERM waits: it is how orchestrators stop a pod or a unit, while their load
     // balancers are still sending; a Ctrl-C or a command means now.
-    const delayMs = signal === 'SIGTERM' ? s.policy.shutdownDelayMs : 0
+    // With no worker left there is nothing to keep serving.
+    const delayMs = signal === 'SIGTERM' && s.members.size > 0 ? s.policy.shutdownDelayMs : 0
     s.stop = { signal, startedAt: this.#now, exitCode, killed: 0, delaying: delayMs > 0 }
     if (s.lifecycle === 'idle') return this.#finish()
     s.lifecycle = 'stopping'
