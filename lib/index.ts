@@ -7,7 +7,7 @@ export type { ClusterStatus, WorkerStatus } from './control/status.js'
 export type { WorkerPhase, ReloadOutcome, ExitReason } from './lifecycle.js'
 export type { EventName } from './log.js'
 export type { HeartbeatStats } from './protocol.js'
-export { ready, onShutdown, isDraining, workerId, exposeMetrics } from './worker/api.js'
+export { ready, onShutdown, onDrain, isDraining, workerId, exposeMetrics, drainWebSockets, drainSocketIo, type DrainWebSocketsOptions } from './worker/api.js'
 export {
   expressGuard, fastifyGuard, koaGuard, protect, createGuard, Guard, MiddlewareOptionsError,
   type GuardOptions, type HttpGuardOptions, type GuardStats,

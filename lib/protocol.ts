@@ -10,10 +10,13 @@ export interface HeartbeatStats {
   inflight: number
   /** requests the middleware refused (overload or draining), when the app uses it */
   refused: number
+  /** open connections of the app's servers (keep-alive and upgraded ones included) */
+  connections: number
 }
 
 export type ToWorker =
-  | { clusterRun: 'drain' }
+  /** drain now; the primary kills the worker `deadlineMs` from now */
+  | { clusterRun: 'drain', deadlineMs: number }
   /** the shutdown delay: keep serving, but report not ready */
   | { clusterRun: 'unready' }
   /** a scrape asks for the app's metrics (registered with exposeMetrics()) */
@@ -24,6 +27,8 @@ export type ToPrimary =
   | { clusterRun: 'draining' }
   | ({ clusterRun: 'heartbeat' } & HeartbeatStats)
   | { clusterRun: 'metrics', id: number, metrics: unknown[] }
+  /** connections still open at the drain's deadline, which the worker ended itself */
+  | { clusterRun: 'destroyed', connections: number }
 
 export function isProtocolMessage<T extends ToPrimary | ToWorker> (m: unknown): m is T {
   return m !== null && typeof m === 'object' && typeof (m as { clusterRun?: unknown }).clusterRun === 'string'

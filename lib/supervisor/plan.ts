@@ -53,6 +53,8 @@ export interface MemberFacts {
   requestLimit: number
   lastBeatAt: number
   stats?: HeartbeatStats
+  /** connections it ended at its drain's deadline, as it reported */
+  destroyed?: number
 }
 
 export interface SlotFacts {
@@ -117,6 +119,8 @@ export type Input =
   /** the worker started draining by itself (a signal sent to it alone) */
   | { type: 'draining', member: number }
   | { type: 'beat', member: number, stats: HeartbeatStats }
+  /** the draining worker ended this many connections itself at the deadline */
+  | { type: 'destroyed', member: number, connections: number }
   | { type: 'exit', member: number, code: number | null, signal: string | null }
   | { type: 'slot-due', slot: number }
   | { type: 'ready-timeout', member: number }
@@ -260,6 +264,11 @@ class Pass {
         this.#checkRecycle(m)
         return
       }
+      case 'destroyed': {
+        const m = s.members.get(input.member)
+        if (m) m.destroyed = input.connections
+        return
+      }
       case 'exit':
         return this.#exit(input.member, input.code, input.signal)
       case 'slot-due': {
@@ -336,6 +345,9 @@ class Pass {
       expected: verdict.expected,
       reason: verdict.reason,
       ...(verdict.possibleOom ? { possibleOom: true } : {}),
+      // still open at the deadline: ended by the worker itself, or (killed) as last reported
+      ...(m.destroyed ? { connectionsDestroyed: m.destroyed } : {}),
+      ...(verdict.reason === 'drain-timeout' ? { connectionsDestroyed: m.destroyed ?? m.stats?.connections ?? null } : {}),
     }, id)
     this.steps.push({ do: 'forget', member: id })
 

@@ -245,7 +245,7 @@ export class Supervisor extends EventEmitter {
           // The drain message first, so the worker closes its servers itself (keeping
           // idle keep-alive sockets for a grace); then disconnect(), which takes it out
           // of the primary's round-robin at once.
-          this.#send(step.member, { clusterRun: 'drain' })
+          this.#send(step.member, { clusterRun: 'drain', deadlineMs: this.config.shutdownTimeoutMs })
           proc.worker.disconnect()
         }
         return
@@ -297,7 +297,7 @@ export class Supervisor extends EventEmitter {
 
   #fork ({ member, slot, generation, requestLimit }: Extract<Step, { do: 'fork' }>): void {
     const config = this.#configs.get(generation)!
-    const launch = launchOptions(config, { workerId: slot, heartbeatMs: heartbeatInterval(config.heartbeatTimeoutMs), requestLimit })
+    const launch = launchOptions(config, { workerId: slot, heartbeatMs: heartbeatInterval(config.heartbeatTimeoutMs), requestLimit, shutdownTimeoutMs: config.shutdownTimeoutMs })
     cluster.setupPrimary({
       exec: config.app,
       args: config.args,
@@ -321,6 +321,8 @@ export class Supervisor extends EventEmitter {
       if (message.clusterRun === 'heartbeat') {
         const { clusterRun: _, ...stats } = message
         this.#submit({ type: 'beat', member, stats })
+      } else if (message.clusterRun === 'destroyed') {
+        this.#submit({ type: 'destroyed', member, connections: message.connections })
       } else if (message.clusterRun === 'metrics') {
         // an answer to a scrape, not a fact for the plan
         this.#metricsReplies.get(message.id)?.(message.metrics)

@@ -4,7 +4,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { HeartbeatStats, ToPrimary } from '../protocol.js'
 import { workerState } from './state.js'
-import { onEveryRequest } from './servers.js'
+import { onEveryRequest, openConnections } from './servers.js'
 
 export function startHeartbeat (intervalMs: number, requestLimit: number, send: (m: ToPrimary) => void): void {
   const delay = monitorEventLoopDelay({ resolution: 20 })
@@ -21,6 +21,7 @@ export function startHeartbeat (intervalMs: number, requestLimit: number, send: 
       requests: state.requests,
       inflight: state.inflight,
       refused: state.refused,
+      connections: openConnections(),
     }
     delay.reset()
     send({ clusterRun: 'heartbeat', ...stats })

@@ -8,6 +8,7 @@ const ENV = {
   heartbeatMs: 'CLUSTER_RUN_HEARTBEAT_MS',
   /** the request count at which this worker is recycled: it beats at once on reaching it */
   requestLimit: 'CLUSTER_RUN_REQUEST_LIMIT',
+  shutdownTimeoutMs: 'CLUSTER_RUN_SHUTDOWN_TIMEOUT_MS',
 } as const
 
 const TS_ENTRY = /\.[mc]?ts$/
@@ -20,6 +21,8 @@ export interface LaunchSettings {
   heartbeatMs: number
   /** the request count at which it will be recycled (0: never) */
   requestLimit: number
+  /** how long a drain may take before the primary kills the worker */
+  shutdownTimeoutMs: number
 }
 
 export interface LaunchTarget {
@@ -37,6 +40,7 @@ export function launchOptions (target: LaunchTarget, settings: LaunchSettings): 
       [ENV.workerId]: String(settings.workerId),
       [ENV.heartbeatMs]: String(settings.heartbeatMs),
       [ENV.requestLimit]: String(settings.requestLimit),
+      [ENV.shutdownTimeoutMs]: String(settings.shutdownTimeoutMs),
     },
   }
 }
@@ -49,6 +53,7 @@ export function readLaunch (env: NodeJS.ProcessEnv = process.env): LaunchSetting
     workerId: Number(id),
     heartbeatMs: Number(env[ENV.heartbeatMs]) || 0,
     requestLimit: Number(env[ENV.requestLimit]) || 0,
+    shutdownTimeoutMs: Number(env[ENV.shutdownTimeoutMs]) || 10_000,
   }
 }
 

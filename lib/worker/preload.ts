@@ -20,7 +20,7 @@ if (process.send && launch) {
 
   process.on('message', (message) => {
     if (!isProtocolMessage<ToWorker>(message)) return
-    if (message.clusterRun === 'drain') void drain()
+    if (message.clusterRun === 'drain') void drain(message.deadlineMs)
     else if (message.clusterRun === 'unready') state.unready = true
     else if (message.clusterRun === 'metrics') void answerMetrics(message.id)
   })
@@ -29,20 +29,35 @@ if (process.send && launch) {
   // the shutdown, so a worker drains instead of dying mid-request. A signal sent to
   // one worker alone drains that worker; the primary replaces it.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => { void drain() })
+    process.on(signal, () => { void drain(launch.shutdownTimeoutMs) })
   }
 
   if (launch.heartbeatMs > 0) startHeartbeat(launch.heartbeatMs, launch.requestLimit, send)
 }
 
-async function drain (): Promise<void> {
+async function drain (deadlineMs: number): Promise<void> {
   if (state.draining) return
   state.draining = true
   send({ clusterRun: 'draining' })
   state.events.emit('drain')
-  await drainServers()
+  const appClosesUpgrades = state.drainHooks.length > 0
+  for (const hook of state.drainHooks.splice(0)) {
+    try {
+      const result = hook()
+      if (result instanceof Promise) result.catch((err: unknown) => console.error(err))
+    } catch (err) {
+      console.error(err)
+    }
+  }
+  const { destroyed } = await drainServers({ deadlineMs, appClosesUpgrades })
   await runShutdownHooks()
-  process.exit()
+  // The count rides on the last message; exit once it is written.
+  if (destroyed > 0 && process.connected) {
+    process.send!({ clusterRun: 'destroyed', connections: destroyed } satisfies ToPrimary, () => process.exit())
+    setTimeout(() => process.exit(), 1000).unref()
+  } else {
+    process.exit()
+  }
 }
 
 async function answerMetrics (id: number): Promise<void> {

@@ -4,6 +4,7 @@
 import net, { type Socket } from 'node:net'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { workerState } from './state.js'
+import { upgraded, trackUpgrades, refuseUpgrades, goAway } from './upgrades.js'
 
 /** How long an idle keep-alive connection may stay open once draining began. */
 export const IDLE_GRACE_MS = 1000
@@ -13,6 +14,8 @@ const connections = new Map<net.Server, Set<Socket>>()
 const inflightBySocket = new WeakMap<Socket, number>()
 const responsesInFlight = new Set<ServerResponse>()
 const requestListeners = new Set<() => void>()
+/** called whenever a connection closes, while a drain waits for the last one */
+const closeWaiters = new Set<() => void>()
 
 /** Called for every request of every http(s) server of this worker. */
 export function onEveryRequest (fn: () => void): void {
@@ -39,11 +42,22 @@ function adopt (server: net.Server): void {
   connections.set(server, sockets)
   server.on('connection', (socket: Socket) => {
     sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
+    socket.once('close', () => {
+      sockets.delete(socket)
+      for (const waiter of closeWaiters) waiter()
+    })
   })
   // http and https servers emit 'request'; on any other server the listener never runs.
   // (No instanceof https.Server: importing node:https costs every worker ~10 ms.)
   server.prependListener('request', countRequest)
+  trackUpgrades(server)
+}
+
+/** Open connections of every server of this worker. */
+export function openConnections (): number {
+  let n = 0
+  for (const sockets of connections.values()) n += sockets.size
+  return n
 }
 
 function countRequest (req: IncomingMessage, res: ServerResponse): void {
@@ -80,26 +94,63 @@ function closeWhenIdle (socket: Socket): void {
 }
 
 /**
- * Stop accepting on every server, let in-flight requests finish with
- * `Connection: close`, close idle connections after a grace; resolves when every
- * server has closed (all its connections ended).
+ * When a drain leaves the last connections at `deadlineMs`, cluster-run ends them itself
+ * this much earlier, so it can count them and tell WebSocket clients "going away"
+ * before the primary's SIGKILL.
  */
-export function drainServers (): Promise<void> {
+function sweepMargin (deadlineMs: number): number {
+  return Math.min(1000, Math.max(100, Math.floor(deadlineMs / 10)))
+}
+
+export interface DrainOptions {
+  /** when the primary kills this worker, ms from now */
+  deadlineMs: number
+  /** the app registered onDrain(): its upgraded connections are its own to close */
+  appClosesUpgrades: boolean
+}
+
+/**
+ * Stop accepting on every server, let in-flight requests finish with
+ * `Connection: close`, close idle connections after a grace, refuse new upgrades,
+ * leave upgraded connections to the app (or, if it registered nothing, tell them
+ * "going away" after the grace); end what is still open just before the deadline.
+ * Resolves once every connection is closed, with how many the deadline ended.
+ */
+export function drainServers ({ deadlineMs, appClosesUpgrades }: DrainOptions): Promise<{ destroyed: number }> {
   for (const res of responsesInFlight) {
     if (!res.headersSent) res.setHeader('Connection', 'close')
   }
-  const closing: Promise<void>[] = []
   for (const server of servers) {
-    if (server.listening) {
-      closing.push(new Promise((resolve) => {
-        // net.Server#close, not http.Server#close: the latter also drops idle
-        // keep-alive sockets at once (see closeWhenIdle).
-        net.Server.prototype.close.call(server, () => resolve())
-      }))
-    }
+    refuseUpgrades(server)
+    // net.Server#close, not http.Server#close: the latter also drops idle
+    // keep-alive sockets at once (see closeWhenIdle).
+    if (server.listening) net.Server.prototype.close.call(server)
     for (const socket of connections.get(server) ?? []) {
-      if ((inflightBySocket.get(socket) ?? 0) === 0) closeWhenIdle(socket)
+      if (!upgraded.has(socket) && (inflightBySocket.get(socket) ?? 0) === 0) closeWhenIdle(socket)
     }
   }
-  return Promise.all(closing).then(() => undefined)
+  if (!appClosesUpgrades) {
+    setTimeout(() => { for (const socket of upgraded.keys()) goAway(socket) }, IDLE_GRACE_MS).unref()
+  }
+  let destroyed = 0
+  const sweep = setTimeout(() => {
+    for (const sockets of connections.values()) {
+      for (const socket of sockets) {
+        destroyed++
+        if (upgraded.has(socket)) goAway(socket)
+        else socket.destroy()
+      }
+    }
+  }, Math.max(0, deadlineMs - sweepMargin(deadlineMs)))
+  sweep.unref()
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (openConnections() > 0) return
+      closeWaiters.delete(check)
+      clearTimeout(sweep)
+      resolve({ destroyed })
+    }
+    closeWaiters.add(check)
+    check()
+  })
 }

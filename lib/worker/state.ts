@@ -27,6 +27,8 @@ export interface WorkerState {
   metrics: MetricsSource[]
   /** cleanup callbacks registered with onShutdown(), run before the worker exits. */
   shutdownHooks: ShutdownHook[]
+  /** callbacks registered with onDrain(), run when draining starts: the app closes its long-lived connections. */
+  drainHooks: ShutdownHook[]
   /** emits 'drain' once, when draining starts. */
   events: EventEmitter
 }
@@ -46,6 +48,7 @@ export function workerState (): WorkerState {
       unready: false,
       metrics: [],
       shutdownHooks: [],
+      drainHooks: [],
       events: new EventEmitter(),
     }
     g[KEY] = state

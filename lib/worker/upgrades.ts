@@ -1,0 +1,55 @@
+// Upgraded connections (WebSockets and the like) of the app's servers. They are not
+// idle keep-alive sockets: a drain leaves them to the app (onDrain), refuses new
+// upgrades with a 503, and at the end tells WebSocket clients "going away" (1001)
+// instead of cutting them (1006).
+import type net from 'node:net'
+import type { Socket } from 'node:net'
+import type { IncomingMessage } from 'node:http'
+
+/** Every upgraded socket still open, and whether its upgrade was to a WebSocket. */
+export const upgraded = new Map<Socket, { websocket: boolean }>()
+
+/** Tracks the server's upgrades; costs nothing on plain requests. */
+export function trackUpgrades (server: net.Server): void {
+  server.prependListener('upgrade', (req: IncomingMessage, socket: Socket) => {
+    upgraded.set(socket, { websocket: String(req.headers.upgrade).toLowerCase() === 'websocket' })
+    socket.once('close', () => upgraded.delete(socket))
+  })
+}
+
+const REFUSAL = 'HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 36\r\n\r\nthis worker is draining; reconnect\n'
+
+/**
+ * From now on the server refuses upgrade requests with 503 and Retry-After before the
+ * app sees them: the app's own 'upgrade' listeners are set aside (a drain never ends).
+ */
+export function refuseUpgrades (server: net.Server): void {
+  for (const listener of server.listeners('upgrade')) server.off('upgrade', listener as (...args: unknown[]) => void)
+  server.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
+    socket.end(REFUSAL)
+    socket.once('finish', () => socket.destroy())
+  })
+}
+
+/** A WebSocket close frame, server to client (unmasked): code 1001 "going away". */
+function closeFrame (reason: string): Buffer {
+  const text = Buffer.from(reason).subarray(0, 123)
+  return Buffer.concat([Buffer.from([0x88, 2 + text.length, 0x03, 0xe9]), text])
+}
+const GOING_AWAY = closeFrame('server going away')
+
+/**
+ * Ends an upgraded socket as gently as cluster-run can without knowing the app's
+ * protocol: a WebSocket gets a close frame 1001 and a second to answer, anything else
+ * is ended at once.
+ */
+export function goAway (socket: Socket): void {
+  if (socket.destroyed) return
+  const info = upgraded.get(socket)
+  if (info?.websocket && socket.writable) {
+    socket.end(GOING_AWAY)
+    setTimeout(() => socket.destroy(), 1000).unref()
+  } else {
+    socket.destroy()
+  }
+}
