@@ -21,12 +21,18 @@ export type ToWorker =
   | { clusterRun: 'unready' }
   /** a scrape asks for the app's metrics (registered with exposeMetrics()) */
   | { clusterRun: 'metrics', id: number }
+  /** sticky: the primary listens for the server at `address` now, or could not */
+  | { clusterRun: 'sticky-listening', address: string, error?: { message: string, code?: string } }
+  /** sticky: a connection for the server at `address` (the socket rides as the handle), with the bytes already read */
+  | { clusterRun: 'sticky-conn', address: string, head?: string }
 
 export type ToPrimary =
   | { clusterRun: 'ready' }
   | { clusterRun: 'draining' }
   | ({ clusterRun: 'heartbeat' } & HeartbeatStats)
   | { clusterRun: 'metrics', id: number, metrics: unknown[] }
+  /** sticky: a server of the app listens (privately); the primary is to accept for it */
+  | { clusterRun: 'sticky-listen', address: string, port: number, host?: string, backlog?: number }
   /** connections still open at the drain's deadline, which the worker ended itself */
   | { clusterRun: 'destroyed', connections: number }
 

@@ -2,7 +2,7 @@
 // outside fact (env, CPU count, file existence) is passed in.
 import path from 'node:path'
 import { z } from 'zod'
-import { configSchema, restartBackoffSchema, maxCrashRateSchema, logSchema, metricsSchema, type Config } from './schema.js'
+import { configSchema, restartBackoffSchema, maxCrashRateSchema, logSchema, metricsSchema, stickySchema, type Config } from './schema.js'
 import { ConfigError } from '../errors.js'
 import { formatIssues } from '../issues.js'
 import { defaultName, socketPath } from '../control/paths.js'
@@ -26,7 +26,7 @@ export interface ResolveInputs {
   controlDir?: string
 }
 
-const NESTED = new Set(['restartBackoff', 'maxCrashRate', 'log', 'env', 'metrics'])
+const NESTED = new Set(['restartBackoff', 'maxCrashRate', 'log', 'env', 'metrics', 'sticky'])
 
 /** The environment variables cluster-run reads, as a layer. */
 export function envLayer (env: Record<string, string | undefined>): Layer {
@@ -102,6 +102,7 @@ const KNOWN_KEYS: Record<string, string[]> = {
   maxCrashRate: Object.keys(maxCrashRateSchema.shape),
   log: Object.keys(logSchema.shape),
   metrics: Object.keys(metricsSchema.shape),
+  sticky: Object.keys(stickySchema.shape),
 }
 
 /** One line per problem: the key path, what was expected, what was given and where from. */

@@ -36,6 +36,14 @@ export const metricsSchema = z.strictObject({
   timeoutMs: positiveInt.default(1000),
 })
 
+export const stickySchema = z.strictObject({
+  /** the client's address, or a request header (behind a proxy: { header: 'x-forwarded-for' }) */
+  by: z.union([
+    z.literal('address'),
+    z.strictObject({ header: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { error: 'Invalid input: expected a header name' }) }),
+  ], { error: 'Invalid input: expected "address" or { header: "<name>" }' }).default('address'),
+})
+
 export const logSchema = z.strictObject({
   level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   pretty: z.boolean().default(false),
@@ -63,8 +71,10 @@ export const configSchema = z.strictObject({
   cwd: z.string().min(1).optional(),
   /** number of workers, or 'auto': the CPUs this process may use (affinity and cgroup quota) */
   workers: z.union([positiveInt, z.literal('auto')], { error: 'Invalid input: expected a positive integer or "auto"' }).default('auto'),
-  /** 'rr': the primary hands out connections round-robin; 'none': the kernel does */
-  schedulingPolicy: z.enum(['rr', 'none']).default('rr'),
+  /** 'rr': the primary hands out connections round-robin; 'none': the kernel does; 'sticky': the primary hands each client to the same slot */
+  schedulingPolicy: z.enum(['rr', 'none', 'sticky']).default('rr'),
+  /** with schedulingPolicy 'sticky': what a client is known by */
+  sticky: stickySchema.default(stickySchema.parse({})),
   /** 'listening': ready when the app listens; 'message': ready when the app calls ready() */
   readiness: z.enum(['listening', 'message']).default('listening'),
   restartBackoff: restartBackoffSchema.default(restartBackoffSchema.parse({})),
@@ -96,6 +106,8 @@ export const configSchema = z.strictObject({
   onWorkerExit: hook<WorkerExitFacts>().optional(),
   onReload: hook<{ generation: number }>().optional(),
   onShutdown: hook<{ signal: string }>().optional(),
+  /** runs once in the primary when it starts, before any fork, never again on reload (e.g. @socket.io/cluster-adapter's setupPrimary()) */
+  onPrimaryStart: hook<Record<string, never>>().optional(),
 })
 
 /** What a user writes: every key optional but `app`. */

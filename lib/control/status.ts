@@ -32,7 +32,7 @@ export interface ClusterStatus {
   pid: number
   app: string
   node: string
-  schedulingPolicy: 'rr' | 'none'
+  schedulingPolicy: 'rr' | 'none' | 'sticky'
   /** starting: not every worker was ready yet */
   state: 'starting' | 'running' | 'stopping' | 'stopped'
   startedAt: number

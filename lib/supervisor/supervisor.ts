@@ -18,6 +18,7 @@ import { isProtocolMessage, type HeartbeatStats, type ToPrimary, type ToWorker }
 import { heartbeatInterval, launchOptions } from '../worker/launch.js'
 import { rescueHandoffs } from './handoff-rescue.js'
 import { buildStatus, type ClusterStatus } from '../control/status.js'
+import { openStickyListener, type StickyListener } from '../balancer/listener.js'
 import { checkEvery, decide, initialState, type Emit, type Input, type Policy, type State, type Step, type Warning } from './plan.js'
 
 export type { WorkerPhase, ReloadOutcome }
@@ -48,9 +49,11 @@ interface Process {
   worker: Worker
   pid: number
   stderrTail: string
+  /** sticky: the addresses it listens on, whose connections it may be handed */
+  sticky: Set<string>
 }
 
-type HookName = 'onWorkerFork' | 'onWorkerReady' | 'onWorkerExit' | 'onReload' | 'onShutdown'
+type HookName = 'onWorkerFork' | 'onWorkerReady' | 'onWorkerExit' | 'onReload' | 'onShutdown' | 'onPrimaryStart'
 
 const STDERR_TAIL_BYTES = 4096
 
@@ -73,6 +76,8 @@ export class Supervisor extends EventEmitter {
   readonly #inbox: Input[] = []
   #passing = false
   #checkTimer?: NodeJS.Timeout
+  /** sticky: the primary's own listeners, one per address the app listens on */
+  readonly #sticky = new Map<string, Promise<StickyListener>>()
   readonly #started = deferred<void>()
   readonly #exited = deferred<number>()
 
@@ -107,9 +112,12 @@ export class Supervisor extends EventEmitter {
     }
     if (!frozenPolicy) {
       // Node reads the policy once, at the first setupPrimary(); it must be set before.
+      // (Sticky workers listen privately: Node's distribution is not used.)
       cluster.schedulingPolicy = policy === 'rr' ? cluster.SCHED_RR : cluster.SCHED_NONE
       frozenPolicy = policy
     }
+    // Once, before any fork: what the primary must set up for its workers (an adapter's relay).
+    if (this.#state.lifecycle === 'idle') this.#hook('onPrimaryStart', {})
     this.#submit({
       type: 'start',
       announce: {
@@ -236,6 +244,8 @@ export class Supervisor extends EventEmitter {
     switch (step.do) {
       case 'fork': return this.#fork(step)
       case 'drain': {
+        // A shutdown's drain: no new connection is accepted for the workers any more.
+        if (this.#state.lifecycle === 'stopping') this.#closeSticky()
         const proc = this.#processes.get(step.member)
         if (!proc) return
         if (step.starting) {
@@ -282,6 +292,7 @@ export class Supervisor extends EventEmitter {
       }
       case 'started': return this.#started.resolve()
       case 'exit':
+        this.#closeSticky()
         clearInterval(this.#checkTimer)
         for (const timer of this.#timers.values()) clearTimeout(timer)
         this.#timers.clear()
@@ -297,7 +308,13 @@ export class Supervisor extends EventEmitter {
 
   #fork ({ member, slot, generation, requestLimit }: Extract<Step, { do: 'fork' }>): void {
     const config = this.#configs.get(generation)!
-    const launch = launchOptions(config, { workerId: slot, heartbeatMs: heartbeatInterval(config.heartbeatTimeoutMs), requestLimit, shutdownTimeoutMs: config.shutdownTimeoutMs })
+    const launch = launchOptions(config, {
+      workerId: slot,
+      heartbeatMs: heartbeatInterval(config.heartbeatTimeoutMs),
+      requestLimit,
+      shutdownTimeoutMs: config.shutdownTimeoutMs,
+      sticky: config.schedulingPolicy === 'sticky',
+    })
     cluster.setupPrimary({
       exec: config.app,
       args: config.args,
@@ -308,7 +325,7 @@ export class Supervisor extends EventEmitter {
     })
     const worker = cluster.fork(launch.env)
     if (config.schedulingPolicy === 'rr') rescueHandoffs(worker)
-    const proc: Process = { worker, pid: worker.process.pid ?? -1, stderrTail: '' }
+    const proc: Process = { worker, pid: worker.process.pid ?? -1, stderrTail: '', sticky: new Set() }
     this.#processes.set(member, proc)
 
     worker.process.stderr?.on('data', (chunk: Buffer) => {
@@ -321,17 +338,48 @@ export class Supervisor extends EventEmitter {
       if (message.clusterRun === 'heartbeat') {
         const { clusterRun: _, ...stats } = message
         this.#submit({ type: 'beat', member, stats })
+      } else if (message.clusterRun === 'sticky-listen') {
+        void this.#listenSticky(member, proc, message)
       } else if (message.clusterRun === 'destroyed') {
         this.#submit({ type: 'destroyed', member, connections: message.connections })
       } else if (message.clusterRun === 'metrics') {
         // an answer to a scrape, not a fact for the plan
         this.#metricsReplies.get(message.id)?.(message.metrics)
-      } else {
+      } else if (message.clusterRun === 'ready' || message.clusterRun === 'draining') {
         this.#submit({ type: message.clusterRun, member })
       }
     })
     worker.on('error', () => {}) // IPC errors to a dying worker; its 'exit' follows
     worker.on('exit', (code, signal) => this.#submit({ type: 'exit', member, code, signal }))
+  }
+
+  /** Sticky: accept on the address the worker's app listens on (once for all workers), then it is listening. */
+  async #listenSticky (member: number, proc: Process, { address, port, host, backlog }: Extract<ToPrimary, { clusterRun: 'sticky-listen' }>): Promise<void> {
+    let listener = this.#sticky.get(address)
+    if (!listener) {
+      listener = openStickyListener(address, { port, host, backlog }, this.config.sticky.by, {
+        slots: () => this.#state.wish.workers,
+        workerFor: (slot, at) => {
+          const id = this.#state.slots[slot]?.current
+          const m = id === undefined ? undefined : this.#state.members.get(id)
+          const candidate = m?.phase === 'ready' ? this.#processes.get(m.id) : undefined
+          return candidate?.sticky.has(at) && candidate.worker.isConnected() ? candidate.worker : undefined
+        },
+      })
+      this.#sticky.set(address, listener)
+      listener.catch(() => this.#sticky.delete(address))
+    }
+    try {
+      await listener
+    } catch (err) {
+      // As a listen() of the app's own would: its server emits the error.
+      const { message, code } = err as NodeJS.ErrnoException
+      this.#send(member, { clusterRun: 'sticky-listening', address, error: { message, code } })
+      return
+    }
+    proc.sticky.add(address)
+    this.#send(member, { clusterRun: 'sticky-listening', address })
+    this.#submit({ type: 'listening', member, address: host === undefined ? `[::]:${port}` : formatAddress({ address: host, port, addressType: host.includes(':') ? 6 : 4 }) })
   }
 
   async #read (): Promise<void> {
@@ -349,6 +397,11 @@ export class Supervisor extends EventEmitter {
       input = { type: 'config', ok: false, error: (err as Error).message, issues: err instanceof ConfigError ? err.issues : [] }
     }
     this.#submit(input)
+  }
+
+  #closeSticky (): void {
+    for (const listener of this.#sticky.values()) void listener.then((l) => l.close(), () => {})
+    this.#sticky.clear()
   }
 
   #forgetUnusedConfigs (): void {

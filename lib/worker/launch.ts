@@ -9,6 +9,7 @@ const ENV = {
   /** the request count at which this worker is recycled: it beats at once on reaching it */
   requestLimit: 'CLUSTER_RUN_REQUEST_LIMIT',
   shutdownTimeoutMs: 'CLUSTER_RUN_SHUTDOWN_TIMEOUT_MS',
+  sticky: 'CLUSTER_RUN_STICKY',
 } as const
 
 const TS_ENTRY = /\.[mc]?ts$/
@@ -23,6 +24,8 @@ export interface LaunchSettings {
   requestLimit: number
   /** how long a drain may take before the primary kills the worker */
   shutdownTimeoutMs: number
+  /** sticky sessions: the primary accepts the connections and hands them over */
+  sticky: boolean
 }
 
 export interface LaunchTarget {
@@ -41,6 +44,7 @@ export function launchOptions (target: LaunchTarget, settings: LaunchSettings): 
       [ENV.heartbeatMs]: String(settings.heartbeatMs),
       [ENV.requestLimit]: String(settings.requestLimit),
       [ENV.shutdownTimeoutMs]: String(settings.shutdownTimeoutMs),
+      [ENV.sticky]: settings.sticky ? '1' : '0',
     },
   }
 }
@@ -54,6 +58,7 @@ export function readLaunch (env: NodeJS.ProcessEnv = process.env): LaunchSetting
     heartbeatMs: Number(env[ENV.heartbeatMs]) || 0,
     requestLimit: Number(env[ENV.requestLimit]) || 0,
     shutdownTimeoutMs: Number(env[ENV.shutdownTimeoutMs]) || 10_000,
+    sticky: env[ENV.sticky] === '1',
   }
 }
 

@@ -3,6 +3,7 @@
 // when the primary asks, and reports heartbeats and readiness.
 import { isProtocolMessage, type ToPrimary, type ToWorker } from '../protocol.js'
 import { readLaunch } from './launch.js'
+import { tcpTarget, privateListen, onStickyMessage } from './sticky.js'
 import { workerState } from './state.js'
 import { trackServers, drainServers } from './servers.js'
 import { startHeartbeat } from './heartbeat.js'
@@ -16,10 +17,14 @@ function send (message: ToPrimary): void {
 
 if (process.send && launch) {
   state.supervised = true
-  trackServers()
+  // Sticky sessions: the primary accepts on the app's port and hands connections over.
+  trackServers(launch.sticky
+    ? (server, args) => { const target = tcpTarget(args); return target && privateListen(server, target, args, send) }
+    : undefined)
 
-  process.on('message', (message) => {
+  process.on('message', (message, handle) => {
     if (!isProtocolMessage<ToWorker>(message)) return
+    if (onStickyMessage(message, handle, state.draining)) return
     if (message.clusterRun === 'drain') void drain(message.deadlineMs)
     else if (message.clusterRun === 'unready') state.unready = true
     else if (message.clusterRun === 'metrics') void answerMetrics(message.id)

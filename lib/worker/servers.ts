@@ -22,15 +22,18 @@ export function onEveryRequest (fn: () => void): void {
   requestListeners.add(fn)
 }
 
+/** Changes a listen() call's arguments (sticky sessions), or leaves them (undefined). */
+export type ListenRewrite = (server: net.Server, args: unknown[]) => unknown[] | undefined
+
 /** Record every server that listens from now on. Idempotent. */
-export function trackServers (): void {
+export function trackServers (rewrite?: ListenRewrite): void {
   const proto = net.Server.prototype as net.Server & { [patchedListen]?: true }
   if (proto[patchedListen]) return
   proto[patchedListen] = true
   const listen = proto.listen
   proto.listen = function (this: net.Server, ...args: unknown[]) {
     adopt(this)
-    return (listen as (...a: unknown[]) => net.Server).apply(this, args)
+    return (listen as (...a: unknown[]) => net.Server).apply(this, rewrite?.(this, args) ?? args)
   } as typeof listen
 }
 const patchedListen = Symbol.for('cluster-run.listen-patched')
