@@ -251,12 +251,11 @@ export class Supervisor extends EventEmitter {
         if (step.starting) {
           // It serves nothing yet: a worker still booting may not even listen for messages.
           proc.worker.process.kill('SIGTERM')
-        } else if (proc.worker.isConnected()) {
-          // The drain message first, so the worker closes its servers itself (keeping
-          // idle keep-alive sockets for a grace); then disconnect(), which takes it out
-          // of the primary's round-robin at once.
+        } else {
+          // The worker closes its servers itself (net.Server#close keeps idle keep-alive
+          // sockets for a grace), which takes it out of the round-robin; the IPC channel
+          // stays open until it exits, so it can still report what its deadline ended.
           this.#send(step.member, { clusterRun: 'drain', deadlineMs: this.config.shutdownTimeoutMs })
-          proc.worker.disconnect()
         }
         return
       }
