@@ -236,7 +236,12 @@ t.test('crashes older than the window are forgotten; a worker that stayed up res
   sim.fireNext()
   sim.readyAll()
   sim.now += 30_000
-  t.match(eventOf(sim.exit(sim.currents()[0]!, 1), 'worker.restart')!.fields, { attempt: 1 })
+  const longUp = sim.exit(sim.currents()[0]!, 1)
+  t.match(eventOf(longUp, 'worker.restart')!.fields, { attempt: 0, delayMs: 0 }, 'a worker that served for long restarts at once')
+  t.match(forks(longUp), [{ slot: 0 }], 'forked in the same pass')
+  sim.readyAll()
+  sim.now += 1001 // (out of the crash window)
+  t.match(eventOf(sim.exit(sim.currents()[0]!, 1), 'worker.restart')!.fields, { attempt: 1, delayMs: 100 }, 'the backoff starts with the next crash')
 })
 
 t.test('stopOnExitCodes: that exit code stops the cluster at once as a boot failure', async (t) => {

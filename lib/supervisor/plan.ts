@@ -367,13 +367,21 @@ class Pass {
     if (crash.exceeded) return this.#fail('crash-rate', id)
 
     const backoff = s.policy.restartBackoff
-    slot.attempt = nextAttempt(backoff, slot.attempt, m.readyAt === undefined ? 0 : this.#now - m.readyAt)
+    const upMs = m.readyAt === undefined ? 0 : this.#now - m.readyAt
     slot.restarts++
-    const delayMs = restartDelay(backoff, slot.attempt, this.clock.random)
+    let delayMs = 0
+    if (upMs >= backoff.resetAfterMs) {
+      // The first crash of a worker that served for long restarts at once (as OTP and
+      // gunicorn do); the backoff starts with the next consecutive crash.
+      slot.attempt = 0
+    } else {
+      slot.attempt = nextAttempt(backoff, slot.attempt, upMs)
+      delayMs = restartDelay(backoff, slot.attempt, this.clock.random)
+    }
     this.#emit('worker.restart', { workerId: slot.id, delayMs, attempt: slot.attempt })
     // The hold also keeps back a failed replacement of a still-serving worker (a
     // recycle): neither a worker nor a successor starts in the slot before it ends.
-    if (slot.successor === undefined) this.#hold(slot, delayMs)
+    if (slot.successor === undefined && delayMs > 0) this.#hold(slot, delayMs)
   }
 
   #checkRecycle (m: MemberFacts): void {
