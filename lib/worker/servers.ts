@@ -1,6 +1,8 @@
 // Finds the app's servers without any change to the app: every net.Server that
 // listens in this process (http, https, tls, plain net) is recorded here, with its
-// connections and the requests in flight on each.
+// connections. The request path only counts: which requests are in flight is read
+// from what Node already tracks (a socket's current response), and per-response
+// bookkeeping starts only once a drain has begun.
 import net, { type Socket } from 'node:net'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { workerState } from './state.js'
@@ -9,17 +11,30 @@ import { upgraded, trackUpgrades, refuseUpgrades, goAway } from './upgrades.js'
 /** How long an idle keep-alive connection may stay open once draining began. */
 export const IDLE_GRACE_MS = 1000
 
+const state = workerState()
 const servers = new Set<net.Server>()
 const connections = new Map<net.Server, Set<Socket>>()
-const inflightBySocket = new WeakMap<Socket, number>()
-const responsesInFlight = new Set<ServerResponse>()
-const requestListeners = new Set<() => void>()
+let onRequest: () => void = () => {}
 /** called whenever a connection closes, while a drain waits for the last one */
 const closeWaiters = new Set<() => void>()
 
-/** Called for every request of every http(s) server of this worker. */
+/** Called for every request of every http(s) server of this worker (the heartbeat's check). */
 export function onEveryRequest (fn: () => void): void {
-  requestListeners.add(fn)
+  onRequest = fn
+}
+
+/** The response a socket is writing now: Node sets it for the request in progress, and clears it when that response is done. */
+function currentResponse (socket: Socket): ServerResponse | null | undefined {
+  return (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
+}
+
+/** Requests in flight: the sockets with a response in progress. Read at each heartbeat, not counted per request. */
+export function inflightRequests (): number {
+  let n = 0
+  for (const sockets of connections.values()) {
+    for (const socket of sockets) if (currentResponse(socket)) n++
+  }
+  return n
 }
 
 /** Changes a listen() call's arguments (sticky sessions), or leaves them (undefined). */
@@ -64,22 +79,15 @@ export function openConnections (): number {
 }
 
 function countRequest (req: IncomingMessage, res: ServerResponse): void {
-  const state = workerState()
   state.requests++
-  state.inflight++
-  const socket = req.socket
-  inflightBySocket.set(socket, (inflightBySocket.get(socket) ?? 0) + 1)
-  responsesInFlight.add(res)
-  // A response that starts while draining tells the client to go elsewhere next time.
-  if (state.draining) res.setHeader('Connection', 'close')
-  res.once('close', () => {
-    state.inflight--
-    responsesInFlight.delete(res)
-    const left = (inflightBySocket.get(socket) ?? 1) - 1
-    inflightBySocket.set(socket, left)
-    if (state.draining && left === 0) closeWhenIdle(socket)
-  })
-  for (const fn of requestListeners) fn()
+  if (state.draining) closeAfter(req.socket, res)
+  onRequest()
+}
+
+/** While draining: the response tells the client to go elsewhere next time, and its socket closes once idle. */
+function closeAfter (socket: Socket, res: ServerResponse): void {
+  if (!res.headersSent) res.setHeader('Connection', 'close')
+  res.once('close', () => closeWhenIdle(socket))
 }
 
 /**
@@ -88,9 +96,9 @@ function countRequest (req: IncomingMessage, res: ServerResponse): void {
  * which may already be on the wire, and resets it.
  */
 function closeWhenIdle (socket: Socket): void {
-  if (socket.destroyed) return
+  if (socket.destroyed || currentResponse(socket)) return
   const timer = setTimeout(() => {
-    if ((inflightBySocket.get(socket) ?? 0) === 0) socket.destroy()
+    if (!currentResponse(socket)) socket.destroy()
   }, IDLE_GRACE_MS)
   timer.unref()
   socket.once('close', () => clearTimeout(timer))
@@ -120,16 +128,16 @@ export interface DrainOptions {
  * Resolves once every connection is closed, with how many the deadline ended.
  */
 export function drainServers ({ deadlineMs, appClosesUpgrades }: DrainOptions): Promise<{ destroyed: number }> {
-  for (const res of responsesInFlight) {
-    if (!res.headersSent) res.setHeader('Connection', 'close')
-  }
   for (const server of servers) {
     refuseUpgrades(server)
     // net.Server#close, not http.Server#close: the latter also drops idle
     // keep-alive sockets at once (see closeWhenIdle).
     if (server.listening) net.Server.prototype.close.call(server)
     for (const socket of connections.get(server) ?? []) {
-      if (!upgraded.has(socket) && (inflightBySocket.get(socket) ?? 0) === 0) closeWhenIdle(socket)
+      if (upgraded.has(socket)) continue
+      const res = currentResponse(socket)
+      if (res) closeAfter(socket, res)
+      else closeWhenIdle(socket)
     }
   }
   if (!appClosesUpgrades) {

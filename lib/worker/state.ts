@@ -17,8 +17,6 @@ export interface WorkerState {
   draining: boolean
   /** requests received by every server of this worker. */
   requests: number
-  /** requests received and not yet finished. */
-  inflight: number
   /** requests the middleware refused (overload or draining). */
   refused: number
   /** set during the shutdown delay: still serving, but reporting not ready. */
@@ -43,7 +41,6 @@ export function workerState (): WorkerState {
       supervised: false,
       draining: false,
       requests: 0,
-      inflight: 0,
       refused: 0,
       unready: false,
       metrics: [],
