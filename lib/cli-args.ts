@@ -1,6 +1,6 @@
 // The command line: parsed by node:util parseArgs, turned into the last config layer.
 import { parseArgs } from 'node:util'
-import { numberOrString, type Layer } from './config/resolve.js'
+import { numberOrString, type Layer } from './config/layer.js'
 import { UsageError } from './errors.js'
 
 const OPTIONS = {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // argv → resolved config → run() → exit code. The only place that calls process.exit.
 import fs from 'node:fs'
-import { loadConfig } from './config/index.js'
+import { loadConfigOnce } from './config/once.js'
 import { parseCommandLine, flagLayer } from './cli-args.js'
 import { startCluster } from './run.js'
 import { ConfigError, UsageError, ClusterError, StartError } from './errors.js'
@@ -42,7 +42,7 @@ async function main (argv: string[]): Promise<number> {
   const invocation = parseCommandLine(argv)
   if (invocation.values.help) return print(HELP)
   if (invocation.values.version) return print(readVersion())
-  const resolve = () => loadConfig({ cwd: process.cwd(), env: process.env, file: invocation.values.config ?? true, flags: flagLayer(invocation) })
+  const resolve = () => loadConfigOnce({ cwd: process.cwd(), env: process.env, file: invocation.values.config ?? true, flags: flagLayer(invocation) })
   if (invocation.values.check) {
     const config = await resolve()
     return print(JSON.stringify(config, (_, v) => typeof v === 'function' ? '[function]' : v, 2))

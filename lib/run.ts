@@ -3,7 +3,6 @@ import os from 'node:os'
 import path from 'node:path'
 import type { Config, UserConfig } from './config/schema.js'
 import { controlDir } from './control/paths.js'
-import { loadConfig } from './config/index.js'
 import { createLogger } from './log.js'
 import { Supervisor } from './supervisor/supervisor.js'
 import { ClusterError } from './errors.js'
@@ -22,7 +21,8 @@ export type ClusterHandle = Pick<Supervisor,
  * `config` ranks like a config file: the environment (CLUSTER_RUN_WORKERS, …) overrides it.
  */
 export function run (config: UserConfig): Promise<ClusterHandle> {
-  return startCluster(() => loadConfig({ cwd: process.cwd(), env: process.env, file: false, values: { ...config } }))
+  // Loaded here, not by the CLI, which reads its config in a thread (config/once.ts).
+  return startCluster(async () => (await import('./config/index.js')).loadConfig({ cwd: process.cwd(), env: process.env, file: false, values: { ...config } }))
 }
 
 /** The start shared by run() and the CLI: `resolve` is called again for every reload. */

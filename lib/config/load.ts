@@ -2,10 +2,9 @@
 // Every loader failure becomes a ConfigError: cosmiconfig 9 silently ignores a
 // loader's ENOENT/EACCES/EISDIR/ENOTDIR during search, which would mean defaults.
 import path from 'node:path'
-import { createRequire } from 'node:module'
-import { pathToFileURL } from 'node:url'
 import { cosmiconfig, defaultLoaders, type Loader } from 'cosmiconfig'
 import { ConfigError } from '../errors.js'
+import { loadJsFresh, loadTs } from './module.js'
 
 const MODULE = 'cluster'
 
@@ -66,23 +65,6 @@ function notAnObject (filepath: string, config: unknown): ConfigError {
       : Array.isArray(config) ? 'an array'
         : typeof config
   return new ConfigError(`Config file ${filepath} must export an object (given: ${given})`)
-}
-
-// jiti is loaded only for TypeScript configs: it weighs ~15 MB and ~40 ms in the primary.
-let jiti: import('jiti').Jiti | undefined
-const loadTs: Loader = async (filepath) => {
-  jiti ??= (await import('jiti')).createJiti(import.meta.url, { moduleCache: false, fsCache: false })
-  return jiti.import(filepath, { default: true })
-}
-
-// A reload (SIGHUP) reads the config again: bypass Node's module caches, which
-// would hand back the first version of a .js/.mjs/.cjs file forever.
-const requireFresh = createRequire(import.meta.url)
-let version = 0
-const loadJsFresh: Loader = async (filepath) => {
-  delete requireFresh.cache[filepath]
-  const module = await import(`${pathToFileURL(filepath).href}?v=${++version}`)
-  return module.default
 }
 
 const loaders = Object.fromEntries(Object.entries({

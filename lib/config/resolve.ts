@@ -4,14 +4,11 @@ import path from 'node:path'
 import { z } from 'zod'
 import { configSchema, restartBackoffSchema, maxCrashRateSchema, logSchema, metricsSchema, stickySchema, type Config } from './schema.js'
 import { ConfigError } from '../errors.js'
+import { numberOrString, type Layer } from './layer.js'
 import { formatIssues } from '../issues.js'
 import { defaultName, socketPath } from '../control/paths.js'
 
-export interface Layer {
-  /** where these values come from, for error messages: a file path, 'environment', 'command line', 'run()' */
-  source: string
-  values: Record<string, unknown>
-}
+export type { Layer } from './layer.js'
 
 export interface ResolveInputs {
   layers: Layer[]
@@ -41,9 +38,7 @@ export function envLayer (env: Record<string, string | undefined>): Layer {
   return { source: 'environment', values }
 }
 
-export function numberOrString (s: string): number | string {
-  return /^\s*-?\d+(\.\d+)?\s*$/.test(s) ? Number(s) : s
-}
+export { numberOrString } from './layer.js'
 
 /** Merge layers: later wins; nested objects merge one level deep. */
 export function mergeLayers (layers: Layer[]): { merged: Record<string, unknown>, sources: Map<string, string> } {

@@ -80,7 +80,11 @@ function loaderFlags (app: string): string[] {
   return flags
 }
 
+/** Set by the CLI's bundle build: where the preload is from the bundle. */
+declare const CLUSTER_RUN_PRELOAD: string | undefined
+
 function preloadUrl (): string {
+  if (typeof CLUSTER_RUN_PRELOAD === 'string') return new URL(CLUSTER_RUN_PRELOAD, import.meta.url).href
   // The same extension as this file: .js when built, .ts when run from source.
   const ext = path.extname(new URL(import.meta.url).pathname)
   return new URL(`./preload${ext}`, import.meta.url).href

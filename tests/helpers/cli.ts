@@ -8,8 +8,8 @@ import { once } from 'node:events'
 import type { Test } from 'tap'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-/** The built CLI: `npm run build` (the pretest script) compiles lib/ into dist/. */
-export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
+/** The CLI as it ships: `npm run build` (the pretest script) compiles lib/ and bundles the CLI into dist/bundle/. */
+export const CLI = fileURLToPath(new URL('../../dist/bundle/cli.js', import.meta.url))
 export const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/${name}`, import.meta.url))
 
 export type LogEvent = Record<string, any> & { event: string }
@@ -36,7 +36,7 @@ export interface CliOptions {
 }
 
 /**
- * Runs `cluster-run <args>`: the compiled dist/cli.js in a plain `node`, so
+ * Runs `cluster-run <args>`: the bundled dist/bundle/cli.js in a plain `node`, so
  * dist/ must be built from the current lib/ (`npm test` builds it first; a
  * lone `npx tap` does not). It does not run under the test's own loaders (the
  * TypeScript loader is not passed on); it inherits only tap's NODE_OPTIONS
