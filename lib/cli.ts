@@ -56,7 +56,11 @@ function print (text: string): number {
   return 0
 }
 
+/** Set by the CLI's bundle build, from package.json. */
+declare const CLUSTER_RUN_VERSION: string | undefined
+
 function readVersion (): string {
+  if (typeof CLUSTER_RUN_VERSION === 'string') return CLUSTER_RUN_VERSION
   return JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
 }
 
