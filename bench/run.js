@@ -23,9 +23,11 @@ import throughput from './tables/throughput.js'
 import reload from './tables/reload.js'
 import overload from './tables/overload.js'
 import control from './tables/control.js'
+import metrics from './tables/metrics.js'
+import realtime from './tables/realtime.js'
 
 /** The tables, in the order they run and print. */
-const TABLES = [throughput, reload, overload, control]
+const TABLES = [throughput, reload, overload, control, metrics, realtime]
 
 const resultKey = (t) => `table${t.id}`
 
