@@ -92,7 +92,8 @@ t.test('shutdownTimeoutMs: a worker still busy at the deadline is killed, exit 1
   t.equal(await cli.exited, 1)
   const killed = cli.events.find((e) => e.event === 'worker.killed')
   t.match(killed, { workerId: 0 })
-  t.ok(killed!.afterMs >= 500, `killed after the deadline (${killed!.afterMs} ms)`)
+  // the worker ends what is still open a margin (200 ms here) before the primary's SIGKILL would
+  t.ok(killed!.afterMs >= 300, `ended at the deadline (${killed!.afterMs} ms)`)
   t.type(await stuck, Error)
 })
 

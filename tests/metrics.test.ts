@@ -122,7 +122,8 @@ t.test('/readyz: 503 while starting, 200 through a reload, 503 below minReadyWor
   await until(async () => (await readyz(url)).status === 200, 'ready again once the slot is back', 20_000)
 
   cli.signal('SIGTERM')
-  t.equal((await readyz(url).catch(() => ({ status: 0 }))).status !== 200, true, 'not ready once the shutdown began')
+  await cli.waitFor('shutdown.start')
+  t.not((await readyz(url).catch(() => ({ status: 0 }))).status, 200, 'not ready once the shutdown began (or closed)')
   t.equal(await cli.exited, 0)
 })
 

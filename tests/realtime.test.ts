@@ -103,8 +103,10 @@ t.test('connections still open at the deadline are ended by the worker and count
   await Promise.all(clients.map((c) => c.hello))
   cli.signal('SIGTERM')
   t.same(countCodes(await Promise.all(clients.map((c) => c.closed))), { 1001: 3 }, 'ended at the deadline, still with 1001')
-  t.equal(await cli.exited, 0, 'the worker ended them itself before the kill')
-  t.match(cli.events.find((e) => e.event === 'worker.exit'), { reason: 'drained', connectionsDestroyed: 3 })
+  t.equal(await cli.exited, 1, 'a drain cut short by its deadline makes the exit code 1')
+  t.match(cli.events.find((e) => e.event === 'worker.killed'), { workerId: 0, connectionsDestroyed: 3 })
+  t.match(cli.events.find((e) => e.event === 'worker.exit'), { reason: 'drain-timeout', connectionsDestroyed: 3, signal: null }, 'the worker ended them itself, before the kill')
+  t.match(cli.events.find((e) => e.event === 'shutdown.complete'), { exitCode: 1, killed: 1 })
 })
 
 t.test('an upgrade request to a draining worker gets 503 with Retry-After before the app sees it', async (t) => {

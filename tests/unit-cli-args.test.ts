@@ -84,12 +84,12 @@ t.test('parseCommandLine: a second positional before -- is a UsageError', async 
 t.test('flagLayer: no flags, nothing set', async (t) => {
   t.strictSame(flagLayer(parseCommandLine([])), {
     source: 'command line',
-    values: { app: undefined, args: undefined, workers: undefined, schedulingPolicy: undefined, name: undefined, log: undefined },
+    values: { app: undefined, args: undefined, workers: undefined, schedulingPolicy: undefined, name: undefined, metrics: undefined, log: undefined },
   })
 })
 
 t.test('flagLayer: everything', async (t) => {
-  const layer = flagLayer(parseCommandLine(['-w', '4', '--scheduling-policy', 'none', '--name', 'shop', '--log-level', 'warn', '--pretty', '-c', 'x.js', '--check', 'server.js', '--', '--port', '1']))
+  const layer = flagLayer(parseCommandLine(['-w', '4', '--scheduling-policy', 'none', '--name', 'shop', '--metrics-port', '9100', '--log-level', 'warn', '--pretty', '-c', 'x.js', '--check', 'server.js', '--', '--port', '1']))
   t.strictSame(layer, {
     source: 'command line',
     values: {
@@ -98,6 +98,7 @@ t.test('flagLayer: everything', async (t) => {
       workers: 4,
       schedulingPolicy: 'none',
       name: 'shop',
+      metrics: { port: 9100 },
       log: { level: 'warn', pretty: true },
     },
   })
@@ -120,8 +121,8 @@ t.test('flagLayer: log level and pretty nest under log, each alone', async (t) =
 
 t.test('flagLayer: config, check, help and version are not config values', async (t) => {
   const layer = flagLayer(parseCommandLine(['-c', 'x.js', '--check', '-h', '-v']))
-  t.strictSame(Object.keys(layer.values).sort(), ['app', 'args', 'log', 'name', 'schedulingPolicy', 'workers'])
-  t.strictSame(Object.values(layer.values), [undefined, undefined, undefined, undefined, undefined, undefined])
+  t.strictSame(Object.keys(layer.values).sort(), ['app', 'args', 'log', 'metrics', 'name', 'schedulingPolicy', 'workers'])
+  t.strictSame(Object.values(layer.values), [undefined, undefined, undefined, undefined, undefined, undefined, undefined])
 })
 
 t.test('flagLayer: an empty app argument list after --', async (t) => {

@@ -299,7 +299,7 @@ t.test('resolveConfig: every problem is reported at once', async (t) => {
   t.equal(err.issues.length, 8, err.issues.join('\n'))
   const line = (key: string): string | undefined => err.issues.find((l) => l.startsWith(`${key}:`))
   t.match(line('workers'), /^workers: .+ \(given: "lots", from environment\)$/)
-  t.equal(line('schedulingPolicy'), `schedulingPolicy: Invalid option: expected one of "rr"|"none" (given: "fair", from ${FILE})`)
+  t.equal(line('schedulingPolicy'), `schedulingPolicy: Invalid option: expected one of "rr"|"none"|"sticky" (given: "fair", from ${FILE})`)
   t.match(line('log.level'), /^log\.level: .*expected one of .*"info".* \(given: "loud", from \/proj\/cluster\.config\.js\)$/)
   t.match(line('readyTimeoutMs'), /^readyTimeoutMs: .*expected number to be >0 \(given: -1, from \/proj\/cluster\.config\.js\)$/)
   t.equal(line('restartBackof'), `restartBackof: unknown key, did you mean "restartBackoff"? (given: {"initialMs":1}, from ${FILE})`)
@@ -380,11 +380,14 @@ t.test('resolveConfig: every default is filled', async (t) => {
     workers: 6,
     workersReason: 'auto: 6 CPUs available (affinity)',
     schedulingPolicy: 'rr',
+    sticky: { by: 'address' },
     readiness: 'listening',
     restartBackoff: { initialMs: 100, maxMs: 15_000, factor: 2, jitter: 0.1, resetAfterMs: 30_000 },
     maxCrashRate: { crashes: 5, windowMs: 60_000 },
     readyTimeoutMs: 30_000,
     shutdownTimeoutMs: 10_000,
+    shutdownDelayMs: 0,
+    minReadyWorkers: 1,
     heartbeatTimeoutMs: 30_000,
     maxMemoryMb: 0,
     maxRequests: 0,

@@ -3,12 +3,12 @@
 // returned reply, or hands the returned error to the framework.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { workerState, type WorkerState } from '../worker/state.js'
-import { firstExceeded, hasLimits, hasMemoryLimits, type Exceeded, type LimitName } from './limits.js'
+import { firstExceeded, hasLimits, hasMemoryLimits, type Exceeded, type LimitName, type Readings } from './limits.js'
 import { defaultLogger } from './logger.js'
-import { LoopTicker, monotonicClock, type Clock } from './loop-lag.js'
+import { LoopTicker, monotonicClock, type Clock, type IdleReader } from './loop-lag.js'
 import { UtilizationWindow, ELU_WINDOW_MS, type EluReader } from './loop-utilization.js'
 import { MemorySampler, type MemoryReader } from './memory.js'
-import { preferredFormat } from './negotiate.js'
+import { preferredFormat, type BodyFormat } from './negotiate.js'
 import { parseOptions, guardOptionsSchema, type GuardOptions, type MiddlewareLogger, type ResolvedGuardOptions } from './options.js'
 import { OverloadTracker } from './overload.js'
 import {
@@ -48,12 +48,17 @@ export interface GuardInternals {
   state?: WorkerState
   /** tick interval of the loop-lag timer, ms. */
   tickMs?: number
+  /** cumulative ms the loop waited for I/O, as performance.nodeTiming.idleTime. */
+  readIdle?: IdleReader
 }
 
 function pathOf (url: string): string {
   const query = url.indexOf('?')
   return query === -1 ? url : url.slice(0, query)
 }
+
+/** Marks a socket whose first request this guard has seen. */
+const SERVED = Symbol('cluster-run.guard.served')
 
 const LIVE = healthReply('ok', false)
 const LIVE_DRAINING = healthReply('ok', true)
@@ -78,6 +83,11 @@ export class Guard {
   private admitted = 0
   private refusedDraining = 0
   private closed = false
+  // reused on every decision: shedding allocates nothing but what the framework does
+  private readonly readings: Readings = { inflight: 0, lagMs: 0, utilization: 0, heapUsed: 0, rss: 0 }
+  private readonly exceeded: Exceeded = { reason: 'maxInFlight', value: 0, limit: 0 }
+  private lastAccept: string | undefined = undefined
+  private lastFormat: BodyFormat = preferredFormat(undefined)
 
   constructor (input?: GuardOptions, internals: GuardInternals = {}) {
     const options = parseOptions(guardOptionsSchema, input)
@@ -94,7 +104,7 @@ export class Guard {
       this.utilization = new UtilizationWindow(internals.utilizationWindowMs ?? ELU_WINDOW_MS, internals.readUtilization)
     }
     // the timer both measures loop lag and ends episodes when no request arrives
-    if (this.limited) this.ticker = new LoopTicker(this.onTick, internals.tickMs, this.clock)
+    if (this.limited) this.ticker = new LoopTicker(this.onTick, internals.tickMs, this.clock, internals.readIdle, options.maxEventLoopDelayMs)
     const inflight = this.inflight
     this.release = function (this: ServerResponse) { inflight.delete(this) }
     this.state.events.on('drain', this.onDrain)
@@ -116,7 +126,7 @@ export class Guard {
     }
     if (this.limited) {
       const now = this.clock()
-      const exceeded = this.check(now, this.inflight.size + 1, this.ticker!.lag(now))
+      const exceeded = this.check(now, this.inflight.size + 1, this.lagOf(req, now))
       if (exceeded !== null) {
         const started = this.tracker.exceeded(now, exceeded)
         if (started !== null) {
@@ -135,6 +145,22 @@ export class Guard {
       res.once('close', this.release)
     }
     return undefined
+  }
+
+  /**
+   * The lag a request is judged by. A request on a connection the worker has
+   * served before was readable as soon as the loop turned: the lag of this
+   * turn. The first request of a new connection may have waited in the
+   * kernel's accept queue (schedulingPolicy 'none') or in the primary ('rr')
+   * for as long as the loop has been behind. The mark on the socket is set
+   * once per connection.
+   */
+  private lagOf (req: IncomingMessage, now: number): number {
+    const socket = req.socket as (IncomingMessage['socket'] & { [SERVED]?: true }) | null | undefined
+    if (socket == null) return this.ticker!.behind(now)
+    if (socket[SERVED] === true) return this.ticker!.lag(now)
+    socket[SERVED] = true
+    return this.ticker!.behind(now)
   }
 
   stats (): GuardStats {
@@ -170,15 +196,25 @@ export class Guard {
   private refuse (reason: LimitName | 'draining', draining: boolean, req: IncomingMessage): GuardReply | HttpError {
     if (this.delegate) return refusalError(reason, this.options.retryAfterSeconds, draining)
     const replies = draining ? this.refusals.draining : this.refusals.overloaded
-    return replies[preferredFormat(req.headers.accept)]
+    return replies[this.formatFor(req.headers.accept)]
+  }
+
+  /** preferredFormat() with the last answer kept: clients of a flood send the same Accept. */
+  private formatFor (accept: string | undefined): BodyFormat {
+    if (accept !== this.lastAccept) {
+      this.lastFormat = preferredFormat(accept)
+      this.lastAccept = accept
+    }
+    return this.lastFormat
   }
 
   private readiness (draining: boolean): GuardReply {
     if (draining) return NOT_READY_DRAINING
     if (!this.limited) return READY
     const now = this.clock()
-    // a probe only looks: it neither starts nor ends an episode
-    const reason = this.check(now, this.inflight.size + 1, this.ticker!.lag(now))?.reason ??
+    // a probe only looks: it neither starts nor ends an episode; it reports what
+    // a new connection would be judged by, so that new traffic goes elsewhere
+    const reason = this.check(now, this.inflight.size + 1, this.ticker!.behind(now))?.reason ??
       this.tracker.current?.latest.reason
     if (reason === undefined) return READY
     let reply = this.notReadyOverloaded.get(reason)
@@ -189,11 +225,19 @@ export class Guard {
     return reply
   }
 
+  /** The first exceeded limit, in an object reused by the next check (copy what you keep). */
   private check (now: number, inflight: number, lagMs: number): Exceeded | null {
-    const memory = this.memory?.get(now)
+    const readings = this.readings
+    readings.inflight = inflight
+    readings.lagMs = lagMs
     // measured to this very moment: a request in the middle of a busy stretch sees it
-    const utilization = this.utilization?.current() ?? 0
-    return firstExceeded({ inflight, lagMs, utilization, heapUsed: memory?.heapUsed ?? 0, rss: memory?.rss ?? 0 }, this.options)
+    readings.utilization = this.utilization?.current() ?? 0
+    if (this.memory !== undefined) {
+      const memory = this.memory.get(now)
+      readings.heapUsed = memory.heapUsed
+      readings.rss = memory.rss
+    }
+    return firstExceeded(readings, this.options, this.exceeded)
   }
 
   private settle (now: number): void {
@@ -207,14 +251,14 @@ export class Guard {
     }, 'overload ended')
   }
 
-  private readonly onTick = (now: number, lateness: number): void => {
+  private readonly onTick = (now: number, behindMs: number): void => {
     if (!this.tracker.active) {
       // keep the samples fresh off the request path
       this.memory?.get(now)
       this.utilization?.sample()
       return
     }
-    const exceeded = this.check(now, this.inflight.size + 1, lateness)
+    const exceeded = this.check(now, this.inflight.size + 1, behindMs)
     if (exceeded !== null) this.tracker.exceeded(now, exceeded)
     else this.settle(now)
   }

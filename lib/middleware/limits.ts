@@ -37,24 +37,36 @@ export function hasMemoryLimits (limits: Limits): boolean {
   return limits.maxHeapUsedBytes !== undefined || limits.maxRssBytes !== undefined
 }
 
-/** The first exceeded limit, cheapest checks first; null when all are clear. */
-export function firstExceeded (readings: Readings, limits: Limits): Exceeded | null {
+/**
+ * The first exceeded limit, cheapest checks first; null when all are clear.
+ * With `out`, the answer is written into it and returned (nothing allocated:
+ * the caller copies what it keeps).
+ */
+export function firstExceeded (readings: Readings, limits: Limits, out?: Exceeded): Exceeded | null {
   const { maxInFlight, maxEventLoopDelayMs, maxEventLoopUtilization, maxHeapUsedBytes, maxRssBytes } = limits
   if (maxInFlight !== undefined && readings.inflight > maxInFlight) {
-    return { reason: 'maxInFlight', value: readings.inflight, limit: maxInFlight }
+    return found(out, 'maxInFlight', readings.inflight, maxInFlight)
   }
   if (maxEventLoopDelayMs !== undefined && readings.lagMs > maxEventLoopDelayMs) {
-    return { reason: 'maxEventLoopDelayMs', value: Math.round(readings.lagMs * 10) / 10, limit: maxEventLoopDelayMs }
+    return found(out, 'maxEventLoopDelayMs', Math.round(readings.lagMs * 10) / 10, maxEventLoopDelayMs)
   }
   if (maxEventLoopUtilization !== undefined && readings.utilization > maxEventLoopUtilization) {
     // rounded up, so that a reading just above its limit does not print as equal to it
-    return { reason: 'maxEventLoopUtilization', value: Math.ceil(readings.utilization * 1000) / 1000, limit: maxEventLoopUtilization }
+    return found(out, 'maxEventLoopUtilization', Math.ceil(readings.utilization * 1000) / 1000, maxEventLoopUtilization)
   }
   if (maxHeapUsedBytes !== undefined && readings.heapUsed > maxHeapUsedBytes) {
-    return { reason: 'maxHeapUsedBytes', value: readings.heapUsed, limit: maxHeapUsedBytes }
+    return found(out, 'maxHeapUsedBytes', readings.heapUsed, maxHeapUsedBytes)
   }
   if (maxRssBytes !== undefined && readings.rss > maxRssBytes) {
-    return { reason: 'maxRssBytes', value: readings.rss, limit: maxRssBytes }
+    return found(out, 'maxRssBytes', readings.rss, maxRssBytes)
   }
   return null
+}
+
+function found (out: Exceeded | undefined, reason: LimitName, value: number, limit: number): Exceeded {
+  if (out === undefined) return { reason, value, limit }
+  out.reason = reason
+  out.value = value
+  out.limit = limit
+  return out
 }

@@ -7,8 +7,8 @@ import type { Exceeded } from './limits.js'
 export interface OverloadEpisode {
   /** the limit that started the episode. */
   readonly start: Exceeded
-  /** the limit seen exceeded most recently. */
-  latest: Exceeded
+  /** the limit seen exceeded most recently (updated in place). */
+  readonly latest: Exceeded
   readonly since: number
   lastExceededAt: number
   shed: number
@@ -37,16 +37,23 @@ export class OverloadTracker {
     return this.current !== null
   }
 
-  /** A limit is exceeded at `now`. Returns the new episode if this starts one. */
+  /**
+   * A limit is exceeded at `now`. Returns the new episode if this starts one.
+   * `exceeded` is copied (the caller may reuse it); while an episode lasts
+   * nothing is allocated.
+   */
   exceeded (now: number, exceeded: Exceeded): OverloadEpisode | null {
     const episode = this.current
     if (episode !== null) {
-      episode.latest = exceeded
+      const latest = episode.latest
+      latest.reason = exceeded.reason
+      latest.value = exceeded.value
+      latest.limit = exceeded.limit
       episode.lastExceededAt = now
       return null
     }
     this.episodes++
-    this.current = { start: exceeded, latest: exceeded, since: now, lastExceededAt: now, shed: 0 }
+    this.current = { start: { ...exceeded }, latest: { ...exceeded }, since: now, lastExceededAt: now, shed: 0 }
     return this.current
   }
 

@@ -265,8 +265,15 @@ class Pass {
         return
       }
       case 'destroyed': {
+        // The drain's deadline came with connections still open: the worker ended them
+        // itself, just before the primary would have killed it. It counts as a kill.
         const m = s.members.get(input.member)
-        if (m) m.destroyed = input.connections
+        if (!m) return
+        m.destroyed = input.connections
+        if (!m.killedAtDeadline) {
+          m.killedAtDeadline = true
+          this.#emit('worker.killed', { workerId: m.slot, afterMs: this.#now - (m.drainStartedAt ?? this.#now), connectionsDestroyed: input.connections }, m.id)
+        }
         return
       }
       case 'exit':
@@ -286,8 +293,8 @@ class Pass {
       case 'drain-deadline': {
         const m = s.members.get(input.member)
         if (!m) return
+        if (!m.killedAtDeadline) this.#emit('worker.killed', { workerId: m.slot, afterMs: this.#now - (m.drainStartedAt ?? this.#now) }, m.id)
         m.killedAtDeadline = true
-        this.#emit('worker.killed', { workerId: m.slot, afterMs: this.#now - (m.drainStartedAt ?? this.#now) }, m.id)
         this.steps.push({ do: 'kill', member: m.id })
         return
       }
@@ -346,7 +353,6 @@ class Pass {
       reason: verdict.reason,
       ...(verdict.possibleOom ? { possibleOom: true } : {}),
       // still open at the deadline: ended by the worker itself, or (killed) as last reported
-      ...(m.destroyed ? { connectionsDestroyed: m.destroyed } : {}),
       ...(verdict.reason === 'drain-timeout' ? { connectionsDestroyed: m.destroyed ?? m.stats?.connections ?? null } : {}),
     }, id)
     this.steps.push({ do: 'forget', member: id })

@@ -313,6 +313,7 @@ export class Supervisor extends EventEmitter {
       requestLimit,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
       sticky: config.schedulingPolicy === 'sticky',
+      shutdownDelayMs: config.shutdownDelayMs,
     })
     cluster.setupPrimary({
       exec: config.app,

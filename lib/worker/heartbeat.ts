@@ -27,7 +27,9 @@ export function startHeartbeat (intervalMs: number, requestLimit: number, send: 
     send({ clusterRun: 'heartbeat', ...stats })
   }
   beat()
-  setInterval(beat, intervalMs).unref()
+  // A beat the request path just sent makes the timer's one redundant (and its
+  // delay histogram empty: p99 0 on a saturated worker).
+  setInterval(() => { if (Date.now() - last >= intervalMs / 2) beat() }, intervalMs).unref()
   // One comparison and a clock read per request.
   onEveryRequest(() => {
     if (state.requests === requestLimit || Date.now() - last >= intervalMs) beat()

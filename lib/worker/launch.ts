@@ -10,6 +10,7 @@ const ENV = {
   requestLimit: 'CLUSTER_RUN_REQUEST_LIMIT',
   shutdownTimeoutMs: 'CLUSTER_RUN_SHUTDOWN_TIMEOUT_MS',
   sticky: 'CLUSTER_RUN_STICKY',
+  shutdownDelayMs: 'CLUSTER_RUN_SHUTDOWN_DELAY_MS',
 } as const
 
 const TS_ENTRY = /\.[mc]?ts$/
@@ -26,6 +27,8 @@ export interface LaunchSettings {
   shutdownTimeoutMs: number
   /** sticky sessions: the primary accepts the connections and hands them over */
   sticky: boolean
+  /** on its own SIGTERM, how long the worker serves on, unready, before it drains */
+  shutdownDelayMs: number
 }
 
 export interface LaunchTarget {
@@ -45,6 +48,7 @@ export function launchOptions (target: LaunchTarget, settings: LaunchSettings): 
       [ENV.requestLimit]: String(settings.requestLimit),
       [ENV.shutdownTimeoutMs]: String(settings.shutdownTimeoutMs),
       [ENV.sticky]: settings.sticky ? '1' : '0',
+      [ENV.shutdownDelayMs]: String(settings.shutdownDelayMs),
     },
   }
 }
@@ -59,6 +63,7 @@ export function readLaunch (env: NodeJS.ProcessEnv = process.env): LaunchSetting
     requestLimit: Number(env[ENV.requestLimit]) || 0,
     shutdownTimeoutMs: Number(env[ENV.shutdownTimeoutMs]) || 10_000,
     sticky: env[ENV.sticky] === '1',
+    shutdownDelayMs: Number(env[ENV.shutdownDelayMs]) || 0,
   }
 }
 

@@ -32,10 +32,16 @@ if (process.send && launch) {
 
   // Ctrl-C in a terminal signals the whole process group: the primary coordinates
   // the shutdown, so a worker drains instead of dying mid-request. A signal sent to
-  // one worker alone drains that worker; the primary replaces it.
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => { void drain(launch.shutdownTimeoutMs) })
-  }
+  // one worker alone drains that worker; the primary replaces it. A SIGTERM (a
+  // service manager's stop of the whole group) keeps the shutdown delay as the
+  // primary does: not ready, still serving, then the drain; a second one drains now.
+  process.on('SIGINT', () => { void drain(launch.shutdownTimeoutMs) })
+  let sigterms = 0
+  process.on('SIGTERM', () => {
+    if (launch.shutdownDelayMs <= 0 || ++sigterms > 1) return void drain(launch.shutdownTimeoutMs)
+    state.unready = true
+    setTimeout(() => { void drain(launch.shutdownTimeoutMs) }, launch.shutdownDelayMs).unref()
+  })
 
   if (launch.heartbeatMs > 0) startHeartbeat(launch.heartbeatMs, launch.requestLimit, send)
 }
@@ -54,15 +60,11 @@ async function drain (deadlineMs: number): Promise<void> {
       console.error(err)
     }
   }
-  const { destroyed } = await drainServers({ deadlineMs, appClosesUpgrades })
+  // What the deadline ends is reported at once: the primary counts it as a kill.
+  const onSwept = (connections: number): void => { if (connections > 0) send({ clusterRun: 'destroyed', connections }) }
+  await drainServers({ deadlineMs, appClosesUpgrades, onSwept })
   await runShutdownHooks()
-  // The count rides on the last message; exit once it is written.
-  if (destroyed > 0 && process.connected) {
-    process.send!({ clusterRun: 'destroyed', connections: destroyed } satisfies ToPrimary, () => process.exit())
-    setTimeout(() => process.exit(), 1000).unref()
-  } else {
-    process.exit()
-  }
+  process.exit()
 }
 
 async function answerMetrics (id: number): Promise<void> {

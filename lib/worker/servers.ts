@@ -110,12 +110,14 @@ function closeWhenIdle (socket: Socket): void {
  * before the primary's SIGKILL.
  */
 function sweepMargin (deadlineMs: number): number {
-  return Math.min(1000, Math.max(100, Math.floor(deadlineMs / 10)))
+  return Math.min(2000, Math.max(200, Math.floor(deadlineMs / 5)))
 }
 
 export interface DrainOptions {
   /** when the primary kills this worker, ms from now */
   deadlineMs: number
+  /** told, at the deadline, how many connections were still open (and are being ended) */
+  onSwept: (connections: number) => void
   /** the app registered onDrain(): its upgraded connections are its own to close */
   appClosesUpgrades: boolean
 }
@@ -127,7 +129,7 @@ export interface DrainOptions {
  * "going away" after the grace); end what is still open just before the deadline.
  * Resolves once every connection is closed, with how many the deadline ended.
  */
-export function drainServers ({ deadlineMs, appClosesUpgrades }: DrainOptions): Promise<{ destroyed: number }> {
+export function drainServers ({ deadlineMs, appClosesUpgrades, onSwept }: DrainOptions): Promise<{ destroyed: number }> {
   for (const server of servers) {
     refuseUpgrades(server)
     // net.Server#close, not http.Server#close: the latter also drops idle
@@ -141,18 +143,21 @@ export function drainServers ({ deadlineMs, appClosesUpgrades }: DrainOptions): 
     }
   }
   if (!appClosesUpgrades) {
-    setTimeout(() => { for (const socket of upgraded.keys()) goAway(socket) }, IDLE_GRACE_MS).unref()
+    setTimeout(() => { for (const socket of upgraded.keys()) goAway(socket, IDLE_GRACE_MS) }, IDLE_GRACE_MS).unref()
   }
   let destroyed = 0
+  const margin = sweepMargin(deadlineMs)
   const sweep = setTimeout(() => {
     for (const sockets of connections.values()) {
       for (const socket of sockets) {
         destroyed++
-        if (upgraded.has(socket)) goAway(socket)
+        // a WebSocket client gets half the margin to answer the close frame
+        if (upgraded.has(socket)) goAway(socket, margin / 2)
         else socket.destroy()
       }
     }
-  }, Math.max(0, deadlineMs - sweepMargin(deadlineMs)))
+    onSwept(destroyed)
+  }, Math.max(0, deadlineMs - margin))
   sweep.unref()
   return new Promise((resolve) => {
     const check = (): void => {

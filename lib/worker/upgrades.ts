@@ -40,15 +40,15 @@ const GOING_AWAY = closeFrame('server going away')
 
 /**
  * Ends an upgraded socket as gently as cluster-run can without knowing the app's
- * protocol: a WebSocket gets a close frame 1001 and a second to answer, anything else
+ * protocol: a WebSocket gets a close frame 1001 and `waitMs` to answer, anything else
  * is ended at once.
  */
-export function goAway (socket: Socket): void {
+export function goAway (socket: Socket, waitMs: number): void {
   if (socket.destroyed) return
   const info = upgraded.get(socket)
   if (info?.websocket && socket.writable) {
     socket.end(GOING_AWAY)
-    setTimeout(() => socket.destroy(), 1000).unref()
+    setTimeout(() => socket.destroy(), waitMs).unref()
   } else {
     socket.destroy()
   }
