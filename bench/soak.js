@@ -1,11 +1,12 @@
 // npm run soak — cluster-run under steady keep-alive load and a seeded chaos loop,
 // watching the primary for leaks. Not part of `npm test`.
 //
-// `node dist/cli.js bench/apps/soak-app.js -w 4 --config <tmp>/soak.config.json`
+// `node dist/bundle/cli.js bench/apps/soak-app.js -w 4 --config <tmp>/soak.config.json`
 // (a 2 s hang check, request and memory recycling, a crash breaker that deliberate
 // kills do not trip) gets a paced node:http keep-alive load for the whole run.
-// After a settle period the primary's RSS and open fds are sampled; then, at random
-// intervals (0.5-3 s), the chaos loop SIGKILLs a worker, pauses one (SIGSTOP, SIGCONT
+// After a settle period and a first quarter of the chaos (which grows the primary's
+// heap to its working size once), the primary's RSS and open fds are sampled; then, at
+// random intervals (0.5-3 s), the chaos loop SIGKILLs a worker, pauses one (SIGSTOP, SIGCONT
 // after a pause shorter or longer than the hang check), reloads (SIGHUP), scales up
 // or down (SIGTTIN/SIGTTOU, between 2 and 6 workers) or makes a worker grow past
 // maxMemoryMb: a deck of these (DECK), shuffled anew each round, from a seeded PRNG. Then the chaos stops, the cluster goes back to 4 workers, the load
@@ -66,7 +67,11 @@ const CLUSTER_CONFIG = {
 const PHASES = (() => {
   const settleS = Math.min(20, SECONDS / 6)
   const calmS = Math.max(15, SECONDS / 15)
-  return { settleS, chaosEndS: Math.max(settleS, SECONDS - calmS) }
+  const chaosEndS = Math.max(settleS, SECONDS - calmS)
+  // a first round of chaos brings the primary's heap to its working size (forks,
+  // reloads and their config threads grow it once); the first sample follows it
+  const warmEndS = settleS + (chaosEndS - settleS) / 4
+  return { settleS, warmEndS, chaosEndS }
 })()
 
 // pauses: SIGCONT before the hang check can fire (beats every 500 ms, timeout 2 s),
@@ -442,7 +447,7 @@ function phaseOf (at, marks) {
 
 async function main () {
   if (!fs.existsSync(CLI)) {
-    process.stderr.write('dist/cli.js is missing: run `npm run build` first.\n')
+    process.stderr.write('dist/bundle/cli.js is missing: run `npm run build` first.\n')
     return 2
   }
   const cliBuiltAt = fs.statSync(CLI).mtimeMs
@@ -450,7 +455,7 @@ async function main () {
   const configFile = path.join(dir, 'soak.config.json')
   fs.writeFileSync(configFile, JSON.stringify(CLUSTER_CONFIG, null, 2) + '\n')
   progress(`cluster-run soak: ${SECONDS} s, seed ${SEED}, ${RATE} req/s over ${CONNECTIONS} keep-alive connections, node ${process.version}, ${os.availableParallelism()} cores`)
-  progress(`phases: settle 0-${fmt(PHASES.settleS)} s, then first sample, chaos until ${fmt(PHASES.chaosEndS)} s, then back to ${WORKERS} workers, calm, last sample`)
+  progress(`phases: settle 0-${fmt(PHASES.settleS)} s, warm-up chaos until ${fmt(PHASES.warmEndS)} s, back to ${WORKERS} workers, first sample, chaos until ${fmt(PHASES.chaosEndS)} s, then back to ${WORKERS} workers, calm, last sample`)
 
   const port = await freePort()
   let c
@@ -472,11 +477,15 @@ async function main () {
     ticker.unref()
 
     await sleep(Math.max(0, at(PHASES.settleS) - performance.now()))
-    report.first = await samplePrimary(c, view, 'first')
     const marks = { loadStartedAt, chaosStart: performance.now(), chaosEnd: null }
     if (at(PHASES.chaosEndS) <= marks.chaosStart) note('the run is too short for any chaos: set SOAK_SECONDS higher')
-    progress(`chaos starts (seed ${SEED})`)
-    const actions = await chaosLoop(c, view, at(PHASES.chaosEndS))
+    progress(`warm-up chaos starts (seed ${SEED})`)
+    const warmup = await chaosLoop(c, view, at(PHASES.warmEndS))
+    report.warmupRestored = await restore(c, view)
+    await sleep(5000) // the load settles
+    report.first = await samplePrimary(c, view, 'first')
+    progress('chaos goes on')
+    const actions = [...warmup, ...await chaosLoop(c, view, at(PHASES.chaosEndS))]
     marks.chaosEnd = performance.now()
     progress(`chaos over: ${actions.length} actions; back to ${WORKERS} workers`)
     report.restored = await restore(c, view)
@@ -597,9 +606,9 @@ function printReport (r, c) {
   const tsv = (obj) => Object.entries(obj).sort((a, b) => b[1] - a[1]).map(([k, v]) => [...k.split('\t'), String(v)])
   out.push(`## cluster-run soak — ${SECONDS} s, seed ${SEED}, node ${process.version}, ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? '?'})`)
   out.push('')
-  out.push(`\`node dist/cli.js bench/apps/soak-app.js -w ${WORKERS} --config soak.config.json\` (primary pid ${c?.pid ?? '–'}), config: \`${JSON.stringify(CLUSTER_CONFIG)}\`. ` +
+  out.push(`\`node dist/bundle/cli.js bench/apps/soak-app.js -w ${WORKERS} --config soak.config.json\` (primary pid ${c?.pid ?? '–'}), config: \`${JSON.stringify(CLUSTER_CONFIG)}\`. ` +
     `Load: node:http keep-alive, ${CONNECTIONS} connections paced to ${RATE} req/s in all, ${TIMEOUT_S} s timeout, for the whole run. ` +
-    `Chaos every ${CHAOS_GAP_MS[0] / 1000}–${CHAOS_GAP_MS[1] / 1000} s from the first sample until ${fmt(PHASES.chaosEndS)} s: ` +
+    `Chaos every ${CHAOS_GAP_MS[0] / 1000}–${CHAOS_GAP_MS[1] / 1000} s from ${fmt(PHASES.settleS)} s until ${fmt(PHASES.chaosEndS)} s (the first sample after its first quarter, ${fmt(PHASES.warmEndS)} s): ` +
     `SIGKILL a worker, pause one ${SHORT_PAUSE_MS.join('–')} ms or ${LONG_PAUSE_MS.join('–')} ms (SIGSTOP/SIGCONT; hang check 2 s), SIGHUP, SIGTTIN/SIGTTOU (${MIN_WORKERS}–${MAX_WORKERS} workers), ` +
     `GET /grow?mb=${GROW_MB} (past maxMemoryMb). Rerun the same chaos with \`SOAK_SEED=${SEED}\`.`)
   if (!r.requests) {
