@@ -148,19 +148,22 @@ export class Guard {
   }
 
   /**
-   * The lag a request is judged by. A request on a connection the worker has
-   * served before was readable as soon as the loop turned: the lag of this
+   * The lag a request is judged by. A request on a connection the worker
+   * serves already was readable as soon as the loop turned: the lag of this
    * turn. The first request of a new connection may have waited in the
    * kernel's accept queue (schedulingPolicy 'none') or in the primary ('rr')
-   * for as long as the loop has been behind. The mark on the socket is set
-   * once per connection.
+   * for as long as the loop has been behind; so does every request while the
+   * loop catches up. The socket is marked once per connection.
    */
   private lagOf (req: IncomingMessage, now: number): number {
+    const ticker = this.ticker!
+    if (ticker.catchingUp) return ticker.behind(now)
     const socket = req.socket as (IncomingMessage['socket'] & { [SERVED]?: true }) | null | undefined
-    if (socket == null) return this.ticker!.behind(now)
-    if (socket[SERVED] === true) return this.ticker!.lag(now)
-    socket[SERVED] = true
-    return this.ticker!.behind(now)
+    if (socket != null) {
+      if (socket[SERVED] === true) return ticker.lag(now)
+      socket[SERVED] = true
+    }
+    return ticker.unseen(now)
   }
 
   stats (): GuardStats {

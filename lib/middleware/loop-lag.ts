@@ -5,21 +5,28 @@
 // see how overdue the next turn already is.
 //
 // That alone misses a loop that does turn, but only to run the next long
-// handler: a worker that takes one new connection per turn (libuv accepts one
-// per turn; under cluster's round-robin policy the primary hands over one per
-// turn) reads each request alone, right after the timer ran, while the backlog
-// waits in the kernel's accept queue or in the primary where the worker cannot
-// see it. Such a loop is behind all the same: its timer runs late turn after
-// turn and it never waits for I/O. So the lag a request is judged by counts
-// from the last turn the loop was not behind, the last tick that ran on time
-// or after the loop had waited for I/O, not from the last tick of any kind.
+// handler: a worker takes one new connection per turn (libuv accepts one per
+// turn; under cluster's round-robin policy the primary hands over one per
+// turn) and reads its request alone, right after the timer ran, while the
+// backlog waits in the kernel's accept queue or in the primary, where the
+// worker cannot see it. Such a loop is behind all the same: its timer runs
+// late turn after turn and it never waits for I/O. So the ticker also keeps
+// how long the loop has been behind: since the last tick that ran on time, or
+// since the loop last waited for I/O (nothing it could see was queued then;
+// the wait is taken to have come first in its gap between two ticks, so the
+// long turn after it still counts).
 //
-// Once the loop has been behind by more than the limit, the backlog it could
-// not see is still there when it turns on time again (turns are short because
-// requests are refused). It counts as caught up only once it has had spare
-// time (it waited for I/O for a tenth of the time since it turned on time
-// again: the queue is drained) or has kept turning on time for as long as the
-// limit; until then requests are refused, cheaply, and the queue drains.
+// The first request of a new connection may have waited out of sight that
+// long, and is judged by it; a request on a connection the worker already
+// serves was readable as soon as the loop turned, and the lag of this turn is
+// what it waited. Once a request from out of sight finds the loop behind by
+// more than the limit, the backlog it came from is still there when the loop
+// turns on time again (turns are short because requests are refused), so the
+// loop catches up first: every request is judged by how long the loop has
+// been behind, and refused, cheaply, until at a tick on time the loop has
+// waited for I/O a tenth of the time since it began to catch up (the queue is
+// drained) or as long as the limit has passed. A long turn meanwhile starts
+// the catching up over.
 import { performance } from 'node:perf_hooks'
 
 /** Default tick interval: the lag is known to within about this many ms. */
@@ -30,15 +37,14 @@ export const LOOP_TICK_MS = 10
  * waited for I/O) shows that the loop ran out of work it could see. Under a
  * flood the loop never waits (measured: under 0.01 ms per gap, either
  * scheduling policy); a client that sends its next request only after the
- * answer makes the loop wait about a round trip (0.3 ms and more).
+ * answer often makes the loop wait about a round trip (0.3 ms and more).
  */
 export const IDLE_EVIDENCE_MS = 0.1
 
 /**
- * After the loop was behind by more than the limit: the share of the time
- * since it turned on time again that it must have waited for I/O to count as
- * caught up (the queue it could not see is drained). The same spare time as
- * a loop utilization of 0.9.
+ * While catching up: the share of the time since it began that the loop must
+ * have waited for I/O to count as caught up (the queue it could not see is
+ * drained). The spare time of a loop utilization of 0.9.
  */
 export const CATCH_UP_IDLE_SHARE = 0.1
 
@@ -62,21 +68,22 @@ export const readLoopIdle: IdleReader = () => performance.nodeTiming.idleTime
 
 /**
  * Stamps every turn of the loop with an unref'd, re-armed timer, and keeps
- * the last turn at which the loop was not behind: a tick at most one interval
- * late, or one after the loop waited for I/O; once it was behind by more than
- * `limitMs`, the tick at which it has caught up again.
+ * the last moment the loop was not behind: a tick at most one interval late,
+ * the end of a wait for I/O; while catching up, the tick at which it has
+ * caught up.
  */
 export class LoopTicker {
   readonly intervalMs: number
-  /** the lag limit: beyond it, the loop must catch up before it counts as on time again. */
+  /** the lag limit: a request from out of sight that finds the loop further behind makes it catch up. */
   readonly limitMs: number
   private lastTick: number
-  /** the last tick at which the loop was not behind (the start, until the first tick). */
+  /** the last moment the loop was not behind (the start, until the first tick). */
   private onTimeAt: number
   private lastIdle: number
   private ticked = false
-  /** while catching up: the first tick on time again, and the idle time then (NaN otherwise). */
-  private catchUpSince = Number.NaN
+  private catching = false
+  /** while catching up: when it began (or began again after a long turn), and the idle time then. */
+  private catchUpSince = 0
   private catchUpIdle = 0
   private readonly clock: Clock
   private readonly readIdle: IdleReader
@@ -118,6 +125,26 @@ export class LoopTicker {
     return eventLoopLag(now, this.onTimeAt, this.intervalMs)
   }
 
+  /**
+   * The lag of a request that may have waited where the loop cannot see it
+   * (the first of a new connection): behind(now). Beyond the limit, the loop
+   * begins to catch up.
+   */
+  unseen (now: number = this.clock()): number {
+    const behind = this.behind(now)
+    if (behind > this.limitMs && !this.catching) {
+      this.catching = true
+      this.catchUpSince = now
+      this.catchUpIdle = this.readIdle()
+    }
+    return behind
+  }
+
+  /** Catching up: every request is to be judged by behind(). */
+  get catchingUp (): boolean {
+    return this.catching
+  }
+
   stop (): void {
     clearTimeout(this.timer)
   }
@@ -129,10 +156,15 @@ export class LoopTicker {
     if (!this.ticked) {
       // the first tick may be late from the app's own start-up: that is not a backlog
       this.onTimeAt = now
-    } else if (this.behind(now) > this.limitMs) {
+    } else if (this.catching) {
       this.catchUp(now, onTime, idle)
-    } else if (onTime || idle - this.lastIdle >= IDLE_EVIDENCE_MS) {
+    } else if (onTime) {
       this.onTimeAt = now
+    } else if (idle - this.lastIdle >= IDLE_EVIDENCE_MS) {
+      // it waited for I/O in this gap, at the earliest right after the last tick:
+      // behind since the wait ended, by the busy rest of the gap at most
+      const waitedUntil = this.lastTick + (idle - this.lastIdle)
+      if (waitedUntil > this.onTimeAt) this.onTimeAt = waitedUntil
     }
     this.lastIdle = idle
     this.lastTick = now
@@ -142,22 +174,19 @@ export class LoopTicker {
     this.onTick(now, this.behind(now))
   }
 
-  /** Behind by more than the limit: on time again, and for long enough or with spare time? */
+  /** On time again, and for as long as the limit or with spare time? */
   private catchUp (now: number, onTime: boolean, idle: number): void {
     if (!onTime) {
       // a long turn again: catching up starts over
-      this.catchUpSince = Number.NaN
-      return
-    }
-    if (Number.isNaN(this.catchUpSince)) {
       this.catchUpSince = now
       this.catchUpIdle = idle
       return
     }
     const spanMs = now - this.catchUpSince
-    if (spanMs >= this.limitMs || idle - this.catchUpIdle >= CATCH_UP_IDLE_SHARE * spanMs) {
+    const spare = spanMs >= this.intervalMs && idle - this.catchUpIdle >= CATCH_UP_IDLE_SHARE * spanMs
+    if (spare || spanMs >= this.limitMs) {
       this.onTimeAt = now
-      this.catchUpSince = Number.NaN
+      this.catching = false
     }
   }
 }
