@@ -27,7 +27,7 @@ import metrics from './tables/metrics.js'
 import realtime from './tables/realtime.js'
 
 /** The tables, in the order they run and print. */
-const TABLES = [throughput, reload, overload, control, metrics, realtime]
+const TABLES = [throughput, reload, overload, control, metrics, realtime, (await import('./tables/footprint.js')).default]
 
 const resultKey = (t) => `table${t.id}`
 

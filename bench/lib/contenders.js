@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-export const CLI = path.join(ROOT, 'dist', 'cli.js')
+// the CLI as it ships (package.json `bin`): the bundle `npm run build` writes
+export const CLI = path.join(ROOT, 'dist', 'bundle', 'cli.js')
 export const BARE = fileURLToPath(new URL('../bare-primary.js', import.meta.url))
 export const appPath = (name) => fileURLToPath(new URL(`../apps/${name}`, import.meta.url))
 
@@ -201,6 +202,15 @@ async function stop (c) {
     live.delete(c)
   }
   return c.exit
+}
+
+/**
+ * Remembers a PID started outside start() (a helper process, its workers), so that
+ * the emergency cleanup and the leftover check at the end cover it; `expected` is a
+ * string its /proc cmdline contains.
+ */
+export function track (pid, expected) {
+  if (typeof pid === 'number') everyPid.set(pid, expected)
 }
 
 /** Is this PID alive and still running what we started under it (not a recycled PID)? */

@@ -1,0 +1,13 @@
+// A hello-world node:http app: `node bench/apps/hello.js` (PORT=3000). The footprint
+// table measures on it what cluster-run adds to a worker's boot and to its CPU time
+// per request, with nothing of the app's own in the way.
+import http from 'node:http'
+
+const body = Buffer.from('hello\n')
+
+const server = http.createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length })
+  res.end(body)
+})
+
+server.listen(Number(process.env.PORT ?? 3000), '127.0.0.1')
