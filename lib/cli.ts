@@ -15,7 +15,9 @@ Options:
   -c, --config <file>            config file (default: searched in the current directory)
   -w, --workers <n|auto>         number of workers (default: auto, the CPUs this process may use)
   -n, --name <name>              the cluster's name for the commands below (default: the package name)
-      --scheduling-policy <p>    rr (the primary spreads connections) or none (the kernel does)
+      --scheduling-policy <p>    rr (the primary spreads connections), none (the kernel does),
+                                 or sticky (the primary keeps each client on its slot)
+      --metrics-port <port>      serve /metrics, /healthz and /readyz from the primary
       --log-level <level>        trace, debug, info, warn, error, fatal or silent
       --pretty                   human-readable logs instead of JSON lines
       --check                    validate and print the resolved config; fork nothing

@@ -38,7 +38,7 @@ t.test('--help prints the usage and exits 0', async (t) => {
     const { cli, code } = await run(t, [flag, HTTP_APP, '-w', '1'])
     t.equal(code, 0, `${flag}: exit 0`)
     t.match(cli.stdout(), /^Usage: cluster-run \[entry\] \[options\]/, `${flag}: the usage line`)
-    for (const option of ['--config', '--workers', '--scheduling-policy', '--log-level', '--check', '--version', 'Exit codes']) {
+    for (const option of ['--config', '--workers', '--name', '--scheduling-policy', '--metrics-port', '--log-level', '--check', '--version', 'cluster-run status', 'Exit codes']) {
       t.match(cli.stdout(), option, `${flag}: mentions ${option}`)
     }
     t.equal(cli.stderr(), '', `${flag}: nothing on stderr`)
