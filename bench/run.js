@@ -5,7 +5,7 @@
 //   BENCH_QUICK=1        smoke run (~1.5 min): 1 repetition, shorter and smaller loads
 //   BENCH_REPS=n         repetitions per contender (default 3, quick 1)
 //   BENCH_HEAVY_REPS=n   repetitions of the /heavy load in table 1 (default 1, see README)
-//   BENCH_ONLY=1,2,3     run only these tables (default 1,2,3; the control-socket table: BENCH_ONLY=control)
+//   BENCH_ONLY=1,2,3     run only these tables (default 1,2,3,footprint,metrics,realtime; the control-socket table, ~15 min: BENCH_ONLY=control)
 //   BENCH_IDLE_MS=n      table 3: let the workers idle n ms between the warm-up and the flood (default 0)
 //
 // Each table is a module in bench/tables/ whose default export is
@@ -38,7 +38,7 @@ function allLoads (results) {
 
 async function main () {
   if (!fs.existsSync(CLI)) {
-    process.stderr.write('dist/cli.js is missing: run `npm run build` first.\n')
+    process.stderr.write('dist/bundle/cli.js is missing: run `npm run build` first.\n')
     return 2
   }
   const began = performance.now()
