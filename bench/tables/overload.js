@@ -1,22 +1,126 @@
 // Table 3 — overload protection: the /heavy flood against cluster-run, unguarded
-// and behind expressGuard with and without the loop-utilization limit.
+// and behind expressGuard with and without the loop-utilization limit, over
+// keep-alive connections (autocannon, table 1's load) and over new connections
+// (an open loop: requests sent on schedule, each on a connection of its own).
+import http from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { KINDS, freePort, start } from '../lib/contenders.js'
+import { watchCpu } from '../lib/cpu.js'
 import { load } from '../lib/load.js'
-import { fmt, max, median, table, verdict } from '../lib/stats.js'
-import { CONFIG, GUARDED_APP, HEAVY_APP, HEAVY_REPS, IDLE_MS, REPS, TARGETS, finish, measure, otherLoadLine, progress, rotate, slim } from '../lib/shared.js'
+import { fmt, max, median, summarize, table, verdict } from '../lib/stats.js'
+import { CONFIG, GUARDED_APP, HEAVY_APP, HEAVY_REPS, IDLE_MS, QUICK, REPS, TARGETS, finish, measure, otherLoadLine, progress, rotate, slim } from '../lib/shared.js'
 
-// `guard` names an entry of CONFIG.guards; `sheds` marks the rows whose runs end in
-// about a second because the guard refuses most of the flood (they get all REPS
-// repetitions; the others last as long as table 1's /heavy and get HEAVY_REPS).
+// The open loop: `requests` GETs of /heavy at `ratePerS`, each on a new connection
+// (agent: false, `Connection: close`), sent on schedule whatever the answers: 4×
+// what 2 workers of 40 ms handlers serve. Kept in results.json as table3.openLoad.
+export const OPEN_LOAD = { path: '/heavy', requests: QUICK ? 200 : 300, ratePerS: 200, timeoutS: 30 }
+
+// `load` is 'keep' (CONFIG.heavy: autocannon over keep-alive connections) or 'open'
+// (OPEN_LOAD). `guard` names an entry of CONFIG.guards; `sheds` marks the rows
+// whose runs end in about a second because the guard refuses most of the flood
+// (they get all REPS repetitions; the others are as long as an unguarded flood
+// and get HEAVY_REPS).
 const T3_ROWS = [
-  { id: 'rr', kind: 'cr-rr', guard: null },
-  { id: 'rr+guard', kind: 'cr-rr', guard: 'lag' },
-  { id: 'rr+elu', kind: 'cr-rr', guard: 'elu', sheds: true },
-  { id: 'none', kind: 'cr-none', guard: null },
-  { id: 'none+guard', kind: 'cr-none', guard: 'lag', sheds: true },
-  { id: 'none+elu', kind: 'cr-none', guard: 'elu', sheds: true },
+  { id: 'rr', kind: 'cr-rr', load: 'keep', guard: null },
+  { id: 'rr+guard', kind: 'cr-rr', load: 'keep', guard: 'lag', sheds: true },
+  { id: 'rr+elu', kind: 'cr-rr', load: 'keep', guard: 'elu', sheds: true },
+  { id: 'none', kind: 'cr-none', load: 'keep', guard: null },
+  { id: 'none+guard', kind: 'cr-none', load: 'keep', guard: 'lag', sheds: true },
+  { id: 'none+elu', kind: 'cr-none', load: 'keep', guard: 'elu', sheds: true },
+  { id: 'rr/open', kind: 'cr-rr', load: 'open', guard: null },
+  { id: 'rr+guard/open', kind: 'cr-rr', load: 'open', guard: 'lag', sheds: true },
+  { id: 'rr+elu/open', kind: 'cr-rr', load: 'open', guard: 'elu', sheds: true },
+  { id: 'none/open', kind: 'cr-none', load: 'open', guard: null },
+  { id: 'none+guard/open', kind: 'cr-none', load: 'open', guard: 'lag', sheds: true },
+  { id: 'none+elu/open', kind: 'cr-none', load: 'open', guard: 'elu', sheds: true },
 ]
+
+const LOAD_LABEL = { keep: 'keep-alive', open: 'new conns' }
+
+/**
+ * The open loop against 127.0.0.1:port. Returns what lib/load.js returns for
+ * autocannon (the fields the table reads), latencies measured from the moment
+ * each request was due to its response's end.
+ */
+async function openLoop ({ port, path, requests, ratePerS, timeoutS }) {
+  const ok = []
+  const shed = []
+  const otherStatus = []
+  const statuses = {}
+  const errorKinds = {}
+  let errors = 0
+  let timeouts = 0
+  let lastResponseAt = 0
+  const startedAt = performance.now()
+  const one = (dueAt) => new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      res.resume()
+      res.on('end', () => {
+        lastResponseAt = performance.now()
+        const ms = lastResponseAt - dueAt
+        statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1
+        if (res.statusCode >= 200 && res.statusCode < 300) ok.push(ms)
+        else if (res.statusCode === 503) shed.push(ms)
+        else otherStatus.push(ms)
+        resolve()
+      })
+      res.on('error', fail)
+    })
+    req.setTimeout(timeoutS * 1000, () => {
+      timeouts++
+      req.destroy(Object.assign(new Error('request timed out'), { code: 'TIMEOUT' }))
+    })
+    req.on('error', fail)
+    let failed = false
+    function fail (err) {
+      if (failed) return
+      failed = true
+      errors++
+      const kind = err?.code ?? err?.message ?? String(err)
+      errorKinds[kind] = (errorKinds[kind] ?? 0) + 1
+      resolve()
+    }
+  })
+  const pending = []
+  for (let i = 0; i < requests; i++) {
+    const dueAt = startedAt + (i * 1000) / ratePerS
+    const wait = dueAt - performance.now()
+    if (wait > 0) await sleep(wait)
+    pending.push(one(dueAt))
+  }
+  await Promise.all(pending)
+  const windowMs = (lastResponseAt || performance.now()) - startedAt
+  const non2xx = shed.length + otherStatus.length
+  return {
+    client: 'open loop',
+    path,
+    requests,
+    ratePerS,
+    windowMs,
+    ok: ok.length,
+    non2xx,
+    shed: shed.length,
+    errors, // timeouts included, as autocannon counts them
+    timeouts,
+    failed: errors + non2xx,
+    unanswered: 0, // every request ends in a response or an error
+    statuses,
+    errorKinds,
+    rps: ok.length / (windowMs / 1000),
+    latencyOk: summarize(ok),
+    latencyShed: summarize(shed),
+    latencyOther: summarize(otherStatus),
+  }
+}
+
+/** The row's flood against a contender, with the machine's CPU use by other processes recorded. */
+async function flood (c, row) {
+  if (row.load === 'keep') return measure(c, CONFIG.heavy)
+  const cpuDone = watchCpu(c)
+  const result = await openLoop({ port: c.port, ...OPEN_LOAD })
+  result.cpu = cpuDone()
+  return result
+}
 
 /** `expressGuard({ ... })` as the app calls it. */
 function guardCall (name) {
@@ -38,9 +142,9 @@ const GUARD_LABEL = { lag: 'lag + in-flight', elu: 'lag + in-flight + ELU' }
 
 async function table3 (t1) {
   const runs = []
-  // The unguarded rows are table 1's /heavy runs of the same app, cluster and load
-  // (which follow the warm-up at once: not comparable with an idle pause).
-  for (const row of T3_ROWS.filter((r) => !r.guard && IDLE_MS === 0)) {
+  // The unguarded keep-alive rows are table 1's /heavy runs of the same app, cluster and
+  // load (which follow the warm-up at once: not comparable with an idle pause).
+  for (const row of T3_ROWS.filter((r) => !r.guard && r.load === 'keep' && IDLE_MS === 0)) {
     for (const r of (t1?.runs ?? []).filter((x) => x.kind === row.kind && x.heavy)) {
       runs.push({ row: row.id, rep: r.rep, from: 'table 1', heavy: r.heavy })
     }
@@ -51,7 +155,7 @@ async function table3 (t1) {
       // A run that does not shed lasts as long as table 1's /heavy: as many repetitions as those.
       if (rep >= (row.sheds ? REPS : HEAVY_REPS)) continue
       const port = await freePort()
-      progress(`table 3, repetition ${rep + 1}/${REPS}: ${KINDS[row.kind].label}${row.guard ? ` + ${guardCall(row.guard)}` : ''}`)
+      progress(`table 3, repetition ${rep + 1}/${REPS}: ${KINDS[row.kind].label}${row.guard ? ` + ${guardCall(row.guard)}` : ''}, ${LOAD_LABEL[row.load]}`)
       const c = await start(row.kind, {
         app: row.guard ? GUARDED_APP : HEAVY_APP,
         workers: CONFIG.workers,
@@ -63,7 +167,7 @@ async function table3 (t1) {
         // the guard is in front of the warm-up too: what it refuses of /light is the price of its limits
         run.warmup = summarizeWarmup(await load({ port, ...CONFIG.warmup }))
         if (IDLE_MS) await sleep(IDLE_MS)
-        run.heavy = await measure(c, CONFIG.heavy)
+        run.heavy = await flood(c, row)
         progress(`  accepted ${run.heavy.ok}, shed ${run.heavy.shed}, errors ${run.heavy.errors}, p99 accepted ${fmt(run.heavy.latencyOk.p99)} ms, p99 shed ${fmt(run.heavy.latencyShed.p99)} ms, ${fmt(run.heavy.windowMs / 1000, 1)} s`)
       } finally {
         run.stop = await finish(c, `table 3 rep ${rep + 1}`)
@@ -101,7 +205,7 @@ async function table3 (t1) {
     }
     summary[row.id] = s
   }
-  return { runs, summary }
+  return { openLoad: OPEN_LOAD, runs, summary }
 }
 
 function summarizeWarmup (r) {
@@ -128,41 +232,60 @@ function p99Cell (median, worst, pass) {
   return `${fmt(median)} ${verdict(pass)}${worst !== null && Math.round(worst) > Math.round(median) ? ` (max ${fmt(worst)})` : ''}`
 }
 
+/** "all targets met" or "missed: …" over some rows: the worst verdict of each target. */
+function verdictLine (rows, summary) {
+  const ran = rows.filter((row) => summary[row.id].n > 0)
+  if (ran.length === 0) return null
+  const missed = []
+  for (const [target, label] of [['acceptedP99', 'accepted p99'], ['shedP99', 'shed p99'], ['noTimeouts', 'no timeouts']]) {
+    const rowsMissing = ran.filter((row) => summary[row.id].targets[target] === false)
+    if (rowsMissing.length) missed.push(`${label} (${rowsMissing.map(rowLabel).join(', ')})`)
+  }
+  return missed.length ? `missed: ${missed.join('; ')}` : 'all targets met'
+}
+
+function rowLabel (row) {
+  return `${KINDS[row.kind].label.replace('cluster-run ', '')} ${LOAD_LABEL[row.load]}`
+}
+
 function printTable3 ({ runs, summary }) {
   const { heavy } = CONFIG
   const rows = T3_ROWS.map((row) => {
     const s = summary[row.id]
-    const shedCol = s.shedP99Ms === null ? 'no 503' : p99Cell(s.shedP99Ms, s.shedP99MaxMs, s.targets.shedP99)
+    const shedCol = s.shedP99Ms === null ? (s.n ? 'no 503' : 'n/a') : p99Cell(s.shedP99Ms, s.shedP99MaxMs, s.targets.shedP99)
     return [
-      KINDS[row.kind].label.replace('cluster-run ', ''), row.guard ? GUARD_LABEL[row.guard] : 'none' + (s.from === 'table 1' ? ' (table 1 runs)' : ''),
+      KINDS[row.kind].label.replace('cluster-run ', ''), LOAD_LABEL[row.load],
+      row.guard ? GUARD_LABEL[row.guard] : 'none' + (s.from === 'table 1' ? ' (table 1 runs)' : ''),
       `${s.n}`, fmt(s.accepted), fmt(s.shed), `${fmt(s.timeouts)} / ${fmt(s.errors)}${s.timeoutsMax > s.timeouts ? ` (max ${s.timeoutsMax} timeouts)` : ''}`,
       p99Cell(s.acceptedP99Ms, s.acceptedP99MaxMs, s.targets.acceptedP99), shedCol, verdict(s.targets.noTimeouts), fmt(s.wallS, 1),
       row.guard ? reasonsCell(s.overloadStarts) : '',
     ]
   })
-  const rrElu = summary['rr+elu']
-  const met = rrElu.n > 0 && rrElu.targets.acceptedP99 === true && rrElu.targets.shedP99 !== false && rrElu.targets.noTimeouts === true
-  const missed = Object.entries({ 'accepted p99': rrElu.targets.acceptedP99, 'shed p99': rrElu.targets.shedP99, 'no timeouts': rrElu.targets.noTimeouts })
-    .filter(([, ok]) => ok === false).map(([k]) => k)
+  const verdicts = ['lag', 'elu']
+    .map((guard) => [guard, verdictLine(T3_ROWS.filter((row) => row.guard === guard), summary)])
+    .filter(([, line]) => line !== null)
+    .map(([guard, line]) => `${GUARD_LABEL[guard]}, both policies and both loads: ${line}.`)
   return [
     `### Table 3 — overload protection (cluster-run, ${CONFIG.workers} workers; median of the runs in column n)`,
     '',
-    `/heavy: ${heavy.amount} requests over ${heavy.connections} keep-alive connections, ${heavy.timeoutS} s per-request timeout, ` +
-      (IDLE_MS ? `sent after the workers idled ${IDLE_MS} ms following the /light warm-up. ` : 'sent as soon as the /light warm-up ends. ') +
+    `/heavy floods, sent ${IDLE_MS ? `after the workers idled ${IDLE_MS} ms following` : 'as soon as'} the /light warm-up ends: ` +
+      `"keep-alive" = ${heavy.amount} requests over ${heavy.connections} keep-alive connections (autocannon, ${heavy.timeoutS} s per-request timeout; ` +
+      'it ignores Retry-After: every 503 is followed at once by the next request on that connection); ' +
+      `"new conns" = an open loop of ${OPEN_LOAD.requests} requests at ${OPEN_LOAD.ratePerS}/s, each on a new connection ` +
+      `(${OPEN_LOAD.timeoutS} s timeout; latency counted from the moment a request was due). ` +
       `Guards: "${GUARD_LABEL.lag}" = \`${guardCall('lag')}\`; "${GUARD_LABEL.elu}" = \`${guardCall('elu')}\`. ` +
       'Latencies measured at the client, split by status. ' +
       `Targets: accepted p99 < ${TARGETS.acceptedP99Ms} ms, shed p99 < ${TARGETS.shedP99Ms} ms, no timeouts.`,
     '',
-    table(['policy', 'guard', 'n', 'accepted (2xx)', 'shed (503)', 'timeouts / errors', 'p99 accepted ms', 'p99 shed ms', 'no timeout', 'wall s', 'overload.start (warm-up + flood, all runs)'],
-      rows, 'llrrrrrrlrl'),
+    table(['policy', 'load', 'guard', 'n', 'accepted (2xx)', 'shed (503)', 'timeouts / errors', 'p99 accepted ms', 'p99 shed ms', 'no timeout', 'wall s', 'overload.start (warm-up + flood, all runs)'],
+      rows, 'lllrrrrrrlrl'),
     '',
-    (rrElu.n === 0 ? '' : `Under rr (the default policy) with the utilization limit: ${met ? 'all targets met' : `missed: ${missed.join(', ')}`}. `) +
-      'The load generator ignores Retry-After: every 503 is followed at once by the next request on that connection. ' +
-      otherLoadLine(runs.map((r) => r.heavy)),
+    [...verdicts, otherLoadLine(runs.map((r) => r.heavy))].join(' '),
     '',
     `The price, during the ${CONFIG.warmup.durationS} s /light warm-up before each flood (${CONFIG.warmup.connections} connections, closed loop: ` +
       'the workers are saturated while /light answers in milliseconds), median share of requests refused: ' +
-      T3_ROWS.filter((row) => row.guard).map((row) => `${KINDS[row.kind].label.replace('cluster-run ', '')} ${GUARD_LABEL[row.guard]} ${fmt(summary[row.id].warmupShedPct)} %`).join(', ') + '.',
+      T3_ROWS.filter((row) => row.guard && summary[row.id].n > 0)
+        .map((row) => `${rowLabel(row)} ${GUARD_LABEL[row.guard]} ${fmt(summary[row.id].warmupShedPct)} %`).join(', ') + '.',
   ].join('\n')
 }
 
