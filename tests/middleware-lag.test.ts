@@ -105,7 +105,7 @@ t.test('the first tick may be late from start-up: that is no backlog', async (t)
   t.equal(ticker.behind(), 0)
 })
 
-t.test('a new connection finds the loop behind by more than the limit: caught up after spare time, or as long again', async (t) => {
+t.test('a new connection finds the loop behind by more than the limit: caught up after spare time, or as long as the limit', async (t) => {
   const loop = fakeLoop()
   const { ticker, tick } = manualTicker(loop)
   loop.run(TICK_MS)
@@ -133,15 +133,13 @@ t.test('a new connection finds the loop behind by more than the limit: caught up
   while (ticker.catchingUp && loop.now() - since < 1000) { loop.run(TICK_MS); tick() }
   t.equal(loop.now() - since, LIMIT_MS, 'caught up as long as the limit after it began')
 
-  // a long turn while catching up starts it over
+  // late ticks while catching up (the CPU taken by another process, the app's own timers)
+  // do not hold it beyond the limit: what is left is refused in the next round
   for (let i = 0; i < 5; i++) { loop.run(40); tick() }
   ticker.unseen()
-  for (let i = 0; i < 10; i++) { loop.run(TICK_MS); tick() }
-  loop.run(40)
-  tick()
   since = loop.now()
-  while (ticker.catchingUp && loop.now() - since < 1000) { loop.run(TICK_MS); tick() }
-  t.equal(loop.now() - since, LIMIT_MS, 'caught up 150 ms after the long turn')
+  while (ticker.catchingUp && loop.now() - since < 1000) { loop.run(30); tick() }
+  t.equal(loop.now() - since, LIMIT_MS, 'caught up as long as the limit after it began, late ticks or not')
   t.equal(ticker.behind(), 0)
 
   // a caught-up loop that waits: the first tick 10 ms on, with the loop idle, is enough

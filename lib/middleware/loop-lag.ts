@@ -23,10 +23,10 @@
 // more than the limit, the backlog it came from is still there when the loop
 // turns on time again (turns are short because requests are refused), so the
 // loop catches up first: every request is judged by how long the loop has
-// been behind, and refused, cheaply, until at a tick on time the loop has
+// been behind, and refused, cheaply, until a tick at which the loop has
 // waited for I/O a tenth of the time since it began to catch up (the queue is
-// drained) or as long as the limit has passed. A long turn meanwhile starts
-// the catching up over.
+// drained), or as long as the limit has passed (what is left is refused in
+// the next round, should the loop fall behind again).
 import { performance } from 'node:perf_hooks'
 
 /** Default tick interval: the lag is known to within about this many ms. */
@@ -82,7 +82,7 @@ export class LoopTicker {
   private lastIdle: number
   private ticked = false
   private catching = false
-  /** while catching up: when it began (or began again after a long turn), and the idle time then. */
+  /** while catching up: when it began, and the idle time then. */
   private catchUpSince = 0
   private catchUpIdle = 0
   private readonly clock: Clock
@@ -157,7 +157,7 @@ export class LoopTicker {
       // the first tick may be late from the app's own start-up: that is not a backlog
       this.onTimeAt = now
     } else if (this.catching) {
-      this.catchUp(now, onTime, idle)
+      this.catchUp(now, idle)
     } else if (onTime) {
       this.onTimeAt = now
     } else if (idle - this.lastIdle >= IDLE_EVIDENCE_MS) {
@@ -174,14 +174,8 @@ export class LoopTicker {
     this.onTick(now, this.behind(now))
   }
 
-  /** On time again, and for as long as the limit or with spare time? */
-  private catchUp (now: number, onTime: boolean, idle: number): void {
-    if (!onTime) {
-      // a long turn again: catching up starts over
-      this.catchUpSince = now
-      this.catchUpIdle = idle
-      return
-    }
+  /** Caught up: spare time since it began, or as long as the limit? */
+  private catchUp (now: number, idle: number): void {
     const spanMs = now - this.catchUpSince
     const spare = spanMs >= this.intervalMs && idle - this.catchUpIdle >= CATCH_UP_IDLE_SHARE * spanMs
     if (spare || spanMs >= this.limitMs) {

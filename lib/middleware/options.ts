@@ -37,7 +37,13 @@ function healthPath (fallback: string) {
 }
 
 export const guardOptionsSchema = z.strictObject({
-  /** shed when the event loop has not turned for this long (instantaneous lag, ms). */
+  /**
+   * shed when a request would have waited longer than this for the event loop
+   * (ms): the lag of the current turn for a connection already served; for the
+   * first request of a new connection, how long the loop has been behind
+   * (since its timer last ran on time or it last waited for I/O), since the
+   * connection may have waited that long in the accept queue or the primary.
+   */
   maxEventLoopDelayMs: positive('a number of milliseconds > 0').optional(),
   /**
    * shed while the event loop has been busy more than this share of the time
