@@ -14,10 +14,17 @@ export default defineConfig({
   env: { PORT: '3000' },
   // directory the app is resolved from and the workers run in (default: the current one)
   // cwd: '.',
+  // the name for `cluster-run ls | status | reload | scale | stop` (default: the package's name, else the entry's); flag -n
+  // name: 'shop',
+  // the control socket: false turns it off, a path sets it (default: <dir>/<name>.sock, dir from CLUSTER_RUN_HOME,
+  // else $XDG_RUNTIME_DIR/cluster-run, else ~/.cluster-run)
+  // controlSocket: false,
   // a number, or 'auto': the CPUs this process may use (affinity and cgroup quota); env CLUSTER_RUN_WORKERS, flag -w
   workers: 'auto',
-  // 'rr': the primary hands out connections in turn; 'none': the kernel does
+  // 'rr': the primary hands out connections in turn; 'none': the kernel does; 'sticky': the primary keeps each client
+  // on its slot (by rendezvous hashing of its address or, behind a proxy, of a header)
   schedulingPolicy: 'rr',
+  sticky: { by: 'address' }, // or { by: { header: 'x-forwarded-for' } }
   // 'listening': ready when the app listens; 'message': ready when it calls ready() from 'cluster-run/worker'
   readiness: 'listening',
   // restart delay of a crashed slot: initialMs × factor^(n-1), capped at maxMs, ± jitter; reset after resetAfterMs up
@@ -28,6 +35,12 @@ export default defineConfig({
   readyTimeoutMs: 30_000,
   // a draining worker (shutdown, reload, scale-down, recycle) still alive after this is killed
   shutdownTimeoutMs: 10_000,
+  // on SIGTERM: readiness 503 at once, the workers serve this long more, then drain (behind a load balancer)
+  shutdownDelayMs: 0,
+  // the primary's /readyz answers 200 while at least this many workers are ready
+  minReadyWorkers: 1,
+  // Prometheus /metrics, /healthz and /readyz from the primary on a port of its own (off unless set); flag --metrics-port
+  // metrics: { port: 9100, host: '127.0.0.1', timeoutMs: 1000 },
   // a worker whose event loop sent no heartbeat for this long is killed as hung (0: off)
   heartbeatTimeoutMs: 30_000,
   // replace a worker whose RSS passes this many MiB, gracefully (0: off)
@@ -46,4 +59,6 @@ export default defineConfig({
   onWorkerExit: ({ workerId, pid, code, signal, reason }) => {},
   onReload: ({ generation }) => {},
   onShutdown: ({ signal }) => {},
+  // once, before any fork, never on reload (e.g. @socket.io/cluster-adapter's setupPrimary())
+  onPrimaryStart: () => {},
 })
