@@ -3,7 +3,7 @@ import t from 'tap'
 import fs from 'node:fs'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
-import { CLI, fixture, watchCli } from './helpers/cli.js'
+import { CLI, fixture, watchCli, controlHome } from './helpers/cli.js'
 import { freePort, until } from './helpers/http.js'
 
 const CPU_ROOT = '/sys/fs/cgroup/cpu'
@@ -23,7 +23,7 @@ t.test('a 1-CPU cfs quota: auto resolves to 1 worker, and 1 is forked', async (t
 
   // The shell joins the group, then becomes the CLI: the primary and its workers run inside.
   const inGroup = (args: string[], env: Record<string, string> = {}) => watchCli(t, spawn('sh', ['-c', `echo $$ > ${group}/cgroup.procs && exec "$0" "$@"`, process.execPath, CLI, ...args], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, CLUSTER_RUN_HOME: controlHome(t), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   }))
 
