@@ -103,8 +103,9 @@ t.test('workers exit by themselves when the primary is killed with SIGKILL', asy
   cli.signal('SIGKILL')
   await cli.exited
   const started = Date.now()
-  await until(() => pids.every((pid) => !alive(pid)), 'orphaned workers to exit', 2000)
-  t.ok(Date.now() - started <= 2000, 'every worker exited within 2 s')
+  // (generous: the exit follows the IPC channel's close, which a loaded machine delays)
+  await until(() => pids.every((pid) => !alive(pid)), 'orphaned workers to exit', 10_000)
+  t.ok(Date.now() - started <= 10_000, 'every worker exited by itself, within 10 s')
 })
 
 t.test('schedulingPolicy none is applied and logged', async (t) => {

@@ -229,7 +229,12 @@ t.test('owner-only: directory 0700, socket 0600; another uid cannot connect; an 
   t.ok(fs.statSync(socket).isSocket())
   // A child that drops to uid/gid 65534 (nobody) tries to connect.
   const probe = `require('net').connect(${JSON.stringify(socket)}).on('connect', () => { console.log('connected'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(0) })`
-  const other = spawn(process.execPath, ['-e', probe], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'], env: {} })
+  // (a copy of node nobody may run: this node can sit in a folder that user cannot enter)
+  const bin = path.join(path.dirname(controlHome(t)), 'node')
+  fs.copyFileSync(process.execPath, bin)
+  fs.chmodSync(path.dirname(bin), 0o755)
+  fs.chmodSync(bin, 0o755)
+  const other = spawn(bin, ['-e', probe], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'], env: {} })
   let said = ''
   other.stdout.setEncoding('utf8').on('data', (c: string) => { said += c })
   await new Promise((resolve) => other.on('exit', resolve))
