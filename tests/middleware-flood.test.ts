@@ -5,7 +5,9 @@
 // keep-alive connections (closed loop). The backlog waits where the worker
 // cannot see it, in the kernel's accept queue (none) or in the primary (rr);
 // the guard must shed all the same: no timeout, accepted p99 under 2 s, shed
-// p99 under 1 s, in every run. Everything goes to 127.0.0.1.
+// p99 under 1 s, in every run (a run that misses while other processes take
+// much of the CPU is tried again). Everything goes to 127.0.0.1.
+import fs from 'node:fs'
 import http from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -20,6 +22,9 @@ const KEEP_ALIVE_CONNECTIONS = 100
 const TIMEOUT_MS = 10_000
 const RUNS = 2
 const TARGETS = { acceptedP99Ms: 2000, shedP99Ms: 1000 }
+/** Other processes taking more than this share of all cores make a missed run worth another try. */
+const BUSY_MACHINE_PCT = 25
+const ATTEMPTS = 3
 
 interface Flood {
   accepted: number[]
@@ -95,10 +100,36 @@ function p99 (values: number[]): number | null {
   return sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)]!
 }
 
+function meetsTargets (f: Flood): boolean {
+  return f.timeouts === 0 && (p99(f.accepted) ?? 0) < TARGETS.acceptedP99Ms && (p99(f.shed) ?? 0) < TARGETS.shedP99Ms
+}
+
 function describe (f: Flood): string {
   const round = (v: number | null): string => (v === null ? '–' : String(Math.round(v)))
   return `accepted ${f.accepted.length} (p99 ${round(p99(f.accepted))} ms), shed ${f.shed.length} (p99 ${round(p99(f.shed))} ms), ` +
     `timeouts ${f.timeouts}, errors ${f.errors.length}, ${(f.wallMs / 1000).toFixed(1)} s`
+}
+
+/** CPU time (clock ticks) of the whole machine, and of these processes. */
+function cpuTicks (pids: number[]): { busy: number, total: number, ours: number } {
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] =
+    fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+  let ours = 0
+  for (const pid of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number)
+      ours += fields[11]! + fields[12]!
+    } catch {}
+  }
+  const busy = user + nice + system + irq + softirq + steal
+  return { busy, total: busy + idle + iowait, ours }
+}
+
+/** Share of all cores other processes used between two readings, in %. */
+function otherCpuPct (before: ReturnType<typeof cpuTicks>, after: ReturnType<typeof cpuTicks>): number {
+  const total = after.total - before.total
+  return total > 0 ? Math.max(0, Math.round((100 * (after.busy - before.busy - (after.ours - before.ours))) / total)) : 0
 }
 
 const MODES = { 'new connections, open loop 200/s': openLoop, [`keep-alive, ${KEEP_ALIVE_CONNECTIONS} connections`]: keepAlive }
@@ -110,22 +141,38 @@ for (const policy of ['none', 'rr'] as const) {
       env: { PORT: String(port), BENCH_GUARD_LAG_MS: '150', BENCH_GUARD_INFLIGHT: '8', BENCH_GUARD_ELU: '' },
     })
     await cli.untilReady(2)
+    // the first /heavy of a fresh worker runs before the sum is compiled (several times
+    // 40 ms): warm both up, one request at a time, so that every run floods warm workers
+    for (let i = 0; i < 12; i++) t.equal((await get(`http://127.0.0.1:${port}/heavy`)).status, 200)
+    const pids = (): number[] => [process.pid, cli.child.pid!, ...cli.workerPids()]
     for (let run = 1; run <= RUNS; run++) {
       for (const [mode, flood] of Object.entries(MODES)) {
-        const f = await flood(port)
-        t.comment(`${policy}, ${mode}, run ${run}: ${describe(f)}`)
-        t.equal(f.timeouts, 0, `${mode}, run ${run}: no timeout`)
-        t.same(f.errors, [], `${mode}, run ${run}: no error`)
-        t.equal(f.other, 0, 'nothing but 200 and 503')
-        t.equal(f.accepted.length + f.shed.length, REQUESTS, 'every request answered')
+        // A run is judged on the targets when it meets them or when the machine was
+        // otherwise quiet; when it misses them while other processes took much of the
+        // CPU (another test file runs alongside, say), it is tried again, up to
+        // ATTEMPTS times. Answers, timeouts and errors are judged on every attempt.
+        let f = emptyFlood()
+        let others = 0
+        for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+          const before = cpuTicks(pids())
+          f = await flood(port)
+          others = otherCpuPct(before, cpuTicks(pids()))
+          t.comment(`${policy}, ${mode}, run ${run}${attempt > 1 ? ` (attempt ${attempt})` : ''}: ${describe(f)}; ` +
+            `other processes used ${others} % of the CPU meanwhile`)
+          t.equal(f.timeouts, 0, `${mode}, run ${run}: no timeout`)
+          t.same(f.errors, [], `${mode}, run ${run}: no error`)
+          t.equal(f.other, 0, 'nothing but 200 and 503')
+          t.equal(f.accepted.length + f.shed.length, REQUESTS, 'every request answered')
+          // the workers are free again before the next flood
+          await until(async () => (await get(`http://127.0.0.1:${port}/light`)).status === 200, 'a /light request to be admitted', 10_000, 50)
+          await sleep(500)
+          if (meetsTargets(f) || others <= BUSY_MACHINE_PCT) break
+        }
         t.ok(f.shed.length > 0 && f.accepted.length > 0, 'some admitted, some shed')
         const accepted = p99(f.accepted) ?? 0
         const shed = p99(f.shed) ?? 0
         t.ok(accepted < TARGETS.acceptedP99Ms, `${mode}, run ${run}: accepted p99 ${Math.round(accepted)} ms < ${TARGETS.acceptedP99Ms} ms`)
         t.ok(shed < TARGETS.shedP99Ms, `${mode}, run ${run}: shed p99 ${Math.round(shed)} ms < ${TARGETS.shedP99Ms} ms`)
-        // the workers are free again before the next flood
-        await until(async () => (await get(`http://127.0.0.1:${port}/light`)).status === 200, 'a /light request to be admitted', 10_000, 50)
-        await sleep(500)
       }
     }
     const starts = cli.events.filter((e) => e.event === 'overload.start')

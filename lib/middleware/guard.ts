@@ -150,20 +150,19 @@ export class Guard {
   /**
    * The lag a request is judged by. A request on a connection the worker
    * serves already was readable as soon as the loop turned: the lag of this
-   * turn. The first request of a new connection may have waited in the
-   * kernel's accept queue (schedulingPolicy 'none') or in the primary ('rr')
-   * for as long as the loop has been behind; so does every request while the
-   * loop catches up. The socket is marked once per connection.
+   * turn (unless the loop is catching up). The first request of a new
+   * connection may have waited in the kernel's accept queue
+   * (schedulingPolicy 'none') or in the primary ('rr') for as long as the loop
+   * has been behind. The socket is marked once per connection.
    */
   private lagOf (req: IncomingMessage, now: number): number {
     const ticker = this.ticker!
-    if (ticker.catchingUp) return ticker.behind(now)
     const socket = req.socket as (IncomingMessage['socket'] & { [SERVED]?: true }) | null | undefined
-    if (socket != null) {
-      if (socket[SERVED] === true) return ticker.lag(now)
-      socket[SERVED] = true
+    if (socket == null || socket[SERVED] !== true) {
+      if (socket != null) socket[SERVED] = true
+      return ticker.unseen(now)
     }
-    return ticker.unseen(now)
+    return ticker.catchingUp ? ticker.behind(now) : ticker.lag(now)
   }
 
   stats (): GuardStats {

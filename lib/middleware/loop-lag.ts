@@ -25,8 +25,9 @@
 // loop catches up first: every request is judged by how long the loop has
 // been behind, and refused, cheaply, until a tick at which the loop has
 // waited for I/O a tenth of the time since it began to catch up (the queue is
-// drained), or as long as the limit has passed (what is left is refused in
-// the next round, should the loop fall behind again).
+// drained), or no new connection has come for as long as the limit (the
+// queue that hands them over one per turn is empty; the connections already
+// served are judged by the lag of their turn again).
 import { performance } from 'node:perf_hooks'
 
 /** Default tick interval: the lag is known to within about this many ms. */
@@ -85,6 +86,8 @@ export class LoopTicker {
   /** while catching up: when it began, and the idle time then. */
   private catchUpSince = 0
   private catchUpIdle = 0
+  /** when a request from out of sight last came. */
+  private lastUnseenAt = Number.NEGATIVE_INFINITY
   private readonly clock: Clock
   private readonly readIdle: IdleReader
   private readonly timer: NodeJS.Timeout
@@ -128,9 +131,10 @@ export class LoopTicker {
   /**
    * The lag of a request that may have waited where the loop cannot see it
    * (the first of a new connection): behind(now). Beyond the limit, the loop
-   * begins to catch up.
+   * begins to catch up; while it does, such requests keep it catching up.
    */
   unseen (now: number = this.clock()): number {
+    this.lastUnseenAt = now
     const behind = this.behind(now)
     if (behind > this.limitMs && !this.catching) {
       this.catching = true
@@ -174,11 +178,11 @@ export class LoopTicker {
     this.onTick(now, this.behind(now))
   }
 
-  /** Caught up: spare time since it began, or as long as the limit? */
+  /** Caught up: spare time since it began, or no request from out of sight for as long as the limit? */
   private catchUp (now: number, idle: number): void {
     const spanMs = now - this.catchUpSince
     const spare = spanMs >= this.intervalMs && idle - this.catchUpIdle >= CATCH_UP_IDLE_SHARE * spanMs
-    if (spare || spanMs >= this.limitMs) {
+    if (spare || now - this.lastUnseenAt >= this.limitMs) {
       this.onTimeAt = now
       this.catching = false
     }
