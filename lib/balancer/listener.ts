@@ -22,25 +22,18 @@ export interface StickyAddress { port: number, host?: string, backlog?: number }
 const HEAD_TIMEOUT_MS = 10_000
 
 export interface StickyListener {
-  /** connections handed to a worker, and ones closed because no worker could take them */
-  readonly handed: number
-  readonly dropped: number
   close: () => void
 }
 
 export async function openStickyListener (key: string, where: StickyAddress, by: StickyBy, target: StickyTarget): Promise<StickyListener> {
-  let handed = 0
-  let dropped = 0
   const hand = (socket: Socket, clientKey: string, head?: Buffer): void => {
     const slot = pickSlot(clientKey, target.slots(), (s) => target.workerFor(s, key) !== undefined)
     const worker = slot === undefined ? undefined : target.workerFor(slot, key)
     if (!worker) {
-      dropped++
       socket.destroy()
       return
     }
     const message: ToWorker = { clusterRun: 'sticky-conn', address: key, ...(head?.length ? { head: head.toString('base64') } : {}) }
-    handed++
     worker.send(message, socket, { keepOpen: false }, (err) => { if (err) socket.destroy() })
   }
   const server = net.createServer({ pauseOnConnect: true }, (socket) => {
@@ -55,11 +48,7 @@ export async function openStickyListener (key: string, where: StickyAddress, by:
       resolve()
     })
   })
-  return {
-    get handed () { return handed },
-    get dropped () { return dropped },
-    close: () => { server.close() },
-  }
+  return { close: () => { server.close() } }
 }
 
 /** Reads until the end of the first request's head (or MAX_HEAD_BYTES), then pauses. */

@@ -127,9 +127,9 @@ export interface DrainOptions {
  * `Connection: close`, close idle connections after a grace, refuse new upgrades,
  * leave upgraded connections to the app (or, if it registered nothing, tell them
  * "going away" after the grace); end what is still open just before the deadline.
- * Resolves once every connection is closed, with how many the deadline ended.
+ * Resolves once every connection is closed.
  */
-export function drainServers ({ deadlineMs, appClosesUpgrades, onSwept }: DrainOptions): Promise<{ destroyed: number }> {
+export function drainServers ({ deadlineMs, appClosesUpgrades, onSwept }: DrainOptions): Promise<void> {
   for (const server of servers) {
     refuseUpgrades(server)
     // net.Server#close, not http.Server#close: the latter also drops idle
@@ -164,7 +164,7 @@ export function drainServers ({ deadlineMs, appClosesUpgrades, onSwept }: DrainO
       if (openConnections() > 0) return
       closeWaiters.delete(check)
       clearTimeout(sweep)
-      resolve({ destroyed })
+      resolve()
     }
     closeWaiters.add(check)
     check()
