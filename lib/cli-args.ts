@@ -3,6 +3,19 @@ import { parseArgs } from 'node:util'
 import { numberOrString, type Layer } from './config/layer.js'
 import { UsageError } from './errors.js'
 
+/** The client commands (control/commands.ts runs them). */
+export const COMMANDS = new Set(['ls', 'status', 'reload', 'scale', 'stop'])
+
+export const COMMANDS_HELP = `Commands (to a running cluster of this user, through its control socket):
+  cluster-run ls                      every cluster: name, pid, workers, uptime, app
+  cluster-run status [name]           the workers and their figures (--watch: redraw every second)
+  cluster-run reload [name]           zero-downtime reload; waits; exit 0 complete, 1 aborted
+  cluster-run scale [name] <n|+n|-n>  set, add or remove workers
+  cluster-run stop [name]             graceful stop; waits; exits with the primary's exit code
+  The name may be left out when exactly one cluster runs.
+  --json  machine-readable output   --socket <path>  a socket set by controlSocket
+  --timeout <s>  how long to wait (default 5; reload and stop: 600)`
+
 const OPTIONS = {
   config: { type: 'string', short: 'c' },
   workers: { type: 'string', short: 'w' },

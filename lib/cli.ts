@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // argv → resolved config → run() → exit code. The only place that calls process.exit.
+// Only the command line and the config reader are loaded before the config read
+// starts; the rest of the primary loads while the reader works.
 import fs from 'node:fs'
 import { loadConfigOnce } from './config/once.js'
-import { parseCommandLine, flagLayer } from './cli-args.js'
-import { startCluster } from './run.js'
+import { COMMANDS, COMMANDS_HELP, parseCommandLine, flagLayer } from './cli-args.js'
 import { ConfigError, UsageError, ClusterError, StartError } from './errors.js'
-import { COMMANDS, COMMANDS_HELP, runCommand } from './control/commands.js'
+import type { Config } from './config/schema.js'
 
 const HELP = `Usage: cluster-run [entry] [options] [-- app args]
 
@@ -34,6 +35,7 @@ of that name runs already, 77 an unsafe socket directory, 78 invalid configurati
 
 async function main (argv: string[]): Promise<number> {
   if (COMMANDS.has(argv[0])) {
+    const { runCommand } = await import('./control/commands.js')
     return runCommand(argv, {
       out: (text) => process.stdout.write(text + '\n'),
       err: (text) => process.stderr.write(text + '\n'),
@@ -44,11 +46,20 @@ async function main (argv: string[]): Promise<number> {
   const invocation = parseCommandLine(argv)
   if (invocation.values.help) return print(HELP)
   if (invocation.values.version) return print(readVersion())
-  const resolve = () => loadConfigOnce({ cwd: process.cwd(), env: process.env, file: invocation.values.config ?? true, flags: flagLayer(invocation) })
+  const read = () => loadConfigOnce({ cwd: process.cwd(), env: process.env, file: invocation.values.config ?? true, flags: flagLayer(invocation) })
   if (invocation.values.check) {
-    const config = await resolve()
+    const config = await read()
     return print(JSON.stringify(config, (_, v) => typeof v === 'function' ? '[function]' : v, 2))
   }
+  // the first read starts now; every reload reads anew
+  let first: Promise<Config> | undefined = read()
+  first.catch(() => {}) // awaited by startCluster; a failure before that is not unhandled
+  const resolve = (): Promise<Config> => {
+    const config = first ?? read()
+    first = undefined
+    return config
+  }
+  const { startCluster } = await import('./run.js')
   const cluster = await startCluster(resolve)
   return cluster.exited
 }

@@ -1,7 +1,7 @@
 // Validation problems as lines a user can act on: the key, what was expected, what
 // was given (and, for the config, where it came from). Shared by the config and the
 // middleware options.
-import type { z } from 'zod'
+import type * as z from 'zod'
 
 /** Levenshtein distance, case-insensitive. */
 export function distance (a: string, b: string): number {

@@ -21,7 +21,7 @@ export type ClusterHandle = Pick<Supervisor,
  * `config` ranks like a config file: the environment (CLUSTER_RUN_WORKERS, …) overrides it.
  */
 export function run (config: UserConfig): Promise<ClusterHandle> {
-  // Loaded here, not by the CLI, which reads its config in a thread (config/once.ts).
+  // Loaded here, not by the CLI, which reads its config in a child process (config/once.ts).
   return startCluster(async () => (await import('./config/index.js')).loadConfig({ cwd: process.cwd(), env: process.env, file: false, values: { ...config } }))
 }
 

@@ -1,7 +1,7 @@
 // defaults < config file < environment < CLI flags, then validation. Pure: every
 // outside fact (env, CPU count, file existence) is passed in.
 import path from 'node:path'
-import { z } from 'zod'
+import * as z from 'zod/mini'
 import { configSchema, restartBackoffSchema, maxCrashRateSchema, logSchema, metricsSchema, stickySchema, type Config } from './schema.js'
 import { ConfigError } from '../errors.js'
 import { numberOrString, type Layer } from './layer.js'
@@ -101,7 +101,7 @@ const KNOWN_KEYS: Record<string, string[]> = {
 }
 
 /** One line per problem: the key path, what was expected, what was given and where from. */
-export function formatConfigIssues (error: z.ZodError, input: unknown, sources: Map<string, string>): string[] {
+export function formatConfigIssues (error: z.core.$ZodError, input: unknown, sources: Map<string, string>): string[] {
   return formatIssues(error.issues, input, {
     knownKeys: (at) => KNOWN_KEYS[at] ?? [],
     // the layer of the longest prefix that has one (array items have none of their own)

@@ -10,20 +10,8 @@ import { request, NotRunningError } from './client.js'
 import { controlDir, socketPath, NAME_PATTERN } from './paths.js'
 import type { ClusterStatus } from './status.js'
 
-export const COMMANDS = new Set(['ls', 'status', 'reload', 'scale', 'stop'])
-
 /** Exit code when no cluster answers (EX_UNAVAILABLE). */
 const UNAVAILABLE = 69
-
-export const COMMANDS_HELP = `Commands (to a running cluster of this user, through its control socket):
-  cluster-run ls                      every cluster: name, pid, workers, uptime, app
-  cluster-run status [name]           the workers and their figures (--watch: redraw every second)
-  cluster-run reload [name]           zero-downtime reload; waits; exit 0 complete, 1 aborted
-  cluster-run scale [name] <n|+n|-n>  set, add or remove workers
-  cluster-run stop [name]             graceful stop; waits; exits with the primary's exit code
-  The name may be left out when exactly one cluster runs.
-  --json  machine-readable output   --socket <path>  a socket set by controlSocket
-  --timeout <s>  how long to wait (default 5; reload and stop: 600)`
 
 export interface Output {
   out: (text: string) => void

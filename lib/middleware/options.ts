@@ -1,5 +1,5 @@
 // Options shared by every adapter, validated once when the middleware is created.
-import { z } from 'zod'
+import * as z from 'zod'
 import { MiddlewareOptionsError } from './options-error.js'
 import { formatIssues } from '../issues.js'
 
