@@ -16,6 +16,7 @@
 // table, write its module and append it to TABLES (BENCH_ONLY selects by id).
 import fs from 'node:fs'
 import os from 'node:os'
+import path from 'node:path'
 import { CLI, killEverythingNow, leftovers } from './lib/contenders.js'
 import { fmt, median } from './lib/stats.js'
 import { CONFIG, HEAVY_REPS, ONLY, QUICK, REPS, RESULTS, TARGETS, meta, note, observations, progress } from './lib/shared.js'
@@ -76,7 +77,7 @@ async function main () {
   if (observations.length) {
     process.stdout.write('\n### Observations\n\n' + observations.map((o) => `- ${o.text}`).join('\n') + '\n(evidence in bench/results.json → observations)\n')
   }
-  process.stdout.write(`\nRaw results: bench/results.json. Leftover processes: ${results.leftoverProcesses.length ? results.leftoverProcesses.join(', ') : 'none'}.\n`)
+  process.stdout.write(`\nRaw results: ${path.relative(process.cwd(), RESULTS)}. Leftover processes: ${results.leftoverProcesses.length ? results.leftoverProcesses.join(', ') : 'none'}.\n`)
   return 0
 }
 

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import fs from 'node:fs'
 import net from 'node:net'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -13,6 +14,8 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 // the CLI as it ships (package.json `bin`): the bundle `npm run build` writes
 export const CLI = path.join(ROOT, 'dist', 'bundle', 'cli.js')
 export const BARE = fileURLToPath(new URL('../bare-primary.js', import.meta.url))
+export const THRONG = fileURLToPath(new URL('../throng-primary.js', import.meta.url))
+export const PM2_RUNTIME = path.join(ROOT, 'node_modules', 'pm2', 'bin', 'pm2-runtime')
 export const appPath = (name) => fileURLToPath(new URL(`../apps/${name}`, import.meta.url))
 
 export const KINDS = {
@@ -24,6 +27,18 @@ export const KINDS = {
     label: 'bare node:cluster',
     argv: ({ app }) => [BARE, app],
     env: ({ workers }) => ({ BARE_WORKERS: String(workers) }),
+  },
+  // references for the footprint table: the primary's memory and start of other managers
+  throng: {
+    label: 'throng 5',
+    argv: ({ app }) => [THRONG, app],
+    env: ({ workers }) => ({ BARE_WORKERS: String(workers) }),
+  },
+  pm2: {
+    label: 'PM2 7 (pm2-runtime)',
+    argv: ({ app, workers }) => [PM2_RUNTIME, 'start', app, '-i', String(workers)],
+    // its state and logs in a directory of its own, never the user's ~/.pm2
+    env: () => ({ PM2_HOME: fs.mkdtempSync(path.join(os.tmpdir(), 'cr-bench-pm2-')) }),
   },
   'cr-rr': {
     label: 'cluster-run rr',
@@ -138,9 +153,11 @@ export async function start (kind, { app, workers, port, env = {}, args = [] }) 
 
   try {
     let readyAt
-    if (kind === 'single') {
+    if (kind === 'single' || kind === 'pm2') {
       readyAt = await waitForPort(c, port, 30_000)
-    } else if (kind === 'bare') {
+      // PM2 does not say which workers it forked: its children, to stop them for sure
+      if (kind === 'pm2') for (const [pid, cmdline] of childPids(child.pid)) { c.workerPids.add(pid); everyPid.set(pid, cmdline) }
+    } else if (kind === 'bare' || kind === 'throng') {
       readyAt = (await c.waitFor((e) => e.event === 'all-listening', { what: 'all-listening' })).at
     } else {
       // the `workers`-th worker.ready event (the predicate may see an event more than once)
@@ -153,6 +170,19 @@ export async function start (kind, { app, workers, port, env = {}, args = [] }) 
     throw err
   }
   return c
+}
+
+/** [pid, its command line] of every process whose parent is `pid` (from /proc). */
+function childPids (pid) {
+  const out = []
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8')
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push([Number(entry), fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8')])
+    } catch {}
+  }
+  return out
 }
 
 /** Polls until the port accepts a connection; returns the time it did. */

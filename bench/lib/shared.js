@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CLI, ROOT, appPath } from './contenders.js'
 import { load } from './load.js'
@@ -21,7 +22,8 @@ export const REPS = positiveInt(process.env.BENCH_REPS) ?? (QUICK ? 1 : 3)
 export const HEAVY_REPS = Math.min(REPS, positiveInt(process.env.BENCH_HEAVY_REPS) ?? 1)
 export const ONLY = new Set((process.env.BENCH_ONLY ?? '1,2,3,footprint,metrics,realtime').split(',').map((s) => s.trim()))
 export const IDLE_MS = positiveInt(process.env.BENCH_IDLE_MS) ?? 0
-export const RESULTS = fileURLToPath(new URL('../results.json', import.meta.url))
+// BENCH_RESULTS=<file> writes the raw results elsewhere (a run of one table beside the full one)
+export const RESULTS = process.env.BENCH_RESULTS ? path.resolve(process.env.BENCH_RESULTS) : fileURLToPath(new URL('../results.json', import.meta.url))
 
 export const HEAVY_APP = appPath('express-heavy.js')
 export const GUARDED_APP = appPath('express-heavy-guarded.js')

@@ -21,7 +21,7 @@ import { CLI, ROOT, appPath, freePort, isOurs, rssMb, start, track } from '../li
 import { watchCpu } from '../lib/cpu.js'
 import { pacedClient } from '../lib/paced-load.js'
 import { fmt, fmtRatio, max, median, ratio, table, verdict } from '../lib/stats.js'
-import { CONFIG, HEAVY_APP, QUICK, finish, measure, note, otherLoadLine, progress, slim, strip } from '../lib/shared.js'
+import { CONFIG, HEAVY_APP, QUICK, finish, measure, note, otherLoadLine, progress, rotate, slim, strip } from '../lib/shared.js'
 
 const HELLO_APP = appPath('hello.js')
 const BOOT_FORKS = new URL('../lib/boot-forks.js', import.meta.url)
@@ -54,7 +54,9 @@ export const FOOTPRINT_TARGETS = {
 
 const BARE = 'bare'
 const CR = 'cr-rr'
-const LABEL = { [BARE]: 'bare node:cluster', [CR]: 'cluster-run rr' }
+// references, in the RSS and start rows only: each pair of starts is followed by one of each
+const REFERENCES = ['throng', 'pm2']
+const LABEL = { [BARE]: 'bare node:cluster', [CR]: 'cluster-run rr', throng: 'throng 5', pm2: 'PM2 7 (pm2-runtime)' }
 /** Pair i runs A then B for even i, B then A for odd i. */
 const pairOrder = (i) => (i % 2 === 0 ? [BARE, CR] : [CR, BARE])
 
@@ -150,7 +152,12 @@ async function startRows (env) {
       pair[kind] = await startRun(kind, withLight, env)
       if (kind === CR && pair[kind].configFile) note(`table footprint: cluster-run found a config file (${pair[kind].configFile}): not the default config`, pair[kind].configFile)
     }
-    pairs.push({ order: pairOrder(i), ...pair })
+    const refs = {}
+    for (const kind of rotate(REFERENCES, i)) {
+      progress(`footprint: start pair ${i + 1}/${SETTINGS.startPairs}, reference ${LABEL[kind]}`)
+      refs[kind] = await startRun(kind, false, env)
+    }
+    pairs.push({ order: pairOrder(i), ...pair, refs })
   }
   return pairs
 }
@@ -424,6 +431,11 @@ function summarize ({ starts, boot, restarts, cpu }) {
     restartLoadFailed: Object.fromEntries([BARE, CR].map((k) => [k, restarts.reduce((n, r) => n + (r.loads[k]?.errors ?? 0) + (r.loads[k]?.non2xx ?? 0), 0)])),
     startFirstFork: compare(sides(starts, (x) => x.firstForkMs)),
     rssAfterLoad: compare(sides(starts.filter((p) => p[BARE].light && p[CR].light), (x) => x.rssAfterLoadMb)),
+    references: Object.fromEntries(REFERENCES.map((k) => [k, {
+      n: starts.length,
+      rssMb: median(starts.map((p) => p.refs[k].rssMb)),
+      listenMs: median(starts.map((p) => p.refs[k].listenMs)),
+    }])),
   }
   return { settings: SETTINGS, targets: FOOTPRINT_TARGETS, clkTck: CLK_TCK, rows, verdicts, extra, starts, boot, restarts, cpu }
 }
@@ -477,6 +489,16 @@ function print (res) {
     ],
     'll',
   )
+  const refs = extra.references ?? {}
+  const refTable = table(
+    ['the same starts, other managers (medians)', 'starts', 'primary RSS', 'cluster start'],
+    [
+      [LABEL[BARE], String(rows.rss.n), `${fmt(rows.rss.bare, 1)} MB`, `${fmt(rows.start.bare)} ms`],
+      ...REFERENCES.filter((k) => refs[k]).map((k) => [LABEL[k], String(refs[k].n), `${fmt(refs[k].rssMb, 1)} MB`, `${fmt(refs[k].listenMs)} ms`]),
+      [LABEL[CR], String(rows.rss.n), `${fmt(rows.rss.cr, 1)} MB`, `${fmt(rows.start.cr)} ms`],
+    ],
+    'lrrr',
+  )
   const met = Object.values(verdicts).filter((v) => v === true).length
   const achieved = extra.cpuAchieved.filter((x) => typeof x === 'number')
   const notes = [
@@ -486,11 +508,12 @@ function print (res) {
     `**Restart:** ${S.restart.rounds} round(s); in each, both contenders run side by side on their own ports, each under a paced /light load of ${S.restart.rate} req/s over ${S.restart.connections} keep-alive connections; once every worker has been up ${S.restart.upMs / 1000} s (killed workers were up at least ${fmt(extra.restartUptimeMinS, 1)} s), one worker of each slot of each contender gets \`kill -9\`, alternately, ${S.restart.settleMs / 1000} s apart; kill → the replacement's \`listening\` (bare) or \`worker.listening\` of the slot (cluster-run; its \`worker.ready\` came ${fmt(extra.restartReady)} ms after the kill, median). Requests lost with the killed workers: ${extra.restartLoadFailed[BARE]} bare, ${extra.restartLoadFailed[CR]} cluster-run.`,
     `**CPU per request:** ${S.cpu.runs} run(s) per contender, alternating, each a fresh cluster of \`bench/apps/hello.js\` (node:http) with 2 workers: a paced open-loop load (\`bench/lib/paced-load.js\`, ${S.cpu.connections} keep-alive connections, a request every 1/${S.cpu.rate} s, no pipelining) for ${S.cpu.warmupS} s, then ${S.cpu.durationS} s measured: utime + stime of both workers (\`/proc/<pid>/stat\`, CLK_TCK ${res.clkTck}) over the measured part, divided by the requests answered. Achieved: ${fmt(Math.min(...achieved))}–${fmt(Math.max(...achieved))} req/s; client p99 ${fmt(extra.cpuP99.bare, 2)} ms bare, ${fmt(extra.cpuP99.cr, 2)} ms cluster-run. Cross-check from \`/proc/<pid>/schedstat\` (ns on CPU): ${fmt(extra.cpuSchedstat.bare, 2)} µs bare, ${fmt(extra.cpuSchedstat.cr, 2)} µs cluster-run (${sign(extra.cpuSchedstat.delta, 2)} µs). The primary's own CPU per request: ${fmt(extra.cpuPrimary.bare, 2)} µs bare, ${fmt(extra.cpuPrimary.cr, 2)} µs cluster-run. The load generator shares the 2 cores (${fmt(extra.cpuClientUs, 1)} µs of CPU per request in the bench process).`,
     `**/light:** autocannon, ${S.light.connections} connections for ${S.light.durationS} s after a ${S.warmup.durationS} s warm-up, in the first ${S.lightPairs} start pair(s): a closed loop on 2 cores shared with the load generator, where pairs differ by several percent; the CPU row is the one that resolves a few percent.`,
+    `**Other managers:** after each pair, one start of each of ${REFERENCES.map((k) => LABEL[k]).join(' and ')} (\`bench/throng-primary.js\`: throng's worker function imports the app; \`pm2-runtime start <app> -i 2\`, ready when the port accepts; its primary is the pm2-runtime process), measured the same way, rotating their order.`,
     `Targets met: ${met} of ${Object.keys(verdicts).length} (the issue's four: primary RSS, CPU per request, restart, worker boot + cluster start).`,
   ]
   const loads = [...res.starts.flatMap((p) => [p[BARE].light, p[CR].light]), ...res.cpu.flatMap((p) => [p[BARE].load, p[CR].load])]
   const other = otherLoadLine(loads)
-  return [`#### ${title}`, '', main, '', pairsTable, '', ...notes.map((n) => `${n}\n`), other].join('\n')
+  return [`#### ${title}`, '', main, '', pairsTable, '', refTable, '', ...notes.map((n) => `${n}\n`), other].join('\n')
 }
 
 function loads (res) {
