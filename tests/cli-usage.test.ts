@@ -4,7 +4,8 @@
 import t, { type Test } from 'tap'
 import fs from 'node:fs'
 import path from 'node:path'
-import { startCli, fixture, ROOT, type Cli } from './helpers/cli.js'
+import { spawn } from 'node:child_process'
+import { startCli, watchCli, controlHome, fixture, CLI, ROOT, type Cli } from './helpers/cli.js'
 import { get, freePort } from './helpers/http.js'
 
 const HTTP_APP = fixture('apps/http.js')
@@ -225,4 +226,51 @@ t.test('--config: a missing file is exit 78 naming it; an existing one is used',
   const chosen = await run(t, ['-c', 'conf/other.json', '--check'], { cwd })
   t.equal(chosen.code, 0, chosen.cli.stderr())
   t.match(JSON.parse(chosen.cli.stdout()), { workers: 2, configFile: path.join(cwd, 'conf/other.json'), app: path.join(cwd, 'server.js') })
+})
+
+t.test('the config reader: a config that prints and leaves a timer running still starts the cluster; the reader is gone', async (t) => {
+  const port = await freePort()
+  const cwd = t.testdir({
+    'cluster.config.mjs': "console.log('config says hello')\nsetInterval(() => {}, 1000)\n" +
+      `export default { app: ${JSON.stringify(HTTP_APP)}, workers: 1, env: { PORT: '${port}' } }\n`,
+  })
+  const cli = startCli(t, [], { cwd, env: CLEAN_ENV })
+  const ready = await cli.waitFor('worker.ready')
+  t.match(cli.stdout(), 'config says hello', "the config file's output goes where the primary's goes")
+  t.equal((await get(`http://127.0.0.1:${port}/`)).json().pid, ready.pid)
+  // the primary's children: the worker only (the reader exited once it answered)
+  const children = fs.readFileSync(`/proc/${cli.child.pid}/task/${cli.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number)
+  t.same(children, [ready.pid], 'no config reader left')
+  cli.child.kill('SIGTERM')
+  t.equal(await cli.exited, 0)
+})
+
+t.test('the config reader: a config that exits the process is a clear error, exit 1, nothing forked', async (t) => {
+  const cwd = t.testdir({ 'cluster.config.mjs': 'process.exit(7)\n' })
+  const { cli, code } = await run(t, [HTTP_APP, '-w', '1'], { cwd })
+  t.equal(code, 1)
+  t.match(cli.stderr(), 'cluster-run: Error: the config reader stopped (exit code 7) before it answered')
+  await nothingStarted(t, cli)
+})
+
+t.test('the config reader: SIGINT to the whole process group while the config loads stops the primary cleanly', async (t) => {
+  const cwd = t.testdir({
+    // a config that takes a while and says when it runs: the signal lands while the reader works
+    'cluster.config.mjs': "import fs from 'node:fs'\nfs.writeFileSync('reading', '')\nawait new Promise((resolve) => setTimeout(resolve, 1500))\n" +
+      `export default { app: ${JSON.stringify(HTTP_APP)}, workers: 1 }\n`,
+  })
+  // a process group of its own, as a terminal's: a Ctrl-C reaches the primary and the reader
+  const cli = watchCli(t, spawn(process.execPath, [CLI], {
+    cwd,
+    env: { ...process.env, CLUSTER_RUN_HOME: controlHome(t), ...CLEAN_ENV },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  }))
+  const deadline = Date.now() + 10_000
+  while (!fs.existsSync(path.join(cwd, 'reading')) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.ok(fs.existsSync(path.join(cwd, 'reading')), 'the reader is loading the config')
+  process.kill(-cli.child.pid!, 'SIGINT')
+  t.equal(await cli.exited, 0, 'stopped, not killed by the signal')
+  t.notMatch(cli.stderr(), 'config reader stopped', 'the reader did not die of the signal')
+  await nothingStarted(t, cli)
 })
