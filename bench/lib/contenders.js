@@ -81,10 +81,11 @@ function cleanEnv (extra) {
 export async function start (kind, { app, workers, port, env = {}, args = [] }) {
   const spec = KINDS[kind]
   const argv = [...spec.argv({ app, workers }), ...args]
+  const own = spec.env?.({ workers }) ?? {}
   const spawnedAt = performance.now()
   const child = spawn(process.execPath, argv, {
     cwd: ROOT,
-    env: cleanEnv({ ...env, PORT: String(port), ...(spec.env?.({ workers }) ?? {}) }),
+    env: cleanEnv({ ...env, PORT: String(port), ...own }),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const c = {
@@ -100,6 +101,8 @@ export async function start (kind, { app, workers, port, env = {}, args = [] }) 
     stderr: '',
     workerPids: new Set(),
     exit: null,
+    // a directory made for this start (PM2's home), removed when it stops
+    tempDir: own.PM2_HOME ?? null,
   }
   everyPid.set(child.pid, argv[0])
   live.add(c)
@@ -230,6 +233,7 @@ async function stop (c) {
     }
   } finally {
     live.delete(c)
+    if (c.tempDir) fs.rmSync(c.tempDir, { recursive: true, force: true })
   }
   return c.exit
 }
