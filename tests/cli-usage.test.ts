@@ -274,3 +274,19 @@ t.test('the config reader: SIGINT to the whole process group while the config lo
   t.notMatch(cli.stderr(), 'config reader stopped', 'the reader did not die of the signal')
   await nothingStarted(t, cli)
 })
+
+t.test('TypeScript configs through the CLI: plain, with an enum, with an import without its extension; no warning printed', async (t) => {
+  const cwd = t.testdir({
+    'plain.mts': `const workers: number = 3\nexport default { app: ${JSON.stringify(HTTP_APP)}, workers }\n`,
+    // syntax Node's type stripping refuses, and a resolution it does not do: jiti takes these
+    'enum.ts': `enum Count { Two = 2 }\nexport default { app: ${JSON.stringify(HTTP_APP)}, workers: Count.Two as number }\n`,
+    'other.ts': 'export const four: number = 4\n',
+    'imports.ts': `import { four } from './other'\nexport default { app: ${JSON.stringify(HTTP_APP)}, workers: four }\n`,
+  })
+  for (const [file, workers] of [['plain.mts', 3], ['enum.ts', 2], ['imports.ts', 4]] as const) {
+    const { cli, code } = await run(t, ['--config', file, '--check'], { cwd })
+    t.equal(code, 0, `${file}: exit 0`)
+    t.equal(JSON.parse(cli.stdout()).workers, workers, `${file}: its value`)
+    t.equal(cli.stderr(), '', `${file}: nothing on stderr`)
+  }
+})

@@ -29,9 +29,10 @@ export function loadConfigOnce (sources: ConfigSources): Promise<Config> {
   const reader = fork(readerPath(), [], {
     cwd: sources.cwd,
     env: { ...sources.env, [REQUEST_ENV]: JSON.stringify(request) },
-    // none of the primary's flags (an --inspect port would clash); the config file's
+    // none of the primary's flags (an --inspect port would clash), and no warning that
+    // Node's own TypeScript support is experimental (see module.ts); the config file's
     // console output goes where the primary's goes
-    execArgv: [],
+    execArgv: ['--disable-warning=ExperimentalWarning'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   return new Promise<ReaderReply>((resolve, reject) => {

@@ -4,7 +4,10 @@
 // on Node 20, 13 MB on Node 24). A config's functions (hooks) cannot cross processes;
 // their names are sent and the primary imports them from the file itself.
 import { loadConfig, type ConfigSources } from './index.js'
+import { preferNodeTypeScript } from './module.js'
 import { ConfigError } from '../errors.js'
+
+preferNodeTypeScript()
 
 /** What the primary asks: the sources but the environment, which the reader inherits. */
 export type ReaderRequest = Omit<ConfigSources, 'env'>
