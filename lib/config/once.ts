@@ -9,8 +9,8 @@ import { loadConfigModule } from './module.js'
 import type { Config } from './schema.js'
 import type { ReaderReply, ReaderRequest } from './reader.js'
 
-/** reader.ts's REQUEST_ENV (a value import would load the reader here). */
-const REQUEST_ENV = 'CLUSTER_RUN_CONFIG_REQUEST'
+/** Where the reader finds its request (see reader.ts). */
+export const REQUEST_ENV = 'CLUSTER_RUN_CONFIG_REQUEST'
 
 /** Set by the CLI's bundle build: where the reader's entry is from the bundle. */
 declare const CLUSTER_RUN_CONFIG_READER: string | undefined

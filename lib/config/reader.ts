@@ -5,13 +5,13 @@
 // their names are sent and the primary imports them from the file itself.
 import { loadConfig, type ConfigSources } from './index.js'
 import { preferNodeTypeScript } from './module.js'
+import { REQUEST_ENV } from './once.js'
 import { ConfigError } from '../errors.js'
 
 preferNodeTypeScript()
 
 /** What the primary asks: the sources but the environment, which the reader inherits. */
 export type ReaderRequest = Omit<ConfigSources, 'env'>
-export const REQUEST_ENV = 'CLUSTER_RUN_CONFIG_REQUEST'
 
 export type ReaderReply =
   | { ok: true, config: Record<string, unknown>, hooks: string[] }
