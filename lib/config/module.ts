@@ -1,13 +1,15 @@
 // Loads a JS or TypeScript config file as a module, fresh each time. Used by the
 // config loader, and by the primary when it needs a config's functions (hooks).
+import fs from 'node:fs'
 import { createRequire } from 'node:module'
+import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 
 // jiti is loaded only for TypeScript configs: it weighs ~15 MB and ~40 ms in the primary.
 let jiti: import('jiti').Jiti | undefined
 let nodeTypeScript = false
 export async function loadTs (filepath: string): Promise<unknown> {
-  if (nodeTypeScript) {
+  if (nodeTypeScript && nodeReadsAsModule(filepath)) {
     try {
       return await loadJsFresh(filepath)
     } catch (err) {
@@ -21,6 +23,41 @@ export async function loadTs (filepath: string): Promise<unknown> {
 }
 
 const NOT_FOR_NODE = new Set(['ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX', 'ERR_INVALID_TYPESCRIPT_SYNTAX', 'ERR_MODULE_NOT_FOUND', 'ERR_UNKNOWN_FILE_EXTENSION'])
+
+/**
+ * Whether Node would load this TypeScript file as an ES module, which is what a config
+ * with `import`/`export` needs: `.mts` always; `.ts` unless the nearest package.json says
+ * `"type": "commonjs"` (what `npm init -y` writes with npm 11). Node loads a `.cts`, or a
+ * `.ts` there, as CommonJS, where stripping keeps an `import` and the file fails ("Cannot
+ * use import statement outside a module", after a warning on stderr): jiti, which
+ * compiles either syntax, takes those. A `.ts` in a package with no type is detected by
+ * its syntax (the reader silences Node's MODULE_TYPELESS_PACKAGE_JSON warning about it).
+ */
+export function nodeReadsAsModule (filepath: string): boolean {
+  const ext = path.extname(filepath)
+  if (ext === '.mts') return true
+  if (ext !== '.ts') return false
+  return packageType(path.dirname(filepath)) !== 'commonjs'
+}
+
+/** The "type" of the package.json nearest to `dir`, as Node finds it (the first one up the tree decides). */
+function packageType (dir: string): string | undefined {
+  for (let at = dir; ; at = path.dirname(at)) {
+    let text: string | undefined
+    try {
+      text = fs.readFileSync(path.join(at, 'package.json'), 'utf8')
+    } catch {}
+    if (text !== undefined) {
+      try {
+        const type = (JSON.parse(text) as { type?: unknown }).type
+        return typeof type === 'string' ? type : undefined
+      } catch {
+        return undefined
+      }
+    }
+    if (path.dirname(at) === at) return undefined
+  }
+}
 
 /**
  * Node 22.18+ / 23.6+ strips TypeScript's types itself, without loading jiti (Node 24:

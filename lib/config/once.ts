@@ -30,9 +30,10 @@ export function loadConfigOnce (sources: ConfigSources): Promise<Config> {
     cwd: sources.cwd,
     env: { ...sources.env, [REQUEST_ENV]: JSON.stringify(request) },
     // none of the primary's flags (an --inspect port would clash), and no warning that
-    // Node's own TypeScript support is experimental (see module.ts); the config file's
-    // console output goes where the primary's goes
-    execArgv: ['--disable-warning=ExperimentalWarning'],
+    // Node's own TypeScript support is experimental, nor that a package without a "type"
+    // holds an ES module (see module.ts); the config file's console output goes where
+    // the primary's goes
+    execArgv: ['--disable-warning=ExperimentalWarning', '--disable-warning=MODULE_TYPELESS_PACKAGE_JSON'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   return new Promise<ReaderReply>((resolve, reject) => {
