@@ -35,6 +35,43 @@ t.test('a worker that blocks its event loop is killed and replaced; the others k
   t.equal(await cli.exited, 0)
 })
 
+t.test('the last worker dies with a connection handed to it and others queued: every client is answered or sees an error, none waits', async (t) => {
+  // One worker, blocked: the primary hands it one new connection (which it cannot
+  // acknowledge) and queues the others. When it dies, Node closes the queued ones with
+  // the listening socket; the handed one must not wait in that dead handle forever.
+  const { cli, url } = await startWithConfig(t, { workers: 1, heartbeatTimeoutMs: 0 }, 1)
+  const [pid] = cli.workerPids()
+  void get(`${url}/block-exit?ms=1000`).catch(() => {})
+  await cli.waitFor('app.block')
+  const settled = await Promise.all(Array.from({ length: 5 }, () => get(`${url}/`, { timeout: 8000 }).then(
+    (reply) => `status ${reply.status}`,
+    (err: NodeJS.ErrnoException) => err.code ?? err.message,
+  )))
+  t.notOk(settled.some((s) => s.includes('no answer in time')), `every client settled: ${settled.join(', ')}`)
+  await cli.waitFor('worker.exit', (e) => e.pid === pid)
+  await cli.waitFor('worker.ready', (e) => e.pid !== pid)
+  t.equal((await get(`${url}/`)).status, 200, 'the replacement serves')
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+})
+
+t.test('a worker dies with a connection handed to it while the other is busy: the connection is served by the other', async (t) => {
+  // Both workers blocked; worker 0 then dies, worker 1 answers later. The connection
+  // handed to worker 0 goes back to the round-robin handle, which worker 1 still
+  // listens through: it is served, not lost and not closed.
+  const { cli, url } = await startWithConfig(t, { workers: 2, heartbeatTimeoutMs: 0 }, 2)
+  const blocks = [get(`${url}/block-exit?ms=1000`).catch(() => null), get(`${url}/heavy?n=2000000000`, { timeout: 60_000 })]
+  await cli.waitFor('app.block')
+  const replies = await Promise.all(Array.from({ length: 4 }, () => get(`${url}/`, { timeout: 30_000 }).then(
+    (reply) => reply.status,
+    (err: NodeJS.ErrnoException) => err.code ?? err.message,
+  )))
+  t.same(replies, [200, 200, 200, 200], 'every connection sent while both were blocked is served')
+  await Promise.all(blocks)
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+})
+
 t.test('a CPU flood (/heavy, 400 concurrent) gets no worker killed as hung', async (t) => {
   const { cli, url } = await startWithConfig(t, { workers: 2, heartbeatTimeoutMs: 2000 }, 2)
   const result: any = await autocannon({ url: `${url}/heavy?n=30000000`, connections: 400, amount: 400, timeout: 60 })
