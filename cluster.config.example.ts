@@ -32,7 +32,7 @@ export default defineConfig({
   // more crashes than this (all workers together) within windowMs stop the cluster with exit 1 (3 at boot)
   maxCrashRate: { crashes: 5, windowMs: 60_000 },
   // a worker not ready this long after its fork is killed and counted as a crash
-  readyTimeoutMs: 30_000,
+  readyTimeoutMs: 10_000,
   // a draining worker (shutdown, reload, scale-down, recycle) still alive after this is killed
   shutdownTimeoutMs: 10_000,
   // on SIGTERM: readiness 503 at once, the workers serve this long more, then drain (behind a load balancer)

@@ -12,6 +12,7 @@ export type Leaving =
   | 'recycled' // replaced for its memory or request count, drained on request
   | 'hung' // killed: no heartbeat in time
   | 'not-ready' // killed: not ready in time
+  | 'listen-failed' // killed: its app could not listen (a port in use) and did not exit
 
 /** The `reason` of a worker.exit event. */
 export type ExitReason =

@@ -9,6 +9,7 @@ export const EVENTS = {
   'config.warning': 'warn',
   'worker.fork': 'info',
   'worker.listening': 'info',
+  'worker.listen-failed': 'error',
   'worker.ready': 'info',
   'worker.exit': 'info',
   'worker.restart': 'info',

@@ -33,6 +33,8 @@ export type ToPrimary =
   | { clusterRun: 'metrics', id: number, metrics: unknown[] }
   /** sticky: a server of the app listens (privately); the primary is to accept for it */
   | { clusterRun: 'sticky-listen', address: string, port: number, host?: string, backlog?: number }
+  /** a server of the app could not listen (EADDRINUSE, EACCES, ...), whatever the app did with the error */
+  | { clusterRun: 'listen-failed', address: string, code: string, message: string }
   /** connections still open at the drain's deadline, which the worker ended itself */
   | { clusterRun: 'destroyed', connections: number }
 

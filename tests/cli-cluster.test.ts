@@ -1,7 +1,7 @@
 // The CLI with real workers: forking, restart with backoff, crash rate, boot
 // failure, signals, and what happens when the primary dies.
-import t from 'tap'
-import { startCli, fixture, alive } from './helpers/cli.js'
+import t, { type Test } from 'tap'
+import { startCli, fixture, alive, type Cli } from './helpers/cli.js'
 import { get, freePort, distinct, until } from './helpers/http.js'
 
 t.test('serves from 2 workers with stable ids, logs the lifecycle, stops on SIGTERM', async (t) => {
@@ -83,15 +83,43 @@ t.test('an app that throws at boot ends quickly with exit 3, no fork loop', asyn
   t.match(cli.stderr(), /about to fail: missing DATABASE_URL/, 'the workers\' stderr passes through')
 })
 
-t.test('a port in use is a boot failure with the reason', async (t) => {
+/** A server of this test that holds a port of 127.0.0.1, closed at teardown. */
+async function portInUse (t: Test): Promise<number> {
   const port = await freePort()
   const blocker = (await import('node:net')).createServer()
   await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve))
   t.teardown(() => blocker.close())
-  const cli = startCli(t, [fixture('apps/http.js'), '-w', '1'], { env: { PORT: String(port) } })
-  t.equal(await cli.exited, 3)
+  return port
+}
+
+/** Resolves with the exit code, or fails the test if the CLI has not exited by then (and kills it). */
+async function exitWithin (t: Test, cli: Cli, ms: number): Promise<number | string | undefined> {
+  let timer: NodeJS.Timeout | undefined
+  const code = await Promise.race([cli.exited, new Promise<undefined>((resolve) => { timer = setTimeout(resolve, ms) })])
+  clearTimeout(timer)
+  if (code === undefined) t.fail(`still running after ${ms} ms; stdout: ${cli.stdout().slice(-2000)}`)
+  return code
+}
+
+t.test('a port in use is a boot failure with the address and the code, for an app that throws', async (t) => {
+  const port = await portInUse(t)
+  const cli = startCli(t, [fixture('apps/http.js'), '-w', '2'], { env: { PORT: String(port) } })
+  t.equal(await exitWithin(t, cli, 15_000), 3)
   const failed = cli.events.find((e) => e.event === 'boot.failed')
+  t.match(failed, { level: 60, cause: 'listen-failed', code: 'EADDRINUSE', address: `127.0.0.1:${port}`, message: new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE`) })
   t.ok(failed!.stderr.join('\n').includes('EADDRINUSE'), 'the stderr tail names EADDRINUSE')
+  t.match(cli.events.find((e) => e.event === 'worker.listen-failed'), { level: 50, code: 'EADDRINUSE', address: `127.0.0.1:${port}` })
+  t.equal(cli.events.filter((e) => e.event === 'worker.restart').length, 0, 'no restart: the first failure stops the cluster')
+})
+
+t.test('a port in use with Express 5, which swallows the error and keeps running: exit 3 in seconds, not a restart loop', async (t) => {
+  const port = await portInUse(t)
+  const cli = startCli(t, [fixture('apps/express-listen.js'), '-w', '2'], { env: { PORT: String(port) } })
+  t.equal(await exitWithin(t, cli, 15_000), 3, 'exit 3 (before: each worker killed as not-ready after 30 s, forever)')
+  t.match(cli.events.find((e) => e.event === 'worker.listen-failed'), { level: 50, code: 'EADDRINUSE', address: `127.0.0.1:${port}` })
+  t.match(cli.events.find((e) => e.event === 'worker.exit'), { reason: 'listen-failed', signal: 'SIGKILL' })
+  t.match(cli.events.find((e) => e.event === 'boot.failed'), { cause: 'listen-failed', code: 'EADDRINUSE', address: `127.0.0.1:${port}` })
+  t.match(cli.stdout(), 'App listening', 'the app believed it listened')
 })
 
 t.test('workers exit by themselves when the primary is killed with SIGKILL', async (t) => {

@@ -10,6 +10,7 @@ type Command =
   | { k: 'ready', pick: number }
   | { k: 'exit', pick: number, code: number | null, signal: string | null }
   | { k: 'draining', pick: number }
+  | { k: 'listen-failed', pick: number }
   | { k: 'beat', pick: number, requests: number, rssMb: number }
   | { k: 'timer' }
   | { k: 'advance', ms: number }
@@ -25,6 +26,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { arbitrary: fc.record({ k: fc.constant('ready' as const), pick }), weight: 6 },
   { arbitrary: fc.record({ k: fc.constant('exit' as const), pick, code: fc.constantFrom(0, 1, 7, null), signal: fc.constantFrom(null, 'SIGKILL') }), weight: 3 },
   { arbitrary: fc.record({ k: fc.constant('draining' as const), pick }), weight: 1 },
+  { arbitrary: fc.record({ k: fc.constant('listen-failed' as const), pick }), weight: 1 },
   { arbitrary: fc.record({ k: fc.constant('beat' as const), pick, requests: fc.nat(200), rssMb: fc.nat(300) }), weight: 2 },
   { arbitrary: fc.record({ k: fc.constant('timer' as const) }), weight: 4 },
   { arbitrary: fc.record({ k: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 5000 }) }), weight: 2 },
@@ -129,6 +131,7 @@ function runSequence (initialWorkers: number, p: fc.RecordValue<typeof policy>, 
       case 'ready': { const m = chosen(c.pick); if (m !== undefined) pass([{ type: 'listening', member: m, address: 'x' }]); break }
       case 'exit': { const m = chosen(c.pick); if (m !== undefined) { sim.alive.delete(m); pass([{ type: 'exit', member: m, code: c.code, signal: c.signal }]) } break }
       case 'draining': { const m = chosen(c.pick); if (m !== undefined) pass([{ type: 'draining', member: m }]); break }
+      case 'listen-failed': { const m = chosen(c.pick); if (m !== undefined) pass([{ type: 'listen-failed', member: m, address: '127.0.0.1:1', code: 'EADDRINUSE', message: 'in use' }]); break }
       case 'beat': { const m = chosen(c.pick); if (m !== undefined) pass([{ type: 'beat', member: m, stats: { rssBytes: c.rssMb * MiB, heapUsedBytes: 1, eventLoopDelayMs: 0, requests: c.requests, inflight: 0 } }]); break }
       case 'timer': {
         const next = [...sim.timers.entries()].sort((a, b) => a[1].dueAt - b[1].dueAt)[0]

@@ -1,6 +1,6 @@
 // Unit tests for lib/supervisor/crash-window.ts, with an injected clock.
 import t from 'tap'
-import { CrashWindow, breakerCanTrip } from '../lib/supervisor/crash-window.js'
+import { CrashWindow, breakerCanTrip, crashesInWindow } from '../lib/supervisor/crash-window.js'
 import type { BackoffPolicy } from '../lib/supervisor/backoff.js'
 
 function clock (start = 0): { now: () => number, set: (t: number) => void } {
@@ -132,4 +132,16 @@ t.test('breakerCanTrip agrees with CrashWindow at the boundary', async (t) => {
     t.equal(breakerCanTrip(rate, flat), tripped, `windowMs ${windowMs}`)
     t.equal(tripped, windowMs === 301)
   }
+})
+
+t.test('crashesInWindow: workers that are killed readyTimeoutMs after each start', async (t) => {
+  const rate = { crashes: 5, windowMs: 60_000 }
+  // one slot killed after 30 s: at 0 and ~30.09 s, then ~60.27 s (outside the window)
+  t.equal(crashesInWindow(rate, DEFAULT_BACKOFF, 30_000), 2)
+  t.equal(crashesInWindow(rate, DEFAULT_BACKOFF, 30_000, 2), 4, 'two workers: 4, one short of tripping')
+  t.equal(crashesInWindow(rate, DEFAULT_BACKOFF, 30_000, 3), 6, 'three trip')
+  // 10 s (the default): 6 kills by 50 s plus 2.79 s of delays
+  t.equal(crashesInWindow(rate, DEFAULT_BACKOFF, 10_000), 6, 'the default readyTimeoutMs trips with a single worker')
+  t.equal(crashesInWindow(rate, DEFAULT_BACKOFF), 6, 'at once: as breakerCanTrip counts')
+  t.equal(crashesInWindow({ crashes: 5, windowMs: 1_000 }, DEFAULT_BACKOFF, 0, 64), 64, 'counts whole slots')
 })

@@ -1,7 +1,7 @@
 // The supervisor's decisions over sequences of facts and commands, with no process:
 // what decide() records and which steps it asks for.
 import t from 'tap'
-import { decide, initialState, SELF_DRAIN_HOLD_MS, timerKey } from '../lib/supervisor/plan.js'
+import { decide, initialState, LISTEN_FAILED_GRACE_MS, SELF_DRAIN_HOLD_MS, timerKey } from '../lib/supervisor/plan.js'
 import { Sim, POLICY, events, eventOf, forks, ofKind } from './helpers/plan-sim.js'
 
 const running = (workers: number, policy = {}) => {
@@ -248,6 +248,67 @@ t.test('stopOnExitCodes: that exit code stops the cluster at once as a boot fail
   const sim = running(2, { stopOnExitCodes: [78] })
   const steps = sim.exit(sim.currents()[0]!, 78)
   t.match(eventOf(steps, 'boot.failed')!.fields, { cause: 'stop-code' })
+})
+
+const EADDRINUSE = { address: '127.0.0.1:3000', code: 'EADDRINUSE', message: 'listen EADDRINUSE: address already in use 127.0.0.1:3000' }
+
+t.test('a listen failure at start: logged with the address and code; an app that swallows it is stopped after a short grace; a boot failure (exit 3) at once', async (t) => {
+  const sim = new Sim(2)
+  sim.start()
+  const failed = sim.feed({ type: 'listen-failed', member: 1, ...EADDRINUSE })
+  t.match(eventOf(failed, 'worker.listen-failed'), { fields: { workerId: 0, address: '127.0.0.1:3000', code: 'EADDRINUSE' }, member: 1 })
+  t.match(ofKind(failed, 'timer'), [{ key: timerKey.ready(1), ms: LISTEN_FAILED_GRACE_MS }], 'the ready deadline shortened')
+  t.same(ofKind(sim.fire(timerKey.ready(1)), 'kill'), [{ do: 'kill', member: 1 }])
+  const exit = sim.exit(1, null, 'SIGKILL')
+  t.match(eventOf(exit, 'worker.exit')!.fields, { reason: 'listen-failed', expected: false })
+  t.match(eventOf(exit, 'boot.failed'), { fields: { cause: 'listen-failed', address: '127.0.0.1:3000', code: 'EADDRINUSE', message: /cannot listen on 127\.0\.0\.1:3000: EADDRINUSE/ }, stderrOf: 1 })
+  t.same(events(exit).includes('worker.restart'), false, 'no restart')
+  t.match(ofKind(sim.exitLeaving(), 'exit'), [{ code: 3 }])
+
+  const throws = new Sim(1)
+  throws.start()
+  throws.feed({ type: 'listen-failed', member: 1, ...EADDRINUSE })
+  const crashed = throws.exit(1, 1)
+  t.match(eventOf(crashed, 'worker.exit')!.fields, { reason: 'crashed' }, 'an app that throws crashes as before')
+  t.match(eventOf(crashed, 'boot.failed')!.fields, { cause: 'listen-failed' })
+  t.match(ofKind(crashed, 'exit'), [{ code: 3 }])
+})
+
+t.test('a listen failure the app recovers from (it listens elsewhere within the grace) is only logged', async (t) => {
+  const sim = new Sim(1)
+  sim.start()
+  sim.feed({ type: 'listen-failed', member: 1, ...EADDRINUSE })
+  const ready = sim.ready(1)
+  t.same(events(ready), ['worker.ready'])
+  t.same(ofKind(ready, 'started'), [{ do: 'started' }])
+  t.equal(sim.timers.has(timerKey.ready(1)), false, 'no deadline left')
+})
+
+t.test('a listen failure of a new generation aborts its reload with the address; of a generation that served, it is a crash like any other', async (t) => {
+  const sim = running(2)
+  sim.feed({ type: 'reload', ticket: 1 })
+  const [next] = forks(sim.feed(newConfig(2)))
+  sim.feed({ type: 'listen-failed', member: next.member, ...EADDRINUSE })
+  const aborted = sim.exit(next.member, 1)
+  t.match(eventOf(aborted, 'reload.aborted')!.fields, { reason: /worker 0 crashed before it was ready .*could not listen on 127\.0\.0\.1:3000: EADDRINUSE/ })
+  t.equal(sim.readyServing(), 2, 'the old workers keep serving')
+
+  const [a] = sim.currents() as number[]
+  sim.exit(a, 1)
+  sim.fireNext()
+  const replacement = sim.byPhase('starting')[0]
+  sim.feed({ type: 'listen-failed', member: replacement.id, ...EADDRINUSE })
+  const crash = sim.exit(replacement.id, 1)
+  t.same(events(crash), ['worker.exit', 'worker.restart'], 'counted and restarted with backoff, the cluster goes on')
+})
+
+t.test('config.warning when a worker that never becomes ready could never trip the breaker', async (t) => {
+  const warning = (workers: number, policy = {}) => eventOf(new Sim(workers, policy).start(), 'config.warning')
+  t.equal(warning(1), undefined, 'the defaults trip with one worker')
+  t.equal(warning(16), undefined)
+  t.match(warning(2, { readyTimeoutMs: 30_000 }), { fields: { key: 'readyTimeoutMs', workers: 2, readyTimeoutMs: 30_000, message: /at most 4 such kills fit/ } })
+  t.equal(warning(3, { readyTimeoutMs: 30_000 }), undefined, '3 workers: 6 kills fit in the window')
+  t.match(warning(1, { restartBackoff: { ...POLICY.restartBackoff, initialMs: 20_000, maxMs: 20_000 } }), { fields: { key: 'maxCrashRate' } }, 'one warning at a time')
 })
 
 t.test('a worker that drains by itself: its slot is filled after a short hold, not at once', async (t) => {

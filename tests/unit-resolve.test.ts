@@ -384,7 +384,7 @@ t.test('resolveConfig: every default is filled', async (t) => {
     readiness: 'listening',
     restartBackoff: { initialMs: 100, maxMs: 15_000, factor: 2, jitter: 0.1, resetAfterMs: 30_000 },
     maxCrashRate: { crashes: 5, windowMs: 60_000 },
-    readyTimeoutMs: 30_000,
+    readyTimeoutMs: 10_000,
     shutdownTimeoutMs: 10_000,
     shutdownDelayMs: 0,
     minReadyWorkers: 1,

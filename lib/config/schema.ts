@@ -86,7 +86,7 @@ export const configSchema = z.strictObject({
   restartBackoff: z._default(restartBackoffSchema, restartBackoffSchema.parse({})),
   maxCrashRate: z._default(maxCrashRateSchema, maxCrashRateSchema.parse({})),
   /** a worker not ready this long after its fork is killed and counted as a crash */
-  readyTimeoutMs: z._default(positiveInt, 30_000),
+  readyTimeoutMs: z._default(positiveInt, 10_000),
   /** how long a draining worker may take before it is killed */
   shutdownTimeoutMs: z._default(positiveInt, 10_000),
   /** on SIGTERM: readiness turns 503 at once, the workers serve this long more, then they drain */

@@ -25,7 +25,7 @@ export interface ExitVerdict {
 
 export function classifyExit (facts: ExitFacts): ExitVerdict {
   const { leaving, killedAtDeadline, code, signal } = facts
-  if (leaving === 'hung' || leaving === 'not-ready') {
+  if (leaving === 'hung' || leaving === 'not-ready' || leaving === 'listen-failed') {
     return { reason: leaving, expected: false, crash: true, possibleOom: false }
   }
   if (leaving) {

@@ -15,7 +15,7 @@ import type { HeartbeatStats } from '../protocol.js'
 import type { ExitReason, Leaving, ReloadOutcome, WorkerPhase } from '../lifecycle.js'
 import type { EventName } from '../log.js'
 import { nextAttempt, restartDelay, type BackoffPolicy } from './backoff.js'
-import { breakerCanTrip, inWindow, recordCrash, type CrashRate } from './crash-window.js'
+import { breakerCanTrip, crashesInWindow, inWindow, recordCrash, type CrashRate } from './crash-window.js'
 import { classifyExit } from './exit-reason.js'
 import { findHung } from './heartbeat-check.js'
 
@@ -55,6 +55,8 @@ export interface MemberFacts {
   stats?: HeartbeatStats
   /** connections it ended at its drain's deadline, as it reported */
   destroyed?: number
+  /** a server of its app could not listen */
+  listenFailed?: { address: string, code: string, message: string }
 }
 
 export interface SlotFacts {
@@ -122,6 +124,8 @@ export type Input =
   /** the draining worker ended this many connections itself at the deadline */
   | { type: 'destroyed', member: number, connections: number }
   | { type: 'exit', member: number, code: number | null, signal: string | null }
+  /** a server of the worker's app could not listen (the app may have swallowed the error) */
+  | { type: 'listen-failed', member: number, address: string, code: string, message: string }
   | { type: 'slot-due', slot: number }
   | { type: 'ready-timeout', member: number }
   | { type: 'drain-deadline', member: number }
@@ -170,6 +174,12 @@ export interface Clock {
   /** [0, 1), for the backoff's jitter and the request limit's */
   random: () => number
 }
+
+/**
+ * How long a starting worker whose app could not listen may take to listen elsewhere
+ * (an app that falls back to another port) before it is stopped as a boot failure.
+ */
+export const LISTEN_FAILED_GRACE_MS = 1000
 
 /** How long a slot whose worker drained by itself waits before it is filled again. */
 export const SELF_DRAIN_HOLD_MS = 100
@@ -232,7 +242,7 @@ class Pass {
         s.startedAt = this.#now
         this.#emit('primary.start', input.announce)
         for (const warning of input.warnings ?? []) this.#emit('config.warning', warning)
-        this.#warnAboutPolicy(s.policy)
+        this.#warnAboutPolicy(s.policy, s.wish.workers)
         return
       case 'listening': {
         const m = s.members.get(input.member)
@@ -278,6 +288,18 @@ class Pass {
       }
       case 'exit':
         return this.#exit(input.member, input.code, input.signal)
+      case 'listen-failed': {
+        const m = s.members.get(input.member)
+        if (!m) return
+        const { address, code, message } = input
+        this.#emit('worker.listen-failed', { workerId: m.slot, address, code, message }, m.id)
+        if (m.phase !== 'starting' || m.listenFailed) return
+        // An app that swallows the error (Express 5) would wait out readyTimeoutMs
+        // and start again, forever: it gets a short grace to listen elsewhere instead.
+        m.listenFailed = { address, code, message }
+        this.steps.push({ do: 'timer', key: timerKey.ready(m.id), ms: LISTEN_FAILED_GRACE_MS, input: { type: 'ready-timeout', member: m.id } })
+        return
+      }
       case 'slot-due': {
         const slot = s.slots[input.slot]
         if (slot) slot.held = false
@@ -286,7 +308,7 @@ class Pass {
       case 'ready-timeout': {
         const m = s.members.get(input.member)
         if (!m || m.phase !== 'starting') return
-        m.leaving = 'not-ready'
+        m.leaving = m.listenFailed ? 'listen-failed' : 'not-ready'
         this.steps.push({ do: 'kill', member: m.id })
         return
       }
@@ -360,13 +382,19 @@ class Pass {
     if (s.lifecycle === 'stopping') return this.#finishWhenEmpty()
     if (s.lifecycle !== 'running' || !verdict.crash || !slot) return
 
+    const cannotListen = m.listenFailed && m.readyAt === undefined
+      ? ` (it could not listen on ${m.listenFailed.address}: ${m.listenFailed.code})`
+      : ''
     if (s.reload?.phase === 'replacing' && m.generation === s.wish.generation && m.readyAt === undefined) {
       // A worker of the new generation that cannot start (a replacement, or one for a
       // slot the new config added) is the new code's fault, not the old workers': the
       // reload stops and rolls back, they keep serving, nothing is counted.
-      return this.#abortReload(`worker ${m.slot} ${verdict.reason} before it was ready (code ${code}, signal ${signal})`, id)
+      return this.#abortReload(`worker ${m.slot} ${verdict.reason} before it was ready (code ${code}, signal ${signal})${cannotListen}`, id)
     }
     if (code !== null && s.policy.stopOnExitCodes.includes(code)) return this.#fail('stop-code', id)
+    // An address in use or forbidden does not free itself in a backoff's time: a
+    // generation that never served stops at once, with the cause.
+    if (cannotListen && !s.readyGenerations.includes(m.generation)) return this.#fail('listen-failed', id, m.listenFailed)
     const crash = recordCrash(s.crashes, s.policy.maxCrashRate, this.#now)
     s.crashes = crash.times
     s.totals.crashes++
@@ -468,7 +496,7 @@ class Pass {
     s.wish = { workers, generation: s.wish.generation + 1 }
     s.policy = input.policy
     s.crashes = []
-    this.#warnAboutPolicy(input.policy)
+    this.#warnAboutPolicy(input.policy, workers)
     reload.phase = 'replacing'
     this.steps.push({ do: 'adopt-config', generation: s.wish.generation })
     this.#emit('reload.start', { generation: s.wish.generation, workers })
@@ -552,9 +580,9 @@ class Pass {
   }
 
   /** The cluster cannot go on: stop everything and exit non-zero so a service manager takes over. */
-  #fail (cause: 'crash-rate' | 'stop-code', culprit: number): void {
+  #fail (cause: 'crash-rate' | 'stop-code' | 'listen-failed', culprit: number, listen?: MemberFacts['listenFailed']): void {
     const s = this.state
-    const bootFailure = cause === 'stop-code' || !s.readyGenerations.includes(s.wish.generation)
+    const bootFailure = cause !== 'crash-rate' || !s.readyGenerations.includes(s.wish.generation)
     const facts = {
       crashes: inWindow(s.crashes, s.policy.maxCrashRate, this.#now).length,
       windowMs: s.policy.maxCrashRate.windowMs,
@@ -564,7 +592,14 @@ class Pass {
       this.steps.push({
         do: 'emit',
         event: 'boot.failed',
-        fields: { ...facts, cause, message: 'the app fails at boot: no worker of this generation ever became ready' },
+        fields: {
+          ...facts,
+          cause,
+          message: listen
+            ? `the app cannot listen on ${listen.address}: ${listen.code} (${listen.message})`
+            : 'the app fails at boot: no worker of this generation ever became ready',
+          ...(listen ? { address: listen.address, code: listen.code } : {}),
+        },
         stderrOf: culprit,
       })
     } else {
@@ -678,14 +713,26 @@ class Pass {
     this.steps.push({ do: 'timer', key: timerKey.slot(slot.id), ms, input: { type: 'slot-due', slot: slot.id } })
   }
 
-  #warnAboutPolicy (policy: Policy): void {
-    if (breakerCanTrip(policy.maxCrashRate, policy.restartBackoff)) return
+  #warnAboutPolicy (policy: Policy, workers: number): void {
+    const { maxCrashRate, restartBackoff, readyTimeoutMs } = policy
+    if (!breakerCanTrip(maxCrashRate, restartBackoff)) {
+      return this.#emit('config.warning', {
+        key: 'maxCrashRate',
+        message: 'with this restartBackoff, a crash loop can never exceed maxCrashRate: the cluster would restart forever',
+        crashes: maxCrashRate.crashes,
+        windowMs: maxCrashRate.windowMs,
+        maxMs: restartBackoff.maxMs,
+      })
+    }
+    const notReady = crashesInWindow(maxCrashRate, restartBackoff, readyTimeoutMs, workers)
+    if (notReady > maxCrashRate.crashes) return
     this.#emit('config.warning', {
-      key: 'maxCrashRate',
-      message: 'with this restartBackoff, a crash loop can never exceed maxCrashRate: the cluster would restart forever',
-      crashes: policy.maxCrashRate.crashes,
-      windowMs: policy.maxCrashRate.windowMs,
-      maxMs: policy.restartBackoff.maxMs,
+      key: 'readyTimeoutMs',
+      message: `a worker that never becomes ready is killed after readyTimeoutMs; with ${workers} worker${workers === 1 ? '' : 's'} at most ${notReady} such kills fit in maxCrashRate.windowMs, so the breaker can never trip and such an app restarts forever: lower readyTimeoutMs or maxCrashRate.crashes, or widen maxCrashRate.windowMs`,
+      readyTimeoutMs,
+      workers,
+      crashes: maxCrashRate.crashes,
+      windowMs: maxCrashRate.windowMs,
     })
   }
 

@@ -340,6 +340,9 @@ export class Supervisor extends EventEmitter {
         this.#submit({ type: 'beat', member, stats })
       } else if (message.clusterRun === 'sticky-listen') {
         void this.#listenSticky(member, proc, message)
+      } else if (message.clusterRun === 'listen-failed') {
+        const { clusterRun: _, ...failure } = message
+        this.#submit({ type: 'listen-failed', member, ...failure })
       } else if (message.clusterRun === 'destroyed') {
         this.#submit({ type: 'destroyed', member, connections: message.connections })
       } else if (message.clusterRun === 'metrics') {

@@ -5,7 +5,7 @@ import { isProtocolMessage, type ToPrimary, type ToWorker } from '../protocol.js
 import { readLaunch } from './launch.js'
 import { tcpTarget, privateListen, onStickyMessage } from './sticky.js'
 import { workerState } from './state.js'
-import { trackServers, drainServers } from './servers.js'
+import { trackServers, drainServers, onListenFailure } from './servers.js'
 import { startHeartbeat } from './heartbeat.js'
 
 const state = workerState()
@@ -21,6 +21,8 @@ if (process.send && launch) {
   trackServers(launch.sticky
     ? (server, args) => { const target = tcpTarget(args); return target && privateListen(server, target, args, send) }
     : undefined)
+
+  onListenFailure((failure) => send({ clusterRun: 'listen-failed', ...failure }))
 
   process.on('message', (message, handle) => {
     if (!isProtocolMessage<ToWorker>(message)) return

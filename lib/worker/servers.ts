@@ -3,6 +3,7 @@
 // connections. The request path only counts: which requests are in flight is read
 // from what Node already tracks (a socket's current response), and per-response
 // bookkeeping starts only once a drain has begun.
+import { errorMonitor } from 'node:events'
 import net, { type Socket } from 'node:net'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { workerState } from './state.js'
@@ -21,6 +22,14 @@ const closeWaiters = new Set<() => void>()
 /** Called for every request of every http(s) server of this worker (the heartbeat's check). */
 export function onEveryRequest (fn: () => void): void {
   onRequest = fn
+}
+
+export interface ListenFailure { address: string, code: string, message: string }
+let onListenFailed: (failure: ListenFailure) => void = () => {}
+
+/** Called when a server of this worker fails to listen, whether or not the app handles the error. */
+export function onListenFailure (fn: (failure: ListenFailure) => void): void {
+  onListenFailed = fn
 }
 
 /** The response a socket is writing now: Node sets it for the request in progress, and clears it when that response is done. */
@@ -69,6 +78,15 @@ function adopt (server: net.Server): void {
   // (No instanceof https.Server: importing node:https costs every worker ~10 ms.)
   server.prependListener('request', countRequest)
   trackUpgrades(server)
+  // Seen without being a listener: an app with no 'error' listener still throws, one
+  // that swallows the error (Express 5's app.listen hands it to the callback) keeps
+  // running, and the primary learns of it either way.
+  const monitored: NodeJS.EventEmitter = server
+  monitored.on(errorMonitor, (err: NodeJS.ErrnoException & { address?: string, port?: number }) => {
+    if (server.listening || (err.syscall !== 'listen' && err.syscall !== 'bind')) return
+    const address = err.port === undefined ? String(err.address) : `${err.address?.includes(':') ? `[${err.address}]` : err.address ?? '[::]'}:${err.port}`
+    onListenFailed({ address, code: err.code ?? 'UNKNOWN', message: err.message })
+  })
 }
 
 /** Open connections of every server of this worker. */

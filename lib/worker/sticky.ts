@@ -53,7 +53,8 @@ export function onStickyMessage (message: ToWorker, handle: unknown, draining: b
     const server = servers.get(message.address)
     if (server && message.error) {
       server.close()
-      server.emit('error', Object.assign(new Error(message.error.message), { code: message.error.code }))
+      const [host, port] = [message.address.slice(0, message.address.lastIndexOf(':')), Number(message.address.slice(message.address.lastIndexOf(':') + 1))]
+      server.emit('error', Object.assign(new Error(message.error.message), { code: message.error.code, syscall: 'listen', address: host || undefined, port }))
     }
     return true
   }

@@ -7,7 +7,7 @@ export const POLICY: Policy = {
   restartBackoff: { initialMs: 100, maxMs: 1000, factor: 2, jitter: 0, resetAfterMs: 30_000 },
   maxCrashRate: { crashes: 5, windowMs: 60_000 },
   stopOnExitCodes: [],
-  readyTimeoutMs: 30_000,
+  readyTimeoutMs: 10_000,
   shutdownTimeoutMs: 10_000,
   heartbeatTimeoutMs: 30_000,
   maxMemoryMb: 0,
