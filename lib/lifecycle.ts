@@ -14,10 +14,20 @@ export type Leaving =
   | 'not-ready' // killed: not ready in time
   | 'listen-failed' // killed: its app could not listen (a port in use) and did not exit
 
+/** Why a worker was drained: what the supervisor (or a signal sent to the worker alone) was doing. */
+export type DrainCause =
+  | 'reload' // replaced by a worker of the new generation
+  | 'rollback' // of a reload that failed: a new worker stopped, or replaced by an old one
+  | 'scale' // its slot was removed
+  | 'recycle' // replaced for its memory or request count
+  | 'shutdown' // the cluster stops
+  | 'signal' // a signal sent to the worker alone; it started draining by itself
+
 /** The `reason` of a worker.exit event. */
 export type ExitReason =
   | Leaving
   | 'drain-timeout' // asked to drain, killed at the deadline
+  | 'drain-cut' // asked to drain, exited by itself with requests or connections still open (its app's own signal handler, say)
   | 'crashed' // exited by itself with a non-zero code
   | 'signaled' // killed by a signal the supervisor did not send
   | 'exited' // exited by itself with code 0

@@ -35,6 +35,8 @@ export type ToPrimary =
   | { clusterRun: 'sticky-listen', address: string, port: number, host?: string, backlog?: number }
   /** a server of the app could not listen (EADDRINUSE, EACCES, ...), whatever the app did with the error */
   | { clusterRun: 'listen-failed', address: string, code: string, message: string }
+  /** the worker is exiting (sent from its 'exit' event): what it still had open */
+  | { clusterRun: 'exiting', inflight: number, connections: number }
   /** connections still open at the drain's deadline, which the worker ended itself */
   | { clusterRun: 'destroyed', connections: number }
 

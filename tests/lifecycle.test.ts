@@ -2,7 +2,9 @@
 import t, { type Test } from 'tap'
 import fs from 'node:fs'
 import path from 'node:path'
-import { startCli, fixture, alive } from './helpers/cli.js'
+import http from 'node:http'
+import { spawn } from 'node:child_process'
+import { startCli, watchCli, controlHome, fixture, alive, CLI } from './helpers/cli.js'
 import { get, freePort, keepAliveAgent, until } from './helpers/http.js'
 import { startLoad } from './helpers/load.js'
 
@@ -51,6 +53,33 @@ t.test('SIGTERM with 2 s requests in flight: all complete with 200 and Connectio
   t.equal(cleanups, 2, 'onShutdown hooks ran in both workers')
   t.match(cli.events.find((e) => e.event === 'shutdown.complete'), { signal: 'SIGTERM', exitCode: 0, killed: 0 })
   t.ok(cli.events.some((e) => e.event === 'worker.drain'), 'worker.drain is logged')
+})
+
+t.test('Ctrl-C with an app that exits on its own SIGINT mid-download: the exit says what it cut, and the shutdown exits 1', async (t) => {
+  const port = await freePort()
+  // a process group of its own, as a terminal's: Ctrl-C reaches the primary and the workers
+  const cli = watchCli(t, spawn(process.execPath, [CLI, fixture('apps/exit-on-sigint.js'), '-w', '1'], {
+    env: { ...process.env, PORT: String(port), CLUSTER_RUN_HOME: controlHome(t) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  }))
+  await cli.untilReady(1)
+  const download = new Promise<{ bytes: number, complete: boolean }>((resolve, reject) => {
+    http.get(`http://127.0.0.1:${port}/download`, (res) => {
+      let bytes = 0
+      res.on('data', (chunk: Buffer) => {
+        if (bytes === 0) process.kill(-cli.child.pid!, 'SIGINT')
+        bytes += chunk.length
+      })
+      res.on('close', () => resolve({ bytes, complete: res.complete }))
+    }).on('error', reject)
+  })
+  const { bytes, complete } = await download
+  t.notOk(complete, `the download was cut (${bytes} of 40960 bytes)`)
+  t.equal(await cli.exited, 1, 'the shutdown exits 1: work was cut')
+  t.match(cli.events.find((e) => e.event === 'worker.drain'), { reason: 'shutdown' })
+  t.match(cli.events.find((e) => e.event === 'worker.exit'), { level: 40, reason: 'drain-cut', cause: 'shutdown', inflight: 1, connections: 1 })
+  t.match(cli.events.find((e) => e.event === 'shutdown.complete'), { exitCode: 1, killed: 0, cut: 1 })
 })
 
 t.test('an idle keep-alive connection is not reset: its next request is answered with Connection: close', async (t) => {

@@ -4,62 +4,80 @@ import { classifyExit } from '../lib/supervisor/exit-reason.js'
 
 t.test('drained on request: expected, not a crash', async (t) => {
   t.strictSame(classifyExit({ leaving: 'drained', killedAtDeadline: false, code: 0, signal: null }),
-    { reason: 'drained', expected: true, crash: false, possibleOom: false })
+    { reason: 'drained', expected: true, crash: false, possibleOom: false, level: 'info' })
   t.strictSame(classifyExit({ leaving: 'drained', killedAtDeadline: false, code: 1, signal: null }),
-    { reason: 'drained', expected: true, crash: false, possibleOom: false }, 'a non-zero code while draining is still a drain')
+    { reason: 'drained', expected: true, crash: false, possibleOom: false, level: 'info' }, 'a non-zero code while draining is still a drain')
 })
 
 t.test('recycled on request: expected, not a crash', async (t) => {
   t.strictSame(classifyExit({ leaving: 'recycled', killedAtDeadline: false, code: 0, signal: null }),
-    { reason: 'recycled', expected: true, crash: false, possibleOom: false })
+    { reason: 'recycled', expected: true, crash: false, possibleOom: false, level: 'info' })
 })
 
 t.test('drain-timeout: killed at the deadline', async (t) => {
   t.strictSame(classifyExit({ leaving: 'drained', killedAtDeadline: true, code: null, signal: 'SIGKILL' }),
-    { reason: 'drain-timeout', expected: true, crash: false, possibleOom: false }, 'the supervisor sent that SIGKILL: not OOM')
+    { reason: 'drain-timeout', expected: true, crash: false, possibleOom: false, level: 'warn' }, 'the supervisor sent that SIGKILL: not OOM')
   t.strictSame(classifyExit({ leaving: 'recycled', killedAtDeadline: true, code: null, signal: 'SIGKILL' }),
-    { reason: 'drain-timeout', expected: true, crash: false, possibleOom: false })
+    { reason: 'drain-timeout', expected: true, crash: false, possibleOom: false, level: 'warn' })
 })
 
 t.test('hung: killed for its heartbeat, counted as a crash', async (t) => {
   t.strictSame(classifyExit({ leaving: 'hung', killedAtDeadline: false, code: null, signal: 'SIGKILL' }),
-    { reason: 'hung', expected: false, crash: true, possibleOom: false })
+    { reason: 'hung', expected: false, crash: true, possibleOom: false, level: 'error' })
   t.strictSame(classifyExit({ leaving: 'hung', killedAtDeadline: true, code: null, signal: 'SIGKILL' }),
-    { reason: 'hung', expected: false, crash: true, possibleOom: false }, 'killedAtDeadline does not turn it into drain-timeout')
+    { reason: 'hung', expected: false, crash: true, possibleOom: false, level: 'error' }, 'killedAtDeadline does not turn it into drain-timeout')
 })
 
 t.test('not-ready: killed for readiness, counted as a crash', async (t) => {
   t.strictSame(classifyExit({ leaving: 'not-ready', killedAtDeadline: false, code: null, signal: 'SIGKILL' }),
-    { reason: 'not-ready', expected: false, crash: true, possibleOom: false })
+    { reason: 'not-ready', expected: false, crash: true, possibleOom: false, level: 'error' })
 })
 
 t.test('crashed: exited by itself with a non-zero code', async (t) => {
   t.strictSame(classifyExit({ killedAtDeadline: false, code: 1, signal: null }),
-    { reason: 'crashed', expected: false, crash: true, possibleOom: false })
+    { reason: 'crashed', expected: false, crash: true, possibleOom: false, level: 'error' })
   t.strictSame(classifyExit({ killedAtDeadline: false, code: 137, signal: null }),
-    { reason: 'crashed', expected: false, crash: true, possibleOom: false })
+    { reason: 'crashed', expected: false, crash: true, possibleOom: false, level: 'error' })
   t.strictSame(classifyExit({ killedAtDeadline: false, code: null, signal: null }),
-    { reason: 'crashed', expected: false, crash: true, possibleOom: false }, 'no code and no signal: crashed')
+    { reason: 'crashed', expected: false, crash: true, possibleOom: false, level: 'error' }, 'no code and no signal: crashed')
 })
 
 t.test('exited: code 0 without being asked is unexpected', async (t) => {
   t.strictSame(classifyExit({ killedAtDeadline: false, code: 0, signal: null }),
-    { reason: 'exited', expected: false, crash: true, possibleOom: false })
+    { reason: 'exited', expected: false, crash: true, possibleOom: false, level: 'warn' })
 })
 
 t.test('signaled: a signal the supervisor did not send', async (t) => {
   t.strictSame(classifyExit({ killedAtDeadline: false, code: null, signal: 'SIGTERM' }),
-    { reason: 'signaled', expected: false, crash: true, possibleOom: false })
+    { reason: 'signaled', expected: false, crash: true, possibleOom: false, level: 'error' })
   t.strictSame(classifyExit({ killedAtDeadline: false, code: null, signal: 'SIGSEGV' }),
-    { reason: 'signaled', expected: false, crash: true, possibleOom: false })
+    { reason: 'signaled', expected: false, crash: true, possibleOom: false, level: 'error' })
 })
 
 t.test('an unsolicited SIGKILL is a possible OOM kill', async (t) => {
   t.strictSame(classifyExit({ killedAtDeadline: false, code: null, signal: 'SIGKILL' }),
-    { reason: 'signaled', expected: false, crash: true, possibleOom: true })
+    { reason: 'signaled', expected: false, crash: true, possibleOom: true, level: 'error' })
 })
 
 t.test('leaving: undefined is the same as absent', async (t) => {
   t.strictSame(classifyExit({ leaving: undefined, killedAtDeadline: false, code: 2, signal: null }),
-    { reason: 'crashed', expected: false, crash: true, possibleOom: false })
+    { reason: 'crashed', expected: false, crash: true, possibleOom: false, level: 'error' })
+})
+
+t.test('listen-failed: killed because its app could not listen, counted as a crash', async (t) => {
+  t.strictSame(classifyExit({ leaving: 'listen-failed', killedAtDeadline: false, code: null, signal: 'SIGKILL' }),
+    { reason: 'listen-failed', expected: false, crash: true, possibleOom: false, level: 'error' })
+})
+
+t.test('drain-cut: asked to drain, exited by itself with requests or connections open', async (t) => {
+  t.strictSame(classifyExit({ leaving: 'drained', killedAtDeadline: false, code: 0, signal: null, openAtExit: { inflight: 1, connections: 1 } }),
+    { reason: 'drain-cut', expected: true, crash: false, possibleOom: false, level: 'warn' })
+  t.strictSame(classifyExit({ leaving: 'recycled', killedAtDeadline: false, code: 0, signal: null, openAtExit: { inflight: 0, connections: 3 } }),
+    { reason: 'drain-cut', expected: true, crash: false, possibleOom: false, level: 'warn' }, 'idle connections cut count too')
+  t.strictSame(classifyExit({ leaving: 'drained', killedAtDeadline: false, code: 0, signal: null, openAtExit: { inflight: 0, connections: 0 } }),
+    { reason: 'drained', expected: true, crash: false, possibleOom: false, level: 'info' }, 'nothing open: a drain')
+  t.strictSame(classifyExit({ leaving: 'drained', killedAtDeadline: true, code: null, signal: 'SIGKILL', openAtExit: { inflight: 2, connections: 2 } }),
+    { reason: 'drain-timeout', expected: true, crash: false, possibleOom: false, level: 'warn' }, 'killed at the deadline wins')
+  t.strictSame(classifyExit({ killedAtDeadline: false, code: 1, signal: null, openAtExit: { inflight: 2, connections: 2 } }),
+    { reason: 'crashed', expected: false, crash: true, possibleOom: false, level: 'error' }, 'not asked to drain: a crash')
 })

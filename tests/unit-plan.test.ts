@@ -141,7 +141,7 @@ t.test('a recycle whose replacement fails: the stale worker keeps serving, the s
   const again = sim.fire(timerKey.slot(0))
   t.match(forks(again), [{ slot: 0 }])
   const swapped = sim.ready(forks(again)[0].member)
-  t.match(ofKind(swapped, 'emit').find((e) => e.event === 'worker.drain'), { fields: { reason: 'recycled' } })
+  t.match(ofKind(swapped, 'emit').find((e) => e.event === 'worker.drain'), { fields: { reason: 'recycle' } })
 })
 
 t.test('an old worker that crashes during a reload restarts as the new generation; the reload completes', async (t) => {
@@ -309,6 +309,51 @@ t.test('config.warning when a worker that never becomes ready could never trip t
   t.match(warning(2, { readyTimeoutMs: 30_000 }), { fields: { key: 'readyTimeoutMs', workers: 2, readyTimeoutMs: 30_000, message: /at most 4 such kills fit/ } })
   t.equal(warning(3, { readyTimeoutMs: 30_000 }), undefined, '3 workers: 6 kills fit in the window')
   t.match(warning(1, { restartBackoff: { ...POLICY.restartBackoff, initialMs: 20_000, maxMs: 20_000 } }), { fields: { key: 'maxCrashRate' } }, 'one warning at a time')
+})
+
+t.test('worker.drain says why: reload, rollback, scale, recycle, shutdown, signal', async (t) => {
+  const drains = (steps: ReturnType<Sim['feed']>) => steps.filter((s) => s.do === 'emit' && s.event === 'worker.drain').map((s) => (s as { fields: { reason: string } }).fields.reason)
+  const sim = running(3, { maxMemoryMb: 100 })
+  sim.feed({ type: 'reload', ticket: 1 })
+  const [s0] = forks(sim.feed(newConfig(3)))
+  const swapped = sim.ready(s0.member)
+  t.same(drains(swapped), ['reload'])
+  const [s1] = forks(swapped)
+  const aborted = sim.exit(s1.member, 1)
+  t.same(drains(aborted), [], 'nothing else was starting')
+  const [back] = forks(aborted)
+  t.match(back, { slot: 0, generation: 0 }, 'slot 0 gets an old worker back')
+  t.same(drains(sim.ready(back.member)), ['rollback'], 'the new worker that served is replaced by an old one')
+  t.same(drains(sim.feed({ type: 'scale', workers: 2 })), ['scale'])
+  const [a] = sim.currents() as number[]
+  sim.feed({ type: 'beat', member: a, stats: { rssBytes: 200 * 1024 * 1024, heapUsedBytes: 1, eventLoopDelayMs: 0, requests: 0, inflight: 0, refused: 0, connections: 0 } })
+  const successor = sim.state.slots[0].successor!
+  t.same(drains(sim.ready(successor)), ['recycle'])
+  const [, b] = sim.currents() as number[]
+  t.same(drains(sim.feed({ type: 'draining', member: b })), ['signal'])
+  t.same(drains(sim.feed({ type: 'stop', signal: 'SIGTERM' })), ['shutdown'])
+})
+
+t.test('a worker that exits during its drain with requests open: drain-cut with the counts, at warn; the shutdown exits 1', async (t) => {
+  const sim = running(2)
+  const [a, b] = sim.currents() as number[]
+  sim.feed({ type: 'stop', signal: 'SIGINT' })
+  sim.feed({ type: 'exiting', member: a, inflight: 1, connections: 2 })
+  const cut = sim.exit(a, 0)
+  t.match(eventOf(cut, 'worker.exit'), { level: 'warn', fields: { reason: 'drain-cut', cause: 'shutdown', inflight: 1, connections: 2, expected: true } })
+  sim.feed({ type: 'exiting', member: b, inflight: 0, connections: 0 })
+  const done = sim.exit(b, 0)
+  t.match(eventOf(done, 'worker.exit'), { level: 'info', fields: { reason: 'drained', cause: 'shutdown' } })
+  t.notOk('inflight' in eventOf(done, 'worker.exit')!.fields, 'no counts when nothing was cut')
+  t.match(eventOf(done, 'shutdown.complete')!.fields, { exitCode: 1, killed: 0, cut: 1 })
+  t.match(ofKind(done, 'exit'), [{ code: 1 }])
+})
+
+t.test('worker.exit levels: a crash is an error, an unasked exit 0 a warning, a drain info', async (t) => {
+  const sim = running(2)
+  const [a, b] = sim.currents() as number[]
+  t.match(eventOf(sim.exit(a, 1), 'worker.exit'), { level: 'error', fields: { reason: 'crashed' } })
+  t.match(eventOf(sim.exit(b, 0), 'worker.exit'), { level: 'warn', fields: { reason: 'exited' } })
 })
 
 t.test('a worker that drains by itself: its slot is filled after a short hold, not at once', async (t) => {

@@ -11,6 +11,8 @@ export interface ExitFacts {
   killedAtDeadline: boolean
   code: number | null
   signal: string | null
+  /** what the worker still had open as it exited, if it said */
+  openAtExit?: { inflight: number, connections: number }
 }
 
 export interface ExitVerdict {
@@ -21,16 +23,23 @@ export interface ExitVerdict {
   crash: boolean
   /** a SIGKILL the supervisor did not send: likely the kernel's OOM killer */
   possibleOom: boolean
+  /** how the exit is logged: a crash, a hang or a failed start is an error; a drain cut short, a warning */
+  level: 'info' | 'warn' | 'error'
 }
 
 export function classifyExit (facts: ExitFacts): ExitVerdict {
-  const { leaving, killedAtDeadline, code, signal } = facts
+  const { leaving, killedAtDeadline, code, signal, openAtExit } = facts
   if (leaving === 'hung' || leaving === 'not-ready' || leaving === 'listen-failed') {
-    return { reason: leaving, expected: false, crash: true, possibleOom: false }
+    return { reason: leaving, expected: false, crash: true, possibleOom: false, level: 'error' }
   }
   if (leaving) {
-    return { reason: killedAtDeadline ? 'drain-timeout' : leaving, expected: true, crash: false, possibleOom: false }
+    if (killedAtDeadline) return { reason: 'drain-timeout', expected: true, crash: false, possibleOom: false, level: 'warn' }
+    if (openAtExit && openAtExit.inflight + openAtExit.connections > 0) {
+      return { reason: 'drain-cut', expected: true, crash: false, possibleOom: false, level: 'warn' }
+    }
+    return { reason: leaving, expected: true, crash: false, possibleOom: false, level: 'info' }
   }
-  if (signal) return { reason: 'signaled', expected: false, crash: true, possibleOom: signal === 'SIGKILL' }
-  return { reason: code === 0 ? 'exited' : 'crashed', expected: false, crash: true, possibleOom: false }
+  if (signal) return { reason: 'signaled', expected: false, crash: true, possibleOom: signal === 'SIGKILL', level: 'error' }
+  if (code === 0) return { reason: 'exited', expected: false, crash: true, possibleOom: false, level: 'warn' }
+  return { reason: 'crashed', expected: false, crash: true, possibleOom: false, level: 'error' }
 }

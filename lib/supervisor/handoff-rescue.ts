@@ -38,7 +38,8 @@ function leave (key: string, worker: Worker): void {
 
 const isCluster = (m: ClusterMessage | undefined): m is ClusterMessage => m?.cmd === 'NODE_CLUSTER'
 
-export function rescueHandoffs (worker: Worker): void {
+/** Starts watching the worker's handoffs; returns the rescue, to call once the worker is gone (see worker-gone.ts). */
+export function rescueHandoffs (worker: Worker): () => void {
   const proc = worker.process
   /** connections handed to this worker and not acknowledged yet: their seq, and the handle they came from */
   const unacked = new Map<number, Handle>()
@@ -65,13 +66,9 @@ export function rescueHandoffs (worker: Worker): void {
       leave(message.key, worker)
     }
   })
-  // Answered once Node has taken the worker out of its handles, so that none of them can
-  // hand the connection (or the next one) back to it. Node's own listeners, added at the
-  // fork, run before these.
-  let answered = false
-  const answer = (): void => {
-    if (answered) return
-    answered = true
+  // Once the worker is gone, Node has taken it out of its handles: none of them can
+  // hand the connection (or the next one) back to it.
+  return () => {
     for (const key of keys) leave(key, worker)
     keys.clear()
     for (const [seq, from] of [...unacked]) {
@@ -79,24 +76,4 @@ export function rescueHandoffs (worker: Worker): void {
       proc.emit('internalMessage', { cmd: 'NODE_CLUSTER', ack: seq, accepted: from.size === 0 })
     }
   }
-  proc.once('exit', () => {
-    // Its channel closed first: Node's exit listener has just taken it out.
-    if (!proc.connected) return answer()
-    // Node takes it out on 'disconnect', once the channel's end is read. A channel that
-    // ends while a connection is in flight to the worker ends without that event (Node
-    // waits for the handle's ack first, forever): emit it for Node, as it would have.
-    proc.once('disconnect', answer)
-    const ended = Date.now()
-    const wait = (): void => {
-      if (answered) return
-      if (!proc.connected) return void proc.emit('disconnect')
-      // a channel still open long after its process died is held by a descendant of it
-      if (Date.now() - ended > CHANNEL_END_MS) return void proc.disconnect()
-      setTimeout(wait, 10)
-    }
-    setTimeout(wait, 10)
-  })
 }
-
-/** How long after a worker's exit the primary waits for the end of its IPC channel. */
-const CHANNEL_END_MS = 2000

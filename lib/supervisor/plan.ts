@@ -12,7 +12,7 @@
 // randomness here but what the caller passes in: every branch runs in unit and
 // property tests without a single fork.
 import type { HeartbeatStats } from '../protocol.js'
-import type { ExitReason, Leaving, ReloadOutcome, WorkerPhase } from '../lifecycle.js'
+import type { DrainCause, ExitReason, Leaving, ReloadOutcome, WorkerPhase } from '../lifecycle.js'
 import type { EventName } from '../log.js'
 import { nextAttempt, restartDelay, type BackoffPolicy } from './backoff.js'
 import { breakerCanTrip, crashesInWindow, inWindow, recordCrash, type CrashRate } from './crash-window.js'
@@ -45,6 +45,10 @@ export interface MemberFacts {
   readyAt?: number
   drainStartedAt?: number
   leaving?: Leaving
+  /** why it was drained */
+  drainCause?: DrainCause
+  /** what it still had open as it exited, as it reported */
+  openAtExit?: { inflight: number, connections: number }
   /** the supervisor killed it at its drain deadline */
   killedAtDeadline: boolean
   /** why it should be replaced (recycling) */
@@ -107,7 +111,8 @@ export interface State {
   startedAt: number
   /** running totals, for status and metrics */
   totals: { exits: Partial<Record<ExitReason, number>>, reloads: { complete: number, aborted: number }, crashes: number }
-  stop?: { signal: string, startedAt: number, exitCode: number, killed: number, delaying: boolean }
+  /** killed: workers killed at their drain's deadline; cut: workers that exited during their drain with requests or connections open */
+  stop?: { signal: string, startedAt: number, exitCode: number, killed: number, cut: number, delaying: boolean }
   lastCheckAt: number
 }
 
@@ -126,6 +131,8 @@ export type Input =
   | { type: 'exit', member: number, code: number | null, signal: string | null }
   /** a server of the worker's app could not listen (the app may have swallowed the error) */
   | { type: 'listen-failed', member: number, address: string, code: string, message: string }
+  /** the worker is exiting, with this still open (it comes before its exit) */
+  | { type: 'exiting', member: number, inflight: number, connections: number }
   | { type: 'slot-due', slot: number }
   | { type: 'ready-timeout', member: number }
   | { type: 'drain-deadline', member: number }
@@ -146,6 +153,8 @@ export interface Emit {
   fields: Record<string, unknown>
   member?: number
   stderrOf?: number
+  /** the log level, when it depends on the facts (a worker's exit) */
+  level?: 'info' | 'warn' | 'error'
 }
 
 export type Step =
@@ -259,7 +268,7 @@ class Pass {
       case 'draining': {
         const m = s.members.get(input.member)
         if (!m || m.phase === 'draining') return
-        this.#drain(m, 'drained')
+        this.#drain(m, 'drained', 'signal')
         // Not filled at once: a Ctrl-C signals the primary too, whose shutdown must
         // not find a new set of workers.
         const slot = s.slots[m.slot]
@@ -288,6 +297,11 @@ class Pass {
       }
       case 'exit':
         return this.#exit(input.member, input.code, input.signal)
+      case 'exiting': {
+        const m = s.members.get(input.member)
+        if (m) m.openAtExit = { inflight: input.inflight, connections: input.connections }
+        return
+      }
       case 'listen-failed': {
         const m = s.members.get(input.member)
         if (!m) return
@@ -348,7 +362,7 @@ class Pass {
       const old = slot.current === undefined ? undefined : s.members.get(slot.current)
       slot.current = m.id
       slot.successor = undefined
-      if (old) this.#drain(old, old.stale ? 'recycled' : 'drained')
+      if (old) this.#drain(old, old.stale ? 'recycled' : 'drained', old.stale ? 'recycle' : s.reload ? 'reload' : 'rollback')
     }
   }
 
@@ -362,21 +376,31 @@ class Pass {
     const slot = [s.slots[m.slot]].find((x) => x?.current === id || x?.successor === id)
     if (slot?.current === id) slot.current = undefined
     if (slot?.successor === id) slot.successor = undefined
-    const verdict = classifyExit({ leaving: m.leaving, killedAtDeadline: m.killedAtDeadline, code, signal })
+    const verdict = classifyExit({ leaving: m.leaving, killedAtDeadline: m.killedAtDeadline, code, signal, openAtExit: m.openAtExit })
     if (verdict.reason === 'drain-timeout' && s.stop) s.stop.killed++
+    if (verdict.reason === 'drain-cut' && s.stop) s.stop.cut++
     s.lastExits = [...s.lastExits.slice(-4), { workerId: m.slot, code, signal, reason: verdict.reason }]
     s.totals.exits[verdict.reason] = (s.totals.exits[verdict.reason] ?? 0) + 1
-    this.#emit('worker.exit', {
-      workerId: m.slot,
-      code,
-      signal,
-      uptimeMs: this.#now - m.forkedAt,
-      expected: verdict.expected,
-      reason: verdict.reason,
-      ...(verdict.possibleOom ? { possibleOom: true } : {}),
-      // still open at the deadline: ended by the worker itself, or (killed) as last reported
-      ...(verdict.reason === 'drain-timeout' ? { connectionsDestroyed: m.destroyed ?? m.stats?.connections ?? null } : {}),
-    }, id)
+    this.steps.push({
+      do: 'emit',
+      event: 'worker.exit',
+      member: id,
+      level: verdict.level,
+      fields: {
+        workerId: m.slot,
+        code,
+        signal,
+        uptimeMs: this.#now - m.forkedAt,
+        expected: verdict.expected,
+        reason: verdict.reason,
+        ...(m.drainCause ? { cause: m.drainCause } : {}),
+        ...(verdict.possibleOom ? { possibleOom: true } : {}),
+        // what it cut by exiting, as it said on its way out
+        ...(m.openAtExit && m.openAtExit.inflight + m.openAtExit.connections > 0 ? { inflight: m.openAtExit.inflight, connections: m.openAtExit.connections } : {}),
+        // still open at the deadline: ended by the worker itself, or (killed) as last reported
+        ...(verdict.reason === 'drain-timeout' ? { connectionsDestroyed: m.destroyed ?? m.stats?.connections ?? null } : {}),
+      },
+    })
     this.steps.push({ do: 'forget', member: id })
 
     if (s.lifecycle === 'stopping') return this.#finishWhenEmpty()
@@ -513,7 +537,7 @@ class Pass {
     s.policy = previous.policy
     s.crashes = []
     for (const m of s.members.values()) {
-      if (m.generation === failed && m.phase === 'starting') this.#drain(m, 'drained')
+      if (m.generation === failed && m.phase === 'starting') this.#drain(m, 'drained', 'rollback')
     }
     this.#endReload('aborted', { reason }, culprit)
   }
@@ -551,7 +575,7 @@ class Pass {
     // balancers are still sending; a Ctrl-C or a command means now.
     // With no worker left there is nothing to keep serving.
     const delayMs = signal === 'SIGTERM' && s.members.size > 0 ? s.policy.shutdownDelayMs : 0
-    s.stop = { signal, startedAt: this.#now, exitCode, killed: 0, delaying: delayMs > 0 }
+    s.stop = { signal, startedAt: this.#now, exitCode, killed: 0, cut: 0, delaying: delayMs > 0 }
     if (s.lifecycle === 'idle') return this.#finish()
     s.lifecycle = 'stopping'
     for (const slot of s.slots) {
@@ -575,7 +599,7 @@ class Pass {
     const s = this.state
     if (s.lifecycle !== 'stopping') return
     s.stop!.delaying = false
-    for (const m of s.members.values()) this.#drain(m, 'drained')
+    for (const m of s.members.values()) this.#drain(m, 'drained', 'shutdown')
     this.#finishWhenEmpty()
   }
 
@@ -615,9 +639,10 @@ class Pass {
   #finish (): void {
     const s = this.state
     s.lifecycle = 'stopped'
-    const { signal, startedAt, exitCode, killed } = s.stop!
-    const code = exitCode || (killed > 0 ? 1 : 0)
-    this.#emit('shutdown.complete', { signal, durationMs: this.#now - startedAt, exitCode: code, killed })
+    const { signal, startedAt, exitCode, killed, cut } = s.stop!
+    // a worker killed at its deadline, or one that cut its requests short, ended work unfinished
+    const code = exitCode || (killed + cut > 0 ? 1 : 0)
+    this.#emit('shutdown.complete', { signal, durationMs: this.#now - startedAt, exitCode: code, killed, cut })
     this.steps.push({ do: 'exit', code, signal })
   }
 
@@ -634,7 +659,7 @@ class Pass {
       if (slot.held) this.steps.push({ do: 'cancel', key: timerKey.slot(id) })
       for (const member of [slot.successor, slot.current]) {
         const m = member === undefined ? undefined : s.members.get(member)
-        if (m) this.#drain(m, 'drained')
+        if (m) this.#drain(m, 'drained', 'scale')
       }
     }
     s.slots.length = Math.min(s.slots.length, desired)
@@ -691,7 +716,7 @@ class Pass {
   }
 
   /** Takes a worker out of service: it leaves its slot, drains, and is killed at the deadline. */
-  #drain (m: MemberFacts, why: Leaving): void {
+  #drain (m: MemberFacts, why: Leaving, cause: DrainCause): void {
     if (m.phase === 'draining') return
     const slot = this.state.slots[m.slot]
     if (slot?.current === m.id) slot.current = undefined
@@ -699,8 +724,9 @@ class Pass {
     const starting = m.phase === 'starting'
     m.phase = 'draining'
     m.leaving ??= why
+    m.drainCause = cause
     m.drainStartedAt = this.#now
-    this.#emit('worker.drain', { workerId: m.slot, reason: m.leaving, inflight: m.stats?.inflight ?? null }, m.id)
+    this.#emit('worker.drain', { workerId: m.slot, reason: cause, inflight: m.stats?.inflight ?? null, connections: m.stats?.connections ?? null }, m.id)
     this.steps.push(
       { do: 'cancel', key: timerKey.ready(m.id) },
       { do: 'drain', member: m.id, starting },

@@ -17,6 +17,7 @@ import type { ReloadOutcome, WorkerPhase } from '../lifecycle.js'
 import { isProtocolMessage, type HeartbeatStats, type ToPrimary, type ToWorker } from '../protocol.js'
 import { heartbeatInterval, launchOptions } from '../worker/launch.js'
 import { rescueHandoffs } from './handoff-rescue.js'
+import { whenGone } from './worker-gone.js'
 import { buildStatus, type ClusterStatus } from '../control/status.js'
 import { openStickyListener, type StickyListener } from '../balancer/listener.js'
 import { checkEvery, decide, initialState, type Emit, type Input, type Policy, type State, type Step, type Warning } from './plan.js'
@@ -324,7 +325,7 @@ export class Supervisor extends EventEmitter {
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     })
     const worker = cluster.fork(launch.env)
-    if (config.schedulingPolicy === 'rr') rescueHandoffs(worker)
+    const rescue = config.schedulingPolicy === 'rr' ? rescueHandoffs(worker) : undefined
     const proc: Process = { worker, pid: worker.process.pid ?? -1, stderrTail: '', sticky: new Set() }
     this.#processes.set(member, proc)
 
@@ -343,6 +344,8 @@ export class Supervisor extends EventEmitter {
       } else if (message.clusterRun === 'listen-failed') {
         const { clusterRun: _, ...failure } = message
         this.#submit({ type: 'listen-failed', member, ...failure })
+      } else if (message.clusterRun === 'exiting') {
+        this.#submit({ type: 'exiting', member, inflight: message.inflight, connections: message.connections })
       } else if (message.clusterRun === 'destroyed') {
         this.#submit({ type: 'destroyed', member, connections: message.connections })
       } else if (message.clusterRun === 'metrics') {
@@ -353,7 +356,11 @@ export class Supervisor extends EventEmitter {
       }
     })
     worker.on('error', () => {}) // IPC errors to a dying worker; its 'exit' follows
-    worker.on('exit', (code, signal) => this.#submit({ type: 'exit', member, code, signal }))
+    // An exit counts once the worker is gone: its last messages (its counts at exit) are in.
+    whenGone(worker, (code, signal) => {
+      rescue?.()
+      this.#submit({ type: 'exit', member, code, signal })
+    })
   }
 
   /** Sticky: accept on the address the worker's app listens on (once for all workers), then it is listening. */
@@ -415,11 +422,11 @@ export class Supervisor extends EventEmitter {
 
   // ── events and hooks ─────────────────────────────────────────────────────────
 
-  #emit ({ event, fields: plain, member, stderrOf }: Emit): void {
+  #emit ({ event, fields: plain, member, stderrOf, level }: Emit): void {
     let fields = plain
     if (member !== undefined) fields = { workerId: plain.workerId, pid: this.#processes.get(member)?.pid ?? -1, ...plain }
     if (stderrOf !== undefined) fields = { ...fields, stderr: (this.#processes.get(stderrOf)?.stderrTail ?? '').trimEnd().split('\n').slice(-20) }
-    this.#log[EVENTS[event]]({ event, ...fields })
+    this.#log[level ?? EVENTS[event]]({ event, ...fields })
     this.emit(event, fields)
     this.emit('event', { event, ...fields })
     const facts = fields as Record<string, any>

@@ -5,7 +5,7 @@ import { isProtocolMessage, type ToPrimary, type ToWorker } from '../protocol.js
 import { readLaunch } from './launch.js'
 import { tcpTarget, privateListen, onStickyMessage } from './sticky.js'
 import { workerState } from './state.js'
-import { trackServers, drainServers, onListenFailure } from './servers.js'
+import { trackServers, drainServers, onListenFailure, inflightRequests, openConnections } from './servers.js'
 import { startHeartbeat } from './heartbeat.js'
 
 const state = workerState()
@@ -23,6 +23,10 @@ if (process.send && launch) {
     : undefined)
 
   onListenFailure((failure) => send({ clusterRun: 'listen-failed', ...failure }))
+  // Whatever ends the process (the app's own process.exit() in a signal handler, a
+  // crash, the end of a drain), the primary learns what it cut: the write is attempted
+  // at once, before the process is gone.
+  process.on('exit', () => send({ clusterRun: 'exiting', inflight: inflightRequests(), connections: openConnections() }))
 
   process.on('message', (message, handle) => {
     if (!isProtocolMessage<ToWorker>(message)) return
