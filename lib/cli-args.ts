@@ -2,9 +2,41 @@
 import { parseArgs } from 'node:util'
 import { numberOrString, type Layer } from './config/layer.js'
 import { UsageError } from './errors.js'
+import { closest } from './issues.js'
 
 /** The client commands (control/commands.ts runs them). */
 export const COMMANDS = new Set(['ls', 'status', 'reload', 'scale', 'stop'])
+
+/** What PM2 users type, and what does it here. */
+const PM2_WORDS: Record<string, string> = {
+  list: 'ls',
+  monit: 'status --watch',
+  restart: 'reload',
+  delete: 'stop',
+  kill: 'stop',
+  start: 'cluster-run <entry>',
+}
+
+/**
+ * A first argument that is neither a command nor an existing file, and looks like a
+ * word (no dot, no slash): a mistyped or unknown command, not an entry file.
+ */
+export function unknownCommand (word: string | undefined, exists: (file: string) => boolean): UsageError | undefined {
+  if (word === undefined || COMMANDS.has(word) || !/^[a-z][a-z0-9-]*$/i.test(word) || exists(word)) return undefined
+  const instead = PM2_WORDS[word.toLowerCase()]
+  const near = instead ? undefined : closest(word, [...COMMANDS])
+  const hint = instead ? `: use "cluster-run ${instead}"` : near ? `: did you mean "${near}"?` : ''
+  return new UsageError(`unknown command "${word}"${hint} (commands: ${[...COMMANDS].join(', ')}; an entry file "${word}" does not exist either)`)
+}
+
+/** node:util's parse error as a usage error, with the likely option for an unknown one. */
+export function usageOf (err: unknown, options: Record<string, unknown>, prefix = ''): UsageError {
+  const message = (err as Error).message
+  const unknown = /^Unknown option '(-{1,2}[^']+)'/.exec(message)?.[1]
+  if (!unknown) return new UsageError(`${prefix}${message}`)
+  const near = unknown.startsWith('--') ? closest(unknown.slice(2), Object.keys(options)) : undefined
+  return new UsageError(`${prefix}unknown option ${unknown}${near ? `: did you mean --${near}?` : ''}`)
+}
 
 export const COMMANDS_HELP = `Commands (to a running cluster of this user, through its control socket):
   cluster-run ls                      every cluster: name, pid, workers, uptime, app
@@ -40,7 +72,7 @@ export function parseCommandLine (argv: string[]): Invocation {
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true, tokens: true })
   } catch (err) {
-    throw new UsageError((err as Error).message)
+    throw usageOf(err, OPTIONS)
   }
   const terminator = parsed.tokens.find((t) => t.kind === 'option-terminator')?.index ?? Infinity
   const before = parsed.tokens.filter((t) => t.kind === 'positional' && t.index < terminator).map((t) => (t as { value: string }).value)

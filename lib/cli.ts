@@ -4,7 +4,7 @@
 // starts; the rest of the primary loads while the reader works.
 import fs from 'node:fs'
 import { loadConfigOnce } from './config/once.js'
-import { COMMANDS, COMMANDS_HELP, parseCommandLine, flagLayer } from './cli-args.js'
+import { COMMANDS, COMMANDS_HELP, parseCommandLine, flagLayer, unknownCommand } from './cli-args.js'
 import { ConfigError, UsageError, ClusterError, StartError } from './errors.js'
 import type { Config } from './config/schema.js'
 
@@ -43,6 +43,8 @@ async function main (argv: string[]): Promise<number> {
       isTTY: process.stdout.isTTY === true,
     })
   }
+  const notACommand = unknownCommand(argv[0], (file) => fs.existsSync(file))
+  if (notACommand) throw notACommand
   const invocation = parseCommandLine(argv)
   if (invocation.values.help) return print(HELP)
   if (invocation.values.version) return print(readVersion())

@@ -59,9 +59,30 @@ t.test('an unknown flag: exit 64 naming it, nothing forked', async (t) => {
   const port = await freePort()
   const { cli, code } = await run(t, [HTTP_APP, '-w', '1', '--wrokers', '2'], { env: { PORT: String(port) } })
   t.equal(code, 64)
-  t.match(cli.stderr(), /^cluster-run: Unknown option '--wrokers'/)
+  t.match(cli.stderr(), /^cluster-run: unknown option --wrokers: did you mean --workers\?/)
   t.match(cli.stderr(), 'Run "cluster-run --help" for usage.')
   await nothingStarted(t, cli, port)
+  const singular = await run(t, ['--worker', '2'])
+  t.equal(singular.code, 64)
+  t.match(singular.cli.stderr(), /^cluster-run: unknown option --worker: did you mean --workers\?/, 'Node\'s parser message is not shown raw')
+  const command = await run(t, ['status', '--jsno'])
+  t.equal(command.code, 64)
+  t.match(command.cli.stderr(), /^cluster-run: status: unknown option --jsno: did you mean --json\?/)
+})
+
+t.test('a first argument that is a word and no file: an unknown command (exit 64), not a missing entry', async (t) => {
+  const cwd = t.testdir({ 'package.json': JSON.stringify({ name: 'p' }) })
+  const typo = await run(t, ['statsu'], { cwd })
+  t.equal(typo.code, 64)
+  t.match(typo.cli.stderr(), /^cluster-run: unknown command "statsu": did you mean "status"\? \(commands: ls, status, reload, scale, stop/)
+  const pm2 = await run(t, ['monit'], { cwd })
+  t.equal(pm2.code, 64)
+  t.match(pm2.cli.stderr(), 'unknown command "monit": use "cluster-run status --watch"')
+  const other = await run(t, ['frobnicate', '--json'], { cwd })
+  t.equal(other.code, 64, 'whatever flags follow')
+  t.match(other.cli.stderr(), /unknown command "frobnicate" \(commands: /)
+  const file = await run(t, ['server', '--check'], { cwd: t.testdir({ server: 'require("http")' }) })
+  t.equal(file.code, 0, 'an entry file without an extension still runs')
 })
 
 t.test('a flag without its value and a second positional: exit 64', async (t) => {
@@ -111,8 +132,39 @@ t.test('no app at all: exit 78', async (t) => {
   const { cli, code } = await run(t, ['-w', '1'], { cwd })
   t.equal(code, 78)
   t.match(cli.stderr(), 'cluster-run: No app to run')
-  t.match(cli.stderr(), 'app: expected the entry file')
+  t.match(cli.stderr(), `app: expected the entry file, as the first argument or the "app" key of a config file; ${cwd} has no package.json "main" and no index.js`)
   await nothingStarted(t, cli)
+})
+
+t.test('no entry and no config: the package\'s "main" runs, as `node .` would, and --check says so', async (t) => {
+  const withMain = t.testdir({ 'package.json': JSON.stringify({ name: 'p', main: 'lib/server' }), lib: { 'server.js': '' } })
+  const main = await run(t, ['--check'], { cwd: withMain })
+  t.equal(main.code, 0)
+  t.match(JSON.parse(main.cli.stdout()), { app: path.join(withMain, 'lib/server.js'), appSource: 'package.json "main" (as `node .` runs)' })
+  const index = t.testdir({ 'package.json': JSON.stringify({ name: 'p' }), 'index.js': '' })
+  t.match(JSON.parse((await run(t, ['--check'], { cwd: index })).cli.stdout()), { app: path.join(index, 'index.js') }, 'no "main": index.js')
+  const entry = await run(t, [HTTP_APP, '--check'], { cwd: withMain })
+  t.match(JSON.parse(entry.cli.stdout()), { app: HTTP_APP, appSource: 'command line' }, 'an entry given wins')
+})
+
+t.test('two config files in one folder: the one used and the ones ignored are named, in --check and as config.warning', async (t) => {
+  const port = await freePort()
+  const cwd = t.testdir({
+    '.clusterrc.yaml': `app: ${HTTP_APP}\nworkers: 1\nenv:\n  PORT: ${port}\n  DEBUG: true\n`,
+    'cluster.config.json': '{ "app": "other.js" }',
+    'package.json': JSON.stringify({ name: 'p', cluster: { app: HTTP_APP, workers: 3 } }),
+  })
+  const check = await run(t, ['--check'], { cwd })
+  const config = JSON.parse(check.cli.stdout())
+  t.match(config, { configFile: path.join(cwd, 'package.json'), workers: 3 }, 'package.json#cluster comes first')
+  t.match(config.warnings, [{ key: 'configFile', used: path.join(cwd, 'package.json'), ignored: [path.join(cwd, '.clusterrc.yaml'), path.join(cwd, 'cluster.config.json')] }])
+  fs.writeFileSync(path.join(cwd, 'package.json'), JSON.stringify({ name: 'p' }))
+  const cli = startCli(t, [], { cwd, env: CLEAN_ENV })
+  await cli.untilReady(1)
+  t.match(cli.events.find((e) => e.event === 'config.warning'), { level: 40, key: 'configFile', used: path.join(cwd, '.clusterrc.yaml'), ignored: [path.join(cwd, 'cluster.config.json')] })
+  t.same(JSON.parse((await get(`http://127.0.0.1:${port}/`)).body).workerId, '0', 'env values that are numbers and booleans became strings')
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
 })
 
 t.test('CLUSTER_RUN_WORKERS=abc: exit 78 naming workers and the environment', async (t) => {

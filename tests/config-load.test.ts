@@ -81,7 +81,8 @@ t.test('search order: the first search place wins; a package.json without "clust
     '.clusterrc.json': '{ "app": "first.js" }',
     'cluster.config.mjs': "export default { app: 'second.js' }",
   })
-  t.same(await loadConfigFile(dir), { config: { app: 'first.js' }, filepath: path.join(dir, '.clusterrc.json') })
+  t.same(await loadConfigFile(dir), { config: { app: 'first.js' }, filepath: path.join(dir, '.clusterrc.json'), ignored: [path.join(dir, 'cluster.config.mjs')] })
+  t.same(await loadConfigFile(dir, 'cluster.config.mjs'), { config: { app: 'second.js' }, filepath: path.join(dir, 'cluster.config.mjs') }, '--config: nothing is ignored')
 })
 
 t.test('no config file: undefined', async (t) => {

@@ -1,6 +1,6 @@
 // Unit tests for lib/cli-args.ts: the command line parsed, then turned into a layer.
 import t, { type Test } from 'tap'
-import { flagLayer, parseCommandLine } from '../lib/cli-args.js'
+import { flagLayer, parseCommandLine, unknownCommand } from '../lib/cli-args.js'
 import { UsageError } from '../lib/errors.js'
 import { thrown } from './helpers/errors.js'
 
@@ -127,4 +127,28 @@ t.test('flagLayer: config, check, help and version are not config values', async
 
 t.test('flagLayer: an empty app argument list after --', async (t) => {
   t.strictSame(flagLayer(parseCommandLine(['s.js', '--'])).values.args, [])
+})
+
+// ---------------------------------------------------------------- unknownCommand, usageOf
+
+t.test('unknownCommand: a word that is neither a command nor a file', async (t) => {
+  const none = (): boolean => false
+  t.equal(unknownCommand(undefined, none), undefined)
+  t.equal(unknownCommand('status', none), undefined, 'a command')
+  t.equal(unknownCommand('server.js', none), undefined, 'a file name: a missing entry, not a command')
+  t.equal(unknownCommand('./server', none), undefined)
+  t.equal(unknownCommand('--check', none), undefined)
+  t.equal(unknownCommand('server', () => true), undefined, 'an existing file without an extension')
+  t.match(unknownCommand('sclae', none), { exitCode: 64, message: /^unknown command "sclae": did you mean "scale"\?/ })
+  t.match(unknownCommand('list', none), { message: /^unknown command "list": use "cluster-run ls"/ })
+  t.match(unknownCommand('restart', none), { message: /use "cluster-run reload"/ })
+  t.match(unknownCommand('deploy', none), { message: /^unknown command "deploy" \(commands: ls, status, reload, scale, stop; an entry file "deploy" does not exist either\)$/ })
+})
+
+t.test('usageOf: an unknown option gets the closest known one; other parse errors pass through', async (t) => {
+  t.match(usageError(t, ['--worker', '2']), { message: 'unknown option --worker: did you mean --workers?' })
+  t.match(usageError(t, ['--prety']), { message: 'unknown option --prety: did you mean --pretty?' })
+  t.match(usageError(t, ['--frobnicate']), { message: 'unknown option --frobnicate' })
+  t.match(usageError(t, ['-x']), { message: 'unknown option -x' })
+  t.match(usageError(t, ['--workers']), { message: /--workers/ }, 'a missing value keeps its own message')
 })

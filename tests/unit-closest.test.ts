@@ -1,11 +1,11 @@
-// Unit tests for lib/config/closest.ts: Levenshtein distance and "did you mean".
+// Unit tests for lib/issues.ts: the edit distance (with transpositions) and "did you mean".
 import t from 'tap'
 import { closest, distance } from '../lib/issues.js'
 import { configSchema, maxCrashRateSchema, restartBackoffSchema } from '../lib/config/schema.js'
 
 const TOP = Object.keys(configSchema.shape)
 
-t.test('distance: classic Levenshtein', async (t) => {
+t.test('distance: Levenshtein with adjacent transpositions', async (t) => {
   t.equal(distance('', ''), 0)
   t.equal(distance('abc', ''), 3)
   t.equal(distance('', 'abc'), 3)
@@ -15,7 +15,10 @@ t.test('distance: classic Levenshtein', async (t) => {
   t.equal(distance('workers', 'worker'), 1, 'deletion')
   t.equal(distance('worker', 'workers'), 1, 'insertion')
   t.equal(distance('workers', 'wirkers'), 1, 'substitution')
-  t.equal(distance('ab', 'ba'), 2, 'a transposition is two edits')
+  t.equal(distance('ab', 'ba'), 1, 'a transposition is one edit')
+  t.equal(distance('jsno', 'json'), 1)
+  t.equal(distance('statsu', 'status'), 1)
+  t.equal(distance('ca', 'abc'), 3, 'optimal string alignment: no edit of a transposed pair')
 })
 
 t.test('distance: case-insensitive and symmetric', async (t) => {

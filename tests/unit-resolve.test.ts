@@ -322,7 +322,7 @@ t.test('resolveConfig: bad values inside arrays, records and nested objects', as
   const err = configError(t, fakes([file({
     app: 'server.js',
     args: ['--ok', 3],
-    env: { A: 1 },
+    env: { A: null },
     restartBackoff: { factor: 0.5, jitter: 2 },
     maxCrashRate: 'often',
     stopOnExitCodes: [1.5],
@@ -330,13 +330,18 @@ t.test('resolveConfig: bad values inside arrays, records and nested objects', as
   t.equal(err.issues.length, 6, err.issues.join('\n'))
   const patterns = [
     /^args\.1: .*expected string.*\(given: 3\b/,
-    /^env\.A: .*expected string.*\(given: 1, from \/proj\/cluster\.config\.js\)$/,
+    /^env\.A: .*expected a string, number or boolean.*\(given: null, from \/proj\/cluster\.config\.js\)$/,
     /^restartBackoff\.factor: .*>=1.*\(given: 0\.5, from \/proj\/cluster\.config\.js\)$/,
     /^restartBackoff\.jitter: .*<=1.*\(given: 2, from \/proj\/cluster\.config\.js\)$/,
     /^maxCrashRate: .*expected object.*\(given: "often", from \/proj\/cluster\.config\.js\)$/,
     /^stopOnExitCodes\.0: .*expected int.*\(given: 1\.5\b/,
   ]
   for (const re of patterns) t.ok(err.issues.some((l) => re.test(l)), `an issue matches ${re}`)
+})
+
+t.test('resolveConfig: env values that are numbers or booleans become strings, as Compose makes them', async (t) => {
+  const cfg = resolveConfig(fakes([file({ app: 'server.js', env: { PORT: 3000, DEBUG: true, OFF: false, RATIO: 0.5, NAME: 'x' } })]).inputs)
+  t.strictSame(cfg.env, { PORT: '3000', DEBUG: 'true', OFF: 'false', RATIO: '0.5', NAME: 'x' })
 })
 
 t.test('resolveConfig: an issue inside an array names the layer it came from', async (t) => {
@@ -395,6 +400,7 @@ t.test('resolveConfig: every default is filled', async (t) => {
     stopOnExitCodes: [],
     log: { level: 'info', pretty: false },
     configFile: undefined,
+    appSource: '/proj/cluster.config.js',
     name: 'server',
     controlSocket: false,
   })

@@ -2,12 +2,14 @@
 // alike: defaults < config file (or run()'s object) < environment < command line.
 // Called once at start and again for every reload: the file is read anew each time.
 import fs from 'node:fs'
+import { createRequire } from 'node:module'
 import os from 'node:os'
+import path from 'node:path'
 import { availableCpus } from '../cpu-count.js'
 import { ConfigError } from '../errors.js'
 import { loadConfigFile } from './load.js'
 import { envLayer, resolveConfig, type Layer } from './resolve.js'
-import type { Config } from './schema.js'
+import type { Config, Warning } from './schema.js'
 import { controlDir, nearestPackageName } from '../control/paths.js'
 
 export interface ConfigSources {
@@ -24,19 +26,28 @@ export interface ConfigSources {
 
 export async function loadConfig (sources: ConfigSources): Promise<Config> {
   const layers: Layer[] = []
+  const warnings: Warning[] = []
   let configFile: string | undefined
   if (sources.file !== false) {
     const file = await loadConfigFile(sources.cwd, typeof sources.file === 'string' ? sources.file : undefined)
     configFile = file?.filepath
     layers.push({ source: file?.filepath ?? 'config file', values: file?.config ?? {} })
+    if (file?.ignored) {
+      warnings.push({ key: 'configFile', message: `using ${file.filepath}; ignoring ${file.ignored.join(', ')} (only the first config file found is read)`, used: file.filepath, ignored: file.ignored })
+    }
   }
   if (sources.values) layers.push({ source: 'run()', values: { ...sources.values } })
   layers.push(envLayer(sources.env))
   if (sources.flags) layers.push(sources.flags)
   if (!layers.some((l) => l.values.app !== undefined)) {
-    throw new ConfigError('No app to run', ['app: expected the entry file, as the first argument or the "app" key of a config file (given: nothing)'])
+    // as `node .` does: the package's "main", else index.js
+    const main = packageMain(sources.cwd)
+    if (!main) {
+      throw new ConfigError('No app to run', [`app: expected the entry file, as the first argument or the "app" key of a config file; ${sources.cwd} has no package.json "main" and no index.js (given: nothing)`])
+    }
+    layers.unshift({ source: 'package.json "main" (as `node .` runs)', values: { app: main } })
   }
-  return resolveConfig({
+  const config = resolveConfig({
     layers,
     cwd: sources.cwd,
     configFile,
@@ -45,4 +56,14 @@ export async function loadConfig (sources: ConfigSources): Promise<Config> {
     packageName: nearestPackageName,
     controlDir: controlDir(sources.env, os.homedir()),
   })
+  return warnings.length ? Object.freeze({ ...config, warnings }) : config
+}
+
+/** What `node .` would run in `dir`: its package.json's "main" (extensions and index.js as require() finds them), else index.js. */
+function packageMain (dir: string): string | undefined {
+  try {
+    return createRequire(path.join(dir, 'package.json')).resolve('./')
+  } catch {
+    return undefined
+  }
 }

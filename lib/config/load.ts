@@ -1,10 +1,12 @@
 // Finds and loads the config file with cosmiconfig; TypeScript files through jiti.
 // Every loader failure becomes a ConfigError: cosmiconfig 9 silently ignores a
 // loader's ENOENT/EACCES/EISDIR/ENOTDIR during search, which would mean defaults.
+import fs from 'node:fs'
 import path from 'node:path'
 import { cosmiconfig, defaultLoaders, type Loader } from 'cosmiconfig'
 import { ConfigError } from '../errors.js'
 import { loadJsFresh, loadTs } from './module.js'
+import { nearestPackageJson } from '../package-json.js'
 
 const MODULE = 'cluster'
 
@@ -30,6 +32,8 @@ export const SEARCH_PLACES = [
 export interface LoadedConfig {
   config: Record<string, unknown>
   filepath: string
+  /** other config files the search found beside it and did not read (only the first one counts) */
+  ignored?: string[]
 }
 
 /** A config file was found but its loader failed; carries the file. */
@@ -108,5 +112,20 @@ export async function loadConfigFile (cwd: string, file?: string): Promise<Loade
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
     throw notAnObject(result.filepath, config)
   }
-  return { config, filepath: result.filepath }
+  const ignored = file ? [] : othersBeside(result.filepath)
+  return { config, filepath: result.filepath, ...(ignored.length ? { ignored } : {}) }
+}
+
+/** The config files in the folder of `used` that the search would have read had `used` not come first (those before it were empty). */
+function othersBeside (used: string): string[] {
+  const dir = path.dirname(used)
+  const places = SEARCH_PLACES.map((place) => path.join(dir, place))
+  return places.slice(places.indexOf(used) + 1).filter((candidate) => {
+    if (path.basename(candidate) === 'package.json') {
+      // only with a "cluster" key is a package.json a config
+      const pkg = nearestPackageJson(dir)
+      return pkg?.file === candidate && pkg.fields[MODULE] !== undefined
+    }
+    return fs.statSync(candidate, { throwIfNoEntry: false })?.isFile() ?? false
+  })
 }

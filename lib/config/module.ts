@@ -1,9 +1,9 @@
 // Loads a JS or TypeScript config file as a module, fresh each time. Used by the
 // config loader, and by the primary when it needs a config's functions (hooks).
-import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { packageField } from '../package-json.js'
 
 // jiti is loaded only for TypeScript configs: it weighs ~15 MB and ~40 ms in the primary.
 let jiti: import('jiti').Jiti | undefined
@@ -37,26 +37,7 @@ export function nodeReadsAsModule (filepath: string): boolean {
   const ext = path.extname(filepath)
   if (ext === '.mts') return true
   if (ext !== '.ts') return false
-  return packageType(path.dirname(filepath)) !== 'commonjs'
-}
-
-/** The "type" of the package.json nearest to `dir`, as Node finds it (the first one up the tree decides). */
-function packageType (dir: string): string | undefined {
-  for (let at = dir; ; at = path.dirname(at)) {
-    let text: string | undefined
-    try {
-      text = fs.readFileSync(path.join(at, 'package.json'), 'utf8')
-    } catch {}
-    if (text !== undefined) {
-      try {
-        const type = (JSON.parse(text) as { type?: unknown }).type
-        return typeof type === 'string' ? type : undefined
-      } catch {
-        return undefined
-      }
-    }
-    if (path.dirname(at) === at) return undefined
-  }
+  return packageField(path.dirname(filepath), 'type') !== 'commonjs'
 }
 
 /**

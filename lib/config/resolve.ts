@@ -88,7 +88,7 @@ export function resolveConfig (inputs: ResolveInputs): Config {
   const controlSocket = parsed.controlSocket === undefined
     ? (inputs.controlDir === undefined ? false : socketPath(inputs.controlDir, name))
     : parsed.controlSocket && path.resolve(cwd, parsed.controlSocket)
-  return Object.freeze({ ...parsed, app, cwd, workers, workersReason, configFile: inputs.configFile, name, controlSocket })
+  return Object.freeze({ ...parsed, app, appSource: sources.get('app') ?? 'config', cwd, workers, workersReason, configFile: inputs.configFile, name, controlSocket })
 }
 
 const KNOWN_KEYS: Record<string, string[]> = {

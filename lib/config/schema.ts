@@ -71,8 +71,8 @@ export const configSchema = z.strictObject({
   args: z._default(z.array(z.string()), []),
   /** extra node flags for the workers */
   execArgv: z._default(z.array(z.string()), []),
-  /** extra environment variables for the workers */
-  env: z._default(z.record(z.string(), z.string()), {}),
+  /** extra environment variables for the workers; numbers and booleans become strings, as Compose makes them */
+  env: z._default(z.record(z.string(), z.pipe(z.union([z.string(), z.number(), z.boolean()], { error: 'Invalid input: expected a string, number or boolean' }), z.transform(String))), {}),
   /** directory the app is resolved from and the workers run in */
   cwd: z.optional(nonEmpty),
   /** number of workers, or 'auto': the CPUs this process may use (affinity and cgroup quota) */
@@ -119,6 +119,9 @@ export const configSchema = z.strictObject({
 /** What a user writes: every key optional but `app`. */
 export type UserConfig = z.input<typeof configSchema>
 /** What the supervisor runs with: every default applied, workers resolved to a number. */
+/** Something worth knowing about the config that is not an error (config.warning's fields). */
+export interface Warning { key: string, message: string, [field: string]: unknown }
+
 export type Config = Omit<z.output<typeof configSchema>, 'workers' | 'cwd' | 'name' | 'controlSocket'> & {
   workers: number
   cwd: string
@@ -129,6 +132,10 @@ export type Config = Omit<z.output<typeof configSchema>, 'workers' | 'cwd' | 'na
   workersReason: string
   /** the config file it came from, if any */
   configFile?: string
+  /** where `app` came from: the command line, a config file, run(), the package's "main" */
+  appSource: string
+  /** what reading it found worth a warning (files it ignored) */
+  warnings?: Warning[]
 }
 
 /** Typed helper for config files: `export default defineConfig({ ... })`. */

@@ -6,6 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { UsageError } from '../errors.js'
+import { usageOf } from '../cli-args.js'
 import { request, NotRunningError } from './client.js'
 import { controlDir, socketPath, NAME_PATTERN } from './paths.js'
 import type { ClusterStatus } from './status.js'
@@ -22,6 +23,13 @@ export interface Output {
 
 class Unavailable extends Error {}
 
+const COMMAND_OPTIONS = {
+  json: { type: 'boolean' },
+  watch: { type: 'boolean' },
+  socket: { type: 'string' },
+  timeout: { type: 'string' },
+} as const
+
 export async function runCommand (argv: string[], io: Output): Promise<number> {
   const [command, ...args] = argv
   // "scale -1": a negative count is not an option
@@ -29,19 +37,9 @@ export async function runCommand (argv: string[], io: Output): Promise<number> {
   const rest = args.filter((a) => !counts.includes(a))
   let parsed
   try {
-    parsed = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        json: { type: 'boolean' },
-        watch: { type: 'boolean' },
-        socket: { type: 'string' },
-        timeout: { type: 'string' },
-      },
-    })
+    parsed = parseArgs({ args: rest, allowPositionals: true, strict: true, options: COMMAND_OPTIONS })
   } catch (err) {
-    throw new UsageError(`${command}: ${(err as Error).message}`)
+    throw usageOf(err, COMMAND_OPTIONS, `${command}: `)
   }
   const { values } = parsed
   const positionals = [...parsed.positionals, ...counts]

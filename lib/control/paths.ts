@@ -1,6 +1,7 @@
 // Where a cluster's control socket lives, and the checks that keep it owner-only.
 import fs from 'node:fs'
 import path from 'node:path'
+import { packageField } from '../package-json.js'
 
 /** A cluster name: also a file name, so no path separators, no leading dot. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
@@ -31,27 +32,7 @@ export function defaultName (app: string, packageName: string | undefined): stri
 
 /** The `name` of the package.json nearest to `dir` (walking up), if any. */
 export function nearestPackageName (dir: string): string | undefined {
-  for (let at = path.resolve(dir); ; at = path.dirname(at)) {
-    const file = path.join(at, 'package.json')
-    const text = readIfFile(file)
-    if (text !== undefined) {
-      try {
-        const name = (JSON.parse(text) as { name?: unknown }).name
-        return typeof name === 'string' && name ? name : undefined
-      } catch {
-        return undefined
-      }
-    }
-    if (path.dirname(at) === at) return undefined
-  }
-}
-
-function readIfFile (file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, 'utf8')
-  } catch {
-    return undefined
-  }
+  return packageField(dir, 'name')
 }
 
 export class InsecureDirectoryError extends Error {

@@ -12,6 +12,7 @@
 // randomness here but what the caller passes in: every branch runs in unit and
 // property tests without a single fork.
 import type { HeartbeatStats } from '../protocol.js'
+import type { Warning } from '../config/schema.js'
 import type { DrainCause, ExitReason, Leaving, ReloadOutcome, WorkerPhase } from '../lifecycle.js'
 import type { EventName } from '../log.js'
 import { nextAttempt, restartDelay, type BackoffPolicy } from './backoff.js'
@@ -116,8 +117,7 @@ export interface State {
   lastCheckAt: number
 }
 
-/** A config warning, as config.warning's fields. */
-export interface Warning { key: string, message: string, [field: string]: unknown }
+export type { Warning }
 
 export type Input =
   | { type: 'start', announce: Record<string, unknown>, warnings?: Warning[] }

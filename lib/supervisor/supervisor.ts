@@ -126,12 +126,14 @@ export class Supervisor extends EventEmitter {
         workersReason: config.workersReason,
         schedulingPolicy: policy,
         app: config.app,
+        appSource: config.appSource,
         configFile: config.configFile ?? null,
         node: process.version,
         name: config.name,
         controlSocket: config.controlSocket,
         ...announce,
       },
+      warnings: config.warnings,
     })
     if (config.heartbeatTimeoutMs > 0 && this.#state.lifecycle === 'running') {
       this.#checkTimer = setInterval(() => this.#submit({ type: 'check' }), checkEvery(config.heartbeatTimeoutMs))
@@ -396,7 +398,7 @@ export class Supervisor extends EventEmitter {
     let input: Input
     try {
       let next = this.#reloadConfig ? await this.#reloadConfig() : this.config
-      const warnings: Warning[] = []
+      const warnings: Warning[] = [...next.warnings ?? []]
       if (next.schedulingPolicy !== frozenPolicy && frozenPolicy) {
         warnings.push({ key: 'schedulingPolicy', message: 'the scheduling policy cannot change without a restart of the primary; keeping the current one' })
         next = { ...next, schedulingPolicy: frozenPolicy }
