@@ -1,5 +1,5 @@
 // Every option of cluster-run, with its default. Try it:
-//   npx cluster-run --config cluster.config.example.ts
+//   node_modules/.bin/cluster-run --config cluster.config.example.ts
 // then `curl localhost:3000`; Ctrl-C drains and stops.
 import { defineConfig } from 'cluster-run'
 
@@ -11,7 +11,7 @@ export default defineConfig({
   // extra node flags for the workers, e.g. ['--max-old-space-size=512']
   execArgv: [],
   // extra environment variables for the workers
-  env: { PORT: '3000' },
+  env: { PORT: process.env.PORT ?? '3000' },
   // directory the app is resolved from and the workers run in (default: the current one)
   // cwd: '.',
   // the name for `cluster-run ls | status | reload | scale | stop` (default: the package's name, else the entry's); flag -n

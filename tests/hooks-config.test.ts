@@ -3,8 +3,9 @@
 import t from 'tap'
 import { pathToFileURL } from 'node:url'
 import path from 'node:path'
-import { readFileSync } from 'node:fs'
-import { startCli, fixture, ROOT } from './helpers/cli.js'
+import { readFileSync, realpathSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { startCli, watchCli, controlHome, fixture, ROOT } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
 
 t.test('cluster.config.ts with hooks, one of them throwing', async (t) => {
@@ -53,6 +54,25 @@ t.test('cluster.config.example.ts is a valid config', async (t) => {
   const resolved = JSON.parse(cli.stdout())
   t.equal(resolved.app, path.join(ROOT, 'fixtures/apps/http.js'))
   t.same(resolved.env, { PORT: '3000' })
+})
+
+t.test('the README\'s quick start: the linked bin runs this tree, serves, and a Ctrl-C to its process group exits 0', async (t) => {
+  const port = await freePort()
+  const bin = path.join(ROOT, 'node_modules/.bin/cluster-run')
+  t.equal(realpathSync(bin), path.join(ROOT, 'dist/bundle/cli.js'), '`npm ci` linked the bin to this working tree')
+  // a process group of its own, as a terminal's: Ctrl-C reaches the primary and the workers
+  const cli = watchCli(t, spawn(bin, ['--config', 'cluster.config.example.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), CLUSTER_RUN_HOME: controlHome(t) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  }))
+  await cli.untilReady(2)
+  t.equal((await get(`http://127.0.0.1:${port}/`)).status, 200)
+  process.kill(-cli.child.pid!, 'SIGINT')
+  t.equal(await cli.exited, 0, 'a clean stop exits 0')
+  t.match(cli.events.find((e) => e.event === 'shutdown.complete'), { exitCode: 0, cut: 0, killed: 0 })
+  t.ok(cli.events.filter((e) => e.event === 'worker.exit').every((e) => e.cause === 'shutdown' && e.reason === 'drained'), 'each worker drained for the shutdown')
 })
 
 t.test('--log-level warn keeps the info events out of the log', async (t) => {

@@ -578,6 +578,9 @@ class Pass {
     s.stop = { signal, startedAt: this.#now, exitCode, killed: 0, cut: 0, delaying: delayMs > 0 }
     if (s.lifecycle === 'idle') return this.#finish()
     s.lifecycle = 'stopping'
+    // A Ctrl-C reaches the workers too, which may have started draining a moment before
+    // the primary heard of it: theirs is the shutdown's drain.
+    for (const m of s.members.values()) if (m.drainCause === 'signal') m.drainCause = 'shutdown'
     for (const slot of s.slots) {
       if (slot.held) this.steps.push({ do: 'cancel', key: timerKey.slot(slot.id) })
       slot.held = false
