@@ -2,6 +2,7 @@
 // socket.io-client and @socket.io/cluster-adapter, 4 workers.
 import t, { type Test } from 'tap'
 import net from 'node:net'
+import { readFileSync } from 'node:fs'
 import WebSocket from 'ws'
 import { io as connect, type Socket as IoSocket } from 'socket.io-client'
 import { startCli, fixture, type Cli } from './helpers/cli.js'
@@ -171,6 +172,22 @@ t.test('the same socket.io clients under rr: sessions break (so the test above c
   const unknown = cli.events.filter((e) => e.event === 'app.session-unknown')
   t.ok(unknown.length > 0, `${unknown.length} polling requests reached a worker that did not know the session`)
   t.match(unknown[0], { message: 'Session ID unknown' })
+})
+
+t.test('an app whose package depends on socket.io: a warning at start unless the policy is sticky', async (t) => {
+  const port = await freePort()
+  const cwd = t.testdir({
+    'package.json': JSON.stringify({ name: 'chat', dependencies: { 'socket.io': '^4.8.0', express: '^5.0.0' } }),
+    'server.js': readFileSync(fixture('apps/http.js'), 'utf8'),
+  })
+  const cli = startCli(t, ['server.js', '-w', '1'], { cwd, env: { PORT: String(port) } })
+  await cli.untilReady(1)
+  t.match(cli.events.find((e) => e.event === 'config.warning'), { level: 40, key: 'schedulingPolicy', schedulingPolicy: 'rr', message: /depends on socket\.io .*400 Session ID unknown.*schedulingPolicy: 'sticky'/ })
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+  const sticky = startCli(t, ['server.js', '--check', '--scheduling-policy', 'sticky'], { cwd })
+  t.equal(await sticky.exited, 0)
+  t.equal(JSON.parse(sticky.stdout()).warnings, undefined, 'no warning under sticky')
 })
 
 t.test('sticky by header behind a proxy: spread over all workers; a key keeps its slot through a crash and a reload', async (t) => {

@@ -11,6 +11,7 @@ import { loadConfigFile } from './load.js'
 import { envLayer, resolveConfig, type Layer } from './resolve.js'
 import type { Config, Warning } from './schema.js'
 import { controlDir, nearestPackageName } from '../control/paths.js'
+import { nearestPackageJson } from '../package-json.js'
 
 export interface ConfigSources {
   /** the directory the config file is searched in and relative paths resolve from */
@@ -56,7 +57,22 @@ export async function loadConfig (sources: ConfigSources): Promise<Config> {
     packageName: nearestPackageName,
     controlDir: controlDir(sources.env, os.homedir()),
   })
+  const socketIo = socketIoWithoutSticky(config)
+  if (socketIo) warnings.push(socketIo)
   return warnings.length ? Object.freeze({ ...config, warnings }) : config
+}
+
+/** socket.io's long-polling needs every request of a session on one worker: say so before the first 400. */
+function socketIoWithoutSticky (config: Config): Warning | undefined {
+  if (config.schedulingPolicy === 'sticky') return undefined
+  const pkg = nearestPackageJson(path.dirname(config.app))
+  const dependencies = pkg?.fields.dependencies
+  if (!dependencies || typeof dependencies !== 'object' || !('socket.io' in dependencies)) return undefined
+  return {
+    key: 'schedulingPolicy',
+    message: `the app depends on socket.io (${pkg!.file}), whose long-polling transport needs every request of a session on the same worker: under "${config.schedulingPolicy}" most clients fail with "400 Session ID unknown". Set schedulingPolicy: 'sticky' (or --scheduling-policy sticky), or have the clients use transports: ['websocket'] only`,
+    schedulingPolicy: config.schedulingPolicy,
+  }
 }
 
 /** What `node .` would run in `dir`: its package.json's "main" (extensions and index.js as require() finds them), else index.js. */
