@@ -10,6 +10,8 @@ export interface HeartbeatStats {
   inflight: number
   /** requests the middleware refused (overload or draining), when the app uses it */
   refused: number
+  /** requests whose client had closed its connection before their handler ran: not run */
+  abandoned: number
   /** open connections of the app's servers (keep-alive and upgraded ones included) */
   connections: number
 }

@@ -2,11 +2,13 @@
 // a keep-alive Agent, `connections` loops each sending its next request as soon
 // as the previous one is answered. Unlike autocannon it honours
 // `Connection: close` (the Agent never reuses such a socket), so a request it
-// loses is a request the server really dropped. No retries.
+// loses is a request the server really dropped. No retries. It runs for
+// `durationS`, or until `amount` requests were sent; a request unanswered after
+// `timeoutS` is given up (its connection closed, as a client that stops waiting).
 import http from 'node:http'
 import { summarize } from './stats.js'
 
-export async function httpLoad ({ port, path, connections, durationS, timeoutS = 10, during }) {
+export async function httpLoad ({ port, path, connections, durationS = Infinity, amount = Infinity, timeoutS = 10, during }) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections })
   const ok = []
   const statuses = {}
@@ -15,10 +17,12 @@ export async function httpLoad ({ port, path, connections, durationS, timeoutS =
   let timeouts = 0
   let non2xx = 0
   let lastResponseAt = 0
+  let sent = 0
   const startedAt = performance.now()
   const stopAt = startedAt + durationS * 1000
 
   const once = () => new Promise((resolve) => {
+    sent++
     const sentAt = performance.now()
     const req = http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
       res.resume()
@@ -49,19 +53,22 @@ export async function httpLoad ({ port, path, connections, durationS, timeoutS =
   })
 
   const loop = async () => {
-    while (performance.now() < stopAt) await once()
+    while (performance.now() < stopAt && sent < amount) await once()
   }
   const duringPromise = during ? Promise.resolve().then(() => during(startedAt)) : undefined
   duringPromise?.catch(() => {})
   await Promise.all(Array.from({ length: connections }, loop))
   agent.destroy()
   const duringResult = duringPromise ? await duringPromise : undefined
-  const windowMs = (lastResponseAt || performance.now()) - startedAt
+  const settledAt = performance.now()
+  const windowMs = (lastResponseAt || settledAt) - startedAt
   return {
     client: 'node:http',
     path,
     connections,
     durationS,
+    sent,
+    settledAt,
     windowMs,
     ok: ok.length,
     non2xx,

@@ -25,6 +25,8 @@ export interface WorkerStatus {
   requests: number | null
   inflight: number | null
   refused: number | null
+  /** requests whose client left before their handler ran (not run) */
+  abandoned: number | null
 }
 
 export interface ClusterStatus {
@@ -87,6 +89,7 @@ export function buildStatus (state: State, config: Config, pidOf: (member: numbe
         requests: m.stats?.requests ?? null,
         inflight: m.stats?.inflight ?? null,
         refused: m.stats?.refused ?? null,
+        abandoned: m.stats?.abandoned ?? null,
       }))
       .sort((a, b) => a.id - b.id || a.startedAt - b.startedAt),
   }

@@ -45,6 +45,7 @@ function ownSeries ({ status, missing, durationSeconds }: Scrape): Registry {
   const inflight = gauge('worker_inflight_requests', 'requests in flight in the worker', ['worker'])
   const requests = counter('worker_requests_total', 'requests received by the worker process serving the slot (restarts from 0 with it)', ['worker'])
   const refused = counter('worker_refused_requests_total', 'requests the middleware refused, overloaded or draining (when the app uses it)', ['worker'])
+  const abandoned = counter('worker_abandoned_requests_total', 'requests whose client closed its connection before their handler ran, and which were not run', ['worker'])
   const restarts = counter('worker_restarts_total', 'restarts of the slot after a crash', ['worker'])
   for (const m of serving(status.members)) {
     const labels = { worker: String(m.id) }
@@ -56,6 +57,7 @@ function ownSeries ({ status, missing, durationSeconds }: Scrape): Registry {
     inflight.set(labels, m.inflight ?? 0)
     requests.inc(labels, m.requests ?? 0)
     refused.inc(labels, m.refused ?? 0)
+    abandoned.inc(labels, m.abandoned ?? 0)
   }
 
   const exits = counter('worker_exits_total', 'worker exits by reason (crashed, signaled, hung, drained, recycled, ...)', ['reason'])

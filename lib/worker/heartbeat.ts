@@ -21,6 +21,7 @@ export function startHeartbeat (intervalMs: number, requestLimit: number, send: 
       requests: state.requests,
       inflight: inflightRequests(),
       refused: state.refused,
+      abandoned: state.abandoned,
       connections: openConnections(),
     }
     delay.reset()

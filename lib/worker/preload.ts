@@ -7,6 +7,7 @@ import { tcpTarget, privateListen, onStickyMessage } from './sticky.js'
 import { workerState } from './state.js'
 import { trackServers, drainServers, onListenFailure, inflightRequests, openConnections } from './servers.js'
 import { startHeartbeat } from './heartbeat.js'
+import { watchForAbandoned } from './abandoned.js'
 
 const state = workerState()
 const launch = readLaunch()
@@ -23,6 +24,7 @@ if (process.send && launch) {
     : undefined)
 
   onListenFailure((failure) => send({ clusterRun: 'listen-failed', ...failure }))
+  watchForAbandoned(() => { state.abandoned++ })
   // Whatever ends the process (the app's own process.exit() in a signal handler, a
   // crash, the end of a drain), the primary learns what it cut: the write is attempted
   // at once, before the process is gone.

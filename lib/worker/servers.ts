@@ -8,6 +8,7 @@ import net, { type Socket } from 'node:net'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { workerState } from './state.js'
 import { upgraded, trackUpgrades, refuseUpgrades, goAway } from './upgrades.js'
+import { holdRequests } from './abandoned.js'
 
 /** How long an idle keep-alive connection may stay open once draining began. */
 export const IDLE_GRACE_MS = 1000
@@ -77,6 +78,7 @@ function adopt (server: net.Server): void {
   // http and https servers emit 'request'; on any other server the listener never runs.
   // (No instanceof https.Server: importing node:https costs every worker ~10 ms.)
   server.prependListener('request', countRequest)
+  holdRequests(server)
   trackUpgrades(server)
   // Seen without being a listener: an app with no 'error' listener still throws, one
   // that swallows the error (Express 5's app.listen hands it to the callback) keeps

@@ -19,6 +19,8 @@ export interface WorkerState {
   requests: number
   /** requests the middleware refused (overload or draining). */
   refused: number
+  /** requests whose client closed the connection before their handler ran: not run (see abandoned.ts). */
+  abandoned: number
   /** set during the shutdown delay: still serving, but reporting not ready. */
   unready: boolean
   /** registries given to exposeMetrics(), asked at every scrape. */
@@ -42,6 +44,7 @@ export function workerState (): WorkerState {
       draining: false,
       requests: 0,
       refused: 0,
+      abandoned: 0,
       unready: false,
       metrics: [],
       shutdownHooks: [],
