@@ -101,4 +101,3 @@ export function flagLayer ({ entry, appArgs, values }: Invocation): Layer {
     },
   }
 }
-

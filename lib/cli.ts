@@ -91,5 +91,5 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`cluster-run: ${(err as Error)?.stack ?? String(err)}\n`)
     }
     process.exit((err as { exitCode?: number })?.exitCode ?? 1)
-  },
+  }
 )

@@ -211,7 +211,7 @@ export function availableCpus (sources: CpuCountSources = {}): CpuCount {
       for (const dir of cgroupDirs(base.point, base.root, v1.path)) {
         const q = parseCfsQuota(
           readFile(path.posix.join(dir, 'cpu.cfs_quota_us')),
-          readFile(path.posix.join(dir, 'cpu.cfs_period_us')),
+          readFile(path.posix.join(dir, 'cpu.cfs_period_us'))
         )
         if (q) {
           consider({

@@ -74,9 +74,9 @@ function attachSignals (current: () => Supervisor | undefined, early: (signal: N
     else if (signal === 'SIGINT' || signal === 'SIGTERM') early(signal)
   }
   const handlers: Partial<Record<NodeJS.Signals, () => void>> = {
-    SIGINT: on('SIGINT', (s) => void s.stop('SIGINT')),
-    SIGTERM: on('SIGTERM', (s) => void s.stop('SIGTERM')),
-    SIGHUP: on('SIGHUP', (s) => void s.reload()),
+    SIGINT: on('SIGINT', (s) => { void s.stop('SIGINT') }),
+    SIGTERM: on('SIGTERM', (s) => { void s.stop('SIGTERM') }),
+    SIGHUP: on('SIGHUP', (s) => { void s.reload() }),
     SIGTTIN: on('SIGTTIN', (s) => s.scaleBy(1)),
     SIGTTOU: on('SIGTTOU', (s) => s.scaleBy(-1)),
   }

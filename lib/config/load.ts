@@ -64,9 +64,12 @@ function wrap (loader: Loader, ext: string): Loader {
 }
 
 function notAnObject (filepath: string, config: unknown): ConfigError {
-  const given = config === undefined ? 'nothing: no default export'
-    : config === null ? 'null'
-      : Array.isArray(config) ? 'an array'
+  const given = config === undefined
+    ? 'nothing: no default export'
+    : config === null
+      ? 'null'
+      : Array.isArray(config)
+        ? 'an array'
         : typeof config
   return new ConfigError(`Config file ${filepath} must export an object (given: ${given})`)
 }

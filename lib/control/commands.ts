@@ -175,11 +175,11 @@ async function list (dir: string, json: boolean, io: Output): Promise<number> {
 
 async function watch (fetchStatus: () => Promise<ClusterStatus>, io: Output): Promise<number> {
   if (!io.isTTY) throw new UsageError('--watch redraws a terminal; without one, call status repeatedly (or use --json)')
-  let stop = false
-  const onSigint = (): void => { stop = true }
+  const quit = { asked: false }
+  const onSigint = (): void => { quit.asked = true }
   process.once('SIGINT', onSigint)
   try {
-    while (!stop) {
+    while (!quit.asked) {
       const status = await fetchStatus()
       io.out(`\x1b[2J\x1b[H${formatStatus(status, Date.now())}\n\n(every second; Ctrl-C to quit)`)
       await new Promise((resolve) => setTimeout(resolve, 1000))

@@ -21,7 +21,6 @@ export interface Controlled {
   readonly desiredWorkers: number
 }
 
-
 export const MAX_BODY_BYTES = 64 * 1024
 
 /** {"workers": n} (n >= 1) or {"delta": n}, nothing else. (Checked by hand: the primary does without zod.) */

@@ -99,7 +99,7 @@ export class LoopTicker {
     intervalMs = LOOP_TICK_MS,
     clock: Clock = monotonicClock,
     readIdle: IdleReader = readLoopIdle,
-    limitMs = Number.POSITIVE_INFINITY,
+    limitMs = Number.POSITIVE_INFINITY
   ) {
     this.intervalMs = intervalMs
     this.limitMs = limitMs

@@ -21,7 +21,7 @@ export interface ProtectedListener<Req extends IncomingMessage, Res extends Serv
  */
 export function protect<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse> (
   listener: (req: Req, res: Res) => void,
-  options?: HttpGuardOptions,
+  options?: HttpGuardOptions
 ): ProtectedListener<Req, Res> {
   if (typeof listener !== 'function') throw new TypeError('protect(listener, options): listener must be a function')
   // no framework to delegate to here, so this schema has no `errors` key

@@ -712,7 +712,7 @@ class Pass {
     })
     this.steps.push(
       { do: 'fork', member: id, slot: slot.id, generation: s.wish.generation, requestLimit },
-      { do: 'timer', key: timerKey.ready(id), ms: readyTimeoutMs, input: { type: 'ready-timeout', member: id } },
+      { do: 'timer', key: timerKey.ready(id), ms: readyTimeoutMs, input: { type: 'ready-timeout', member: id } }
     )
     this.#emit('worker.fork', { workerId: slot.id, generation: s.wish.generation }, id)
     return id
@@ -733,7 +733,7 @@ class Pass {
     this.steps.push(
       { do: 'cancel', key: timerKey.ready(m.id) },
       { do: 'drain', member: m.id, starting },
-      { do: 'timer', key: timerKey.deadline(m.id), ms: this.state.policy.shutdownTimeoutMs, input: { type: 'drain-deadline', member: m.id } },
+      { do: 'timer', key: timerKey.deadline(m.id), ms: this.state.policy.shutdownTimeoutMs, input: { type: 'drain-deadline', member: m.id } }
     )
   }
 

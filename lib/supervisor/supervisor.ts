@@ -281,7 +281,9 @@ export class Supervisor extends EventEmitter {
         clearTimeout(this.#timers.get(step.key))
         this.#timers.delete(step.key)
         return
-      case 'read-config': return void this.#read()
+      case 'read-config':
+        void this.#read()
+        return
       case 'adopt-config':
         this.#configs.set(step.generation, this.#readConfig!)
         this.#readConfig = undefined
@@ -480,6 +482,6 @@ function formatAddress (address: { address: string | null, port: number, address
 function deferred<T> (): { promise: Promise<T>, resolve: (value: T) => void, reject: (reason: unknown) => void } {
   let resolve!: (value: T) => void
   let reject!: (reason: unknown) => void
-  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
+  const promise = new Promise<T>((_resolve, _reject) => { resolve = _resolve; reject = _reject })
   return { promise, resolve, reject }
 }

@@ -27,10 +27,10 @@ export function whenGone (worker: Worker, done: (code: number | null, signal: No
     const exitedAt = Date.now()
     const wait = (): void => {
       if (gone) return
-      if (!proc.connected) return void proc.emit('disconnect')
+      if (!proc.connected) proc.emit('disconnect')
       // a channel still open long after its process died is held by a descendant of it
-      if (Date.now() - exitedAt > CHANNEL_END_MS) return void proc.disconnect()
-      setTimeout(wait, 10)
+      else if (Date.now() - exitedAt > CHANNEL_END_MS) proc.disconnect()
+      else setTimeout(wait, 10)
     }
     setTimeout(wait, 10)
   })

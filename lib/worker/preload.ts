@@ -46,7 +46,10 @@ if (process.send && launch) {
   process.on('SIGINT', () => { void drain(launch.shutdownTimeoutMs) })
   let sigterms = 0
   process.on('SIGTERM', () => {
-    if (launch.shutdownDelayMs <= 0 || ++sigterms > 1) return void drain(launch.shutdownTimeoutMs)
+    if (launch.shutdownDelayMs <= 0 || ++sigterms > 1) {
+      void drain(launch.shutdownTimeoutMs)
+      return
+    }
     state.unready = true
     setTimeout(() => { void drain(launch.shutdownTimeoutMs) }, launch.shutdownDelayMs).unref()
   })
