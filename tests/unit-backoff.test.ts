@@ -1,6 +1,6 @@
 // Unit tests for lib/supervisor/backoff.ts: pure, the random source injected.
 import t from 'tap'
-import { baseDelay, nextAttempt, restartDelay, type BackoffPolicy } from '../lib/supervisor/backoff.js'
+import { baseDelay, restartAfterCrash, restartDelay, type BackoffPolicy } from '../lib/supervisor/backoff.js'
 
 const policy: BackoffPolicy = { initialMs: 100, maxMs: 15_000, factor: 2, jitter: 0.1, resetAfterMs: 30_000 }
 const JUST_BELOW_ONE = 1 - Number.EPSILON
@@ -76,14 +76,16 @@ t.test('restartDelay: defaults to Math.random, within base ± jitter', async (t)
   }
 })
 
-t.test('nextAttempt: counts consecutive quick crashes', async (t) => {
-  t.equal(nextAttempt(policy, 0, 10), 1)
-  t.equal(nextAttempt(policy, 1, 10), 2)
-  t.equal(nextAttempt(policy, 4, 29_999), 5, 'just under resetAfterMs')
+t.test('restartAfterCrash: consecutive quick crashes count up and wait longer', async (t) => {
+  const half = (): number => 0.5 // no jitter
+  t.same(restartAfterCrash(policy, 0, 10, half), { attempt: 1, delayMs: 100 })
+  t.same(restartAfterCrash(policy, 1, 10, half), { attempt: 2, delayMs: 200 })
+  t.same(restartAfterCrash(policy, 4, 29_999, half), { attempt: 5, delayMs: 1600 }, 'just under resetAfterMs')
+  t.same(restartAfterCrash(policy, 0, 0, half), { attempt: 1, delayMs: 100 }, 'never ready (0 ms served)')
 })
 
-t.test('nextAttempt: resets once uptime reaches resetAfterMs', async (t) => {
-  t.equal(nextAttempt(policy, 4, 30_000), 1, 'exactly resetAfterMs resets')
-  t.equal(nextAttempt(policy, 9, 3_600_000), 1)
-  t.equal(nextAttempt({ ...policy, resetAfterMs: 0 }, 7, 0), 1, 'resetAfterMs 0: always the first attempt')
+t.test('restartAfterCrash: a worker that served resetAfterMs restarts at once and starts the count again', async (t) => {
+  t.same(restartAfterCrash(policy, 4, 30_000), { attempt: 0, delayMs: 0 }, 'exactly resetAfterMs resets')
+  t.same(restartAfterCrash(policy, 9, 3_600_000), { attempt: 0, delayMs: 0 })
+  t.same(restartAfterCrash({ ...policy, resetAfterMs: 0 }, 7, 0), { attempt: 0, delayMs: 0 }, 'resetAfterMs 0: always at once')
 })

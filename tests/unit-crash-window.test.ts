@@ -1,96 +1,53 @@
-// Unit tests for lib/supervisor/crash-window.ts, with an injected clock.
+// Unit tests for lib/supervisor/crash-window.ts: crash times are the clock's readings.
 import t from 'tap'
-import { CrashWindow, breakerCanTrip, crashesInWindow } from '../lib/supervisor/crash-window.js'
+import { breakerCanTrip, crashesInWindow, inWindow, recordCrash, type CrashRate } from '../lib/supervisor/crash-window.js'
 import type { BackoffPolicy } from '../lib/supervisor/backoff.js'
 
-function clock (start = 0): { now: () => number, set: (t: number) => void } {
-  let now = start
-  return { now: () => now, set: (t) => { now = t } }
+/** Records crashes at these times, one after the other: whether each exceeded the rate, and the times kept. */
+function crashesAt (limit: CrashRate, times: number[]): { exceeded: boolean[], kept: number[] } {
+  let kept: number[] = []
+  const exceeded: boolean[] = []
+  for (const now of times) {
+    const result = recordCrash(kept, limit, now)
+    kept = result.times
+    exceeded.push(result.exceeded)
+  }
+  return { exceeded, kept }
 }
 
 const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 100, maxMs: 15_000, factor: 2, jitter: 0.1, resetAfterMs: 30_000 }
 
-t.test('CrashWindow: trips at crashes + 1 within the window', async (t) => {
-  const c = clock(1_000)
-  const w = new CrashWindow({ crashes: 3, windowMs: 10_000 }, c.now)
-  t.equal(w.record(), false, '1st')
-  c.set(2_000)
-  t.equal(w.record(), false, '2nd')
-  c.set(3_000)
-  t.equal(w.record(), false, '3rd: exactly `crashes` is tolerated')
-  t.equal(w.count(), 3)
-  c.set(4_000)
-  t.equal(w.record(), true, '4th within the window trips')
-  t.equal(w.count(), 4)
-  c.set(4_001)
-  t.equal(w.record(), true, 'still over the rate')
+t.test('recordCrash: trips at crashes + 1 within the window', async (t) => {
+  const { exceeded, kept } = crashesAt({ crashes: 3, windowMs: 10_000 }, [1_000, 2_000, 3_000, 4_000, 4_001])
+  t.same(exceeded, [false, false, false, true, true], 'exactly `crashes` is tolerated; one more trips, and it stays over')
+  t.same(kept, [1_000, 2_000, 3_000, 4_000, 4_001])
 })
 
-t.test('CrashWindow: crashes that slid out of the window do not count', async (t) => {
-  const c = clock(0)
-  const w = new CrashWindow({ crashes: 2, windowMs: 1_000 }, c.now)
-  t.equal(w.record(), false) // t=0
-  c.set(500)
-  t.equal(w.record(), false) // t=500
-  c.set(1_200)
-  t.equal(w.count(), 1, 'the crash at 0 slid out')
-  t.equal(w.record(), false, 'only 500 and 1200 in the window')
-  c.set(1_400)
-  t.equal(w.record(), true, '500, 1200, 1400: three in the window')
-  c.set(10_000)
-  t.equal(w.count(), 0, 'all slid out')
-  t.equal(w.record(), false)
+t.test('recordCrash: crashes that slid out of the window do not count', async (t) => {
+  const limit = { crashes: 2, windowMs: 1_000 }
+  t.same(crashesAt(limit, [0, 500, 1_200]), { exceeded: [false, false, false], kept: [500, 1_200] }, 'the crash at 0 slid out')
+  t.same(crashesAt(limit, [0, 500, 1_200, 1_400]).exceeded.at(-1), true, '500, 1200, 1400: three in the window')
+  t.same(crashesAt(limit, [0, 500, 1_200, 1_400, 10_000]), { exceeded: [false, false, false, true, false], kept: [10_000] }, 'all slid out')
 })
 
-t.test('CrashWindow: the boundary is exactly windowMs', async (t) => {
-  const c = clock(0)
-  const w = new CrashWindow({ crashes: 2, windowMs: 1_000 }, c.now)
-  w.record() // 0
-  c.set(500)
-  w.record() // 500
-  c.set(999)
-  t.equal(w.count(), 2, 'a crash 999 ms ago is inside')
-
-  const c2 = clock(0)
-  const w2 = new CrashWindow({ crashes: 2, windowMs: 1_000 }, c2.now)
-  w2.record() // 0
-  c2.set(500)
-  w2.record() // 500
-  c2.set(999)
-  t.equal(w2.record(), true, 'third crash 999 ms after the first trips')
-
-  const c3 = clock(0)
-  const w3 = new CrashWindow({ crashes: 2, windowMs: 1_000 }, c3.now)
-  w3.record() // 0
-  c3.set(500)
-  w3.record() // 500
-  c3.set(1_000)
-  t.equal(w3.record(), false, 'a crash exactly windowMs ago is out: no trip')
-  t.equal(w3.count(), 2)
+t.test('recordCrash and inWindow: the boundary is exactly windowMs', async (t) => {
+  const limit = { crashes: 2, windowMs: 1_000 }
+  t.same(inWindow([0, 500], limit, 999), [0, 500], 'a crash 999 ms ago is inside')
+  t.same(inWindow([0, 500], limit, 1_000), [500], 'a crash exactly windowMs ago is out')
+  t.equal(crashesAt(limit, [0, 500, 999]).exceeded.at(-1), true, 'third crash 999 ms after the first trips')
+  t.same(crashesAt(limit, [0, 500, 1_000]), { exceeded: [false, false, false], kept: [500, 1_000] }, 'a crash exactly windowMs ago is out: no trip')
 })
 
-t.test('CrashWindow: count() on an empty window, and several crashes at the same instant', async (t) => {
-  const c = clock(42)
-  const w = new CrashWindow({ crashes: 1, windowMs: 100 }, c.now)
-  t.equal(w.count(), 0)
-  t.equal(w.record(), false)
-  t.equal(w.record(), true, 'two at the same time exceed crashes: 1')
-  t.equal(w.count(), 2)
-  c.set(142)
-  t.equal(w.count(), 0)
+t.test('recordCrash: several crashes at the same instant; inWindow of nothing', async (t) => {
+  t.same(crashesAt({ crashes: 1, windowMs: 100 }, [42, 42]).exceeded, [false, true], 'two at the same time exceed crashes: 1')
+  t.same(inWindow([], { crashes: 1, windowMs: 100 }, 42), [])
+  t.same(inWindow([42, 42], { crashes: 1, windowMs: 100 }, 142), [])
 })
 
-t.test('CrashWindow: exposes its limit', async (t) => {
-  const w = new CrashWindow({ crashes: 5, windowMs: 60_000 }, () => 0)
-  t.same(w.limit, { crashes: 5, windowMs: 60_000 })
-})
-
-t.test('CrashWindow: defaults to the real clock', async (t) => {
-  const w = new CrashWindow({ crashes: 1, windowMs: 3_600_000 })
-  t.equal(w.now, Date.now)
-  t.equal(w.record(), false)
-  t.equal(w.record(), true)
-  t.equal(w.count(), 2)
+t.test('recordCrash leaves the times it is given untouched', async (t) => {
+  const times = [1, 2]
+  recordCrash(times, { crashes: 5, windowMs: 10 }, 3)
+  t.same(times, [1, 2])
 })
 
 t.test('breakerCanTrip: the defaults trip', async (t) => {
@@ -117,18 +74,12 @@ t.test('breakerCanTrip: uses the shortest jittered delay', async (t) => {
   t.equal(breakerCanTrip({ crashes: 4, windowMs: 200 }, flat), false, 'exactly windowMs cannot trip')
 })
 
-t.test('breakerCanTrip agrees with CrashWindow at the boundary', async (t) => {
+t.test('breakerCanTrip agrees with recordCrash at the boundary', async (t) => {
   // jitter 0, factor 1: crashes at 0, 100, 200, 300
   const flat: BackoffPolicy = { initialMs: 100, maxMs: 1_000, factor: 1, jitter: 0, resetAfterMs: 30_000 }
   for (const windowMs of [300, 301]) {
     const rate = { crashes: 3, windowMs }
-    const c = clock(0)
-    const w = new CrashWindow(rate, c.now)
-    let tripped = w.record()
-    for (let k = 1; k <= rate.crashes; k++) {
-      c.set(k * 100)
-      tripped = w.record() || tripped
-    }
+    const tripped = crashesAt(rate, [0, 100, 200, 300]).exceeded.some(Boolean)
     t.equal(breakerCanTrip(rate, flat), tripped, `windowMs ${windowMs}`)
     t.equal(tripped, windowMs === 301)
   }

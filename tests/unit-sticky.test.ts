@@ -1,19 +1,26 @@
 // Rendezvous hashing and key extraction for sticky sessions: pure.
 import t from 'tap'
 import fc from 'fast-check'
-import { pickSlot, ranking } from '../lib/balancer/rendezvous.js'
+import { pickSlot } from '../lib/balancer/rendezvous.js'
 import { headEnd, headerValue } from '../lib/balancer/key.js'
 import { tcpTarget } from '../lib/worker/sticky.js'
 
 const key = fc.string({ minLength: 1, maxLength: 40 })
 
-t.test('a key keeps its slot while the slot has a worker, and goes to the next in its ranking while not', async (t) => {
-  fc.assert(fc.property(key, fc.integer({ min: 1, max: 16 }), (k, n) => {
-    const order = ranking(k, n)
-    if (order.length !== n || new Set(order).size !== n) return false
-    if (pickSlot(k, n, () => true) !== order[0]) return false
-    // its first choice has no ready worker: the second one, not some other slot
-    return n === 1 || pickSlot(k, n, (s) => s !== order[0]) === order[1]
+/** The key's order of preference, as pickSlot gives it: its pick, then its pick without that one, and so on. */
+function preference (k: string, n: number): number[] {
+  const order: number[] = []
+  for (let i = 0; i < n; i++) order.push(pickSlot(k, n, (s) => !order.includes(s))!)
+  return order
+}
+
+t.test('a key keeps its slot while the slot has a worker, and goes to the next in its order of preference while not', async (t) => {
+  fc.assert(fc.property(key, fc.integer({ min: 1, max: 16 }), fc.integer({ min: 0, max: 0xffff }), (k, n, mask) => {
+    const order = preference(k, n)
+    if (new Set(order).size !== n) return false
+    // whichever slots have no ready worker, the key goes to the first of its order that has one
+    const available = (s: number): boolean => ((mask >> s) & 1) === 1
+    return pickSlot(k, n, available) === order.find(available)
   }), { numRuns: 2000 })
   t.equal(pickSlot('x', 4, () => false), undefined, 'no slot available: none')
 })

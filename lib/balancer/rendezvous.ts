@@ -25,13 +25,6 @@ function weight (keyHash: number, slot: number): number {
   return h >>> 0
 }
 
-/** The slots 0..slots-1 in the key's order of preference, best first. */
-export function ranking (key: string, slots: number): number[] {
-  const h = fnv1a(key)
-  return Array.from({ length: slots }, (_, slot) => slot)
-    .sort((a, b) => weight(h, b) - weight(h, a) || a - b)
-}
-
 /** The key's slot among those `available` (the next in its ranking while its own has no worker). */
 export function pickSlot (key: string, slots: number, available: (slot: number) => boolean): number | undefined {
   const h = fnv1a(key)

@@ -33,7 +33,7 @@ const NOT_FOR_NODE = new Set(['ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX', 'ERR_INVALID_
  * compiles either syntax, takes those. A `.ts` in a package with no type is detected by
  * its syntax (the reader silences Node's MODULE_TYPELESS_PACKAGE_JSON warning about it).
  */
-export function nodeReadsAsModule (filepath: string): boolean {
+function nodeReadsAsModule (filepath: string): boolean {
   const ext = path.extname(filepath)
   if (ext === '.mts') return true
   if (ext !== '.ts') return false

@@ -190,7 +190,7 @@ async function watch (fetchStatus: () => Promise<ClusterStatus>, io: Output): Pr
   return 0
 }
 
-export function formatStatus (s: ClusterStatus, now: number): string {
+function formatStatus (s: ClusterStatus, now: number): string {
   const reload = s.lastReload ? `last reload ${s.lastReload.outcome} ${duration(now - s.lastReload.at)} ago` : 'no reload yet'
   const head = [
     s.name, `pid ${s.pid}`, s.schedulingPolicy, s.state === 'running' ? '' : s.state, `generation ${s.generation}`,
@@ -210,7 +210,7 @@ function table (rows: string[][]): string {
 }
 
 /** 2h 3m, 41m, 12s, 3d 4h. */
-export function duration (ms: number): string {
+function duration (ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000))
   if (s < 60) return `${s}s`
   const m = Math.floor(s / 60)

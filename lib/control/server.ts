@@ -21,7 +21,7 @@ export interface Controlled {
   readonly desiredWorkers: number
 }
 
-export const MAX_BODY_BYTES = 64 * 1024
+const MAX_BODY_BYTES = 64 * 1024
 
 /** {"workers": n} (n >= 1) or {"delta": n}, nothing else. (Checked by hand: the primary does without zod.) */
 function parseScale (body: unknown): { workers: number } | { delta: number } | undefined {

@@ -4,11 +4,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Guard } from './guard.js'
 import type { GuardOptions } from './options.js'
 
-export interface FastifyRequestLike {
+interface FastifyRequestLike {
   raw: IncomingMessage
 }
 
-export interface FastifyReplyLike {
+interface FastifyReplyLike {
   raw: ServerResponse
   code (statusCode: number): FastifyReplyLike
   headers (values: Record<string, string>): FastifyReplyLike

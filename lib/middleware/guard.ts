@@ -16,7 +16,7 @@ import {
   type GuardReply, type HttpError, type RefusalReplies,
 } from './responses.js'
 
-export type GuardState = 'ok' | 'overloaded' | 'draining'
+type GuardState = 'ok' | 'overloaded' | 'draining'
 
 export interface GuardStats {
   state: GuardState

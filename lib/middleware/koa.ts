@@ -5,7 +5,7 @@ import { Guard } from './guard.js'
 import type { GuardOptions } from './options.js'
 
 /** The part of a Koa context the middleware touches. */
-export interface KoaContextLike {
+interface KoaContextLike {
   req: IncomingMessage
   res: ServerResponse
   status: number

@@ -31,7 +31,7 @@
 import { performance } from 'node:perf_hooks'
 
 /** Default tick interval: the lag is known to within about this many ms. */
-export const LOOP_TICK_MS = 10
+const LOOP_TICK_MS = 10
 
 /**
  * A gap between two ticks with at least this much idle time (ms the loop
@@ -65,7 +65,7 @@ export const monotonicClock: Clock = () => performance.now()
 /** Cumulative ms the loop has spent waiting for I/O (performance.nodeTiming.idleTime; a number, nothing allocated). */
 export type IdleReader = () => number
 
-export const readLoopIdle: IdleReader = () => performance.nodeTiming.idleTime
+const readLoopIdle: IdleReader = () => performance.nodeTiming.idleTime
 
 /**
  * Stamps every turn of the loop with an unref'd, re-armed timer, and keeps

@@ -32,7 +32,7 @@ const reading: EluReading = { idle: 0, active: 0 }
  * allocates a new one per call): cheap enough for every request, and the
  * shed path allocates nothing. The caller copies what it keeps.
  */
-export const readEventLoopUtilization: EluReader = () => {
+const readEventLoopUtilization: EluReader = () => {
   const timing = performance.nodeTiming
   const idle = timing.idleTime
   reading.idle = idle
@@ -44,7 +44,7 @@ export const readEventLoopUtilization: EluReader = () => {
 /** Default length of the window, ms. */
 export const ELU_WINDOW_MS = 300
 /** Readings are kept every windowMs / ELU_STEPS of loop time. */
-export const ELU_STEPS = 10
+const ELU_STEPS = 10
 
 /**
  * Utilization between two cumulative readings: active time over elapsed time,

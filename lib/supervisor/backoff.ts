@@ -23,9 +23,13 @@ export function restartDelay (policy: BackoffPolicy, attempt: number, random: ()
 }
 
 /**
- * The attempt number for a crash of a worker that was up `uptimeMs`: a worker that
- * stayed up `resetAfterMs` or longer starts the count again.
+ * The restart after a crash of a slot's worker that had served `upMs` (0 if it never
+ * became ready): the slot's attempt number from now on, and how long to wait. The first
+ * crash of a worker that served resetAfterMs or longer restarts at once and starts the
+ * count again (as OTP and gunicorn do); each consecutive quicker crash waits longer.
  */
-export function nextAttempt (policy: BackoffPolicy, previousAttempt: number, uptimeMs: number): number {
-  return uptimeMs >= policy.resetAfterMs ? 1 : previousAttempt + 1
+export function restartAfterCrash (policy: BackoffPolicy, previousAttempt: number, upMs: number, random: () => number = Math.random): { attempt: number, delayMs: number } {
+  if (upMs >= policy.resetAfterMs) return { attempt: 0, delayMs: 0 }
+  const attempt = previousAttempt + 1
+  return { attempt, delayMs: restartDelay(policy, attempt, random) }
 }

@@ -18,24 +18,6 @@ export function recordCrash (times: readonly number[], limit: CrashRate, now: nu
   return { times: kept, exceeded: kept.length > limit.crashes }
 }
 
-export class CrashWindow {
-  #times: number[] = []
-  constructor (readonly limit: CrashRate, readonly now: () => number = Date.now) {}
-
-  /** Records a crash; true when the rate is now exceeded (one more than `crashes` in the window). */
-  record (): boolean {
-    const { times, exceeded } = recordCrash(this.#times, this.limit, this.now())
-    this.#times = times
-    return exceeded
-  }
-
-  /** Crashes currently inside the window. */
-  count (): number {
-    this.#times = inWindow(this.#times, this.limit, this.now())
-    return this.#times.length
-  }
-}
-
 /**
  * The most crashes a crash loop fits in the window: `workers` slots that start
  * together, each crashing `upMs` after every start (0: at once; readyTimeoutMs: a worker

@@ -3,8 +3,6 @@
 
 import type { ExitReason, Leaving } from '../lifecycle.js'
 
-export type { ExitReason, Leaving }
-
 export interface ExitFacts {
   leaving?: Leaving
   /** the supervisor sent the kill at the drain deadline */

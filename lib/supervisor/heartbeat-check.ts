@@ -1,4 +1,15 @@
-// Which workers are hung: pure, with the clock's readings passed in.
+// Heartbeats: how often workers beat and the primary checks, and which workers are
+// hung. Pure, with the clock's readings passed in.
+
+/**
+ * How often a worker beats, and the primary checks the beats: four times per timeout,
+ * so that a hang is seen within about a quarter more, and at least every second, since
+ * the beats also carry the figures that recycling and status read (also with the hang
+ * check off).
+ */
+export function heartbeatEvery (heartbeatTimeoutMs: number): number {
+  return heartbeatTimeoutMs > 0 ? Math.max(100, Math.min(1000, Math.floor(heartbeatTimeoutMs / 4))) : 1000
+}
 
 export interface Beating {
   lastBeatAt: number

@@ -15,10 +15,10 @@ import type { HeartbeatStats } from '../protocol.js'
 import type { Warning } from '../config/schema.js'
 import type { DrainCause, ExitReason, Leaving, ReloadOutcome, WorkerPhase } from '../lifecycle.js'
 import type { EventName } from '../log.js'
-import { nextAttempt, restartDelay, type BackoffPolicy } from './backoff.js'
+import { restartAfterCrash, type BackoffPolicy } from './backoff.js'
 import { breakerCanTrip, crashesInWindow, inWindow, recordCrash, type CrashRate } from './crash-window.js'
 import { classifyExit } from './exit-reason.js'
-import { findHung } from './heartbeat-check.js'
+import { findHung, heartbeatEvery } from './heartbeat-check.js'
 
 /** The part of the config the decisions read. */
 export interface Policy {
@@ -36,7 +36,7 @@ export interface Policy {
   shutdownDelayMs: number
 }
 
-export interface MemberFacts {
+interface MemberFacts {
   /** unique for the life of the primary; not a pid */
   id: number
   slot: number
@@ -64,7 +64,7 @@ export interface MemberFacts {
   listenFailed?: { address: string, code: string, message: string }
 }
 
-export interface SlotFacts {
+interface SlotFacts {
   id: number
   /** the member serving this slot */
   current?: number
@@ -77,7 +77,7 @@ export interface SlotFacts {
   restarts: number
 }
 
-export interface ReloadFacts {
+interface ReloadFacts {
   /** reading the config, then replacing the workers */
   phase: 'reading' | 'replacing'
   startedAt: number
@@ -90,7 +90,7 @@ export interface ReloadFacts {
   scaleTo?: number
 }
 
-export interface ExitRecord { workerId: number, code: number | null, signal: string | null, reason: ExitReason }
+interface ExitRecord { workerId: number, code: number | null, signal: string | null, reason: ExitReason }
 
 export interface State {
   lifecycle: 'idle' | 'running' | 'stopping' | 'stopped'
@@ -198,11 +198,6 @@ export const timerKey = {
   slot: (slot: number) => `slot:${slot}`,
   ready: (member: number) => `ready:${member}`,
   deadline: (member: number) => `deadline:${member}`,
-}
-
-/** How often the hang check runs for a heartbeat timeout. */
-export function checkEvery (heartbeatTimeoutMs: number): number {
-  return Math.max(50, Math.min(1000, Math.floor(heartbeatTimeoutMs / 4)))
 }
 
 export function initialState (workers: number, policy: Policy): State {
@@ -424,18 +419,10 @@ class Pass {
     s.totals.crashes++
     if (crash.exceeded) return this.#fail('crash-rate', id)
 
-    const backoff = s.policy.restartBackoff
     const upMs = m.readyAt === undefined ? 0 : this.#now - m.readyAt
     slot.restarts++
-    let delayMs = 0
-    if (upMs >= backoff.resetAfterMs) {
-      // The first crash of a worker that served for long restarts at once (as OTP and
-      // gunicorn do); the backoff starts with the next consecutive crash.
-      slot.attempt = 0
-    } else {
-      slot.attempt = nextAttempt(backoff, slot.attempt, upMs)
-      delayMs = restartDelay(backoff, slot.attempt, this.clock.random)
-    }
+    const { attempt, delayMs } = restartAfterCrash(s.policy.restartBackoff, slot.attempt, upMs, this.clock.random)
+    slot.attempt = attempt
     this.#emit('worker.restart', { workerId: slot.id, delayMs, attempt: slot.attempt })
     // The hold also keeps back a failed replacement of a still-serving worker (a
     // recycle): neither a worker nor a successor starts in the slot before it ends.
@@ -460,7 +447,7 @@ class Pass {
     const timeoutMs = s.policy.heartbeatTimeoutMs
     if (s.lifecycle !== 'running' || timeoutMs <= 0) return
     const ready = [...s.members.values()].filter((m) => m.phase === 'ready' && !m.leaving)
-    const { hung, primaryStalled } = findHung(ready, this.#now, s.lastCheckAt, checkEvery(timeoutMs), timeoutMs)
+    const { hung, primaryStalled } = findHung(ready, this.#now, s.lastCheckAt, heartbeatEvery(timeoutMs), timeoutMs)
     s.lastCheckAt = this.#now
     if (primaryStalled) for (const m of ready) m.lastBeatAt = this.#now
     for (const m of hung) {

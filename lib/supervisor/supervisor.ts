@@ -15,14 +15,15 @@ import { ConfigError, ClusterError } from '../errors.js'
 import { EVENTS, type Logger } from '../log.js'
 import type { ReloadOutcome, WorkerPhase } from '../lifecycle.js'
 import { isProtocolMessage, type HeartbeatStats, type ToPrimary, type ToWorker } from '../protocol.js'
-import { heartbeatInterval, launchOptions } from '../worker/launch.js'
+import { launchOptions } from '../worker/launch.js'
+import { heartbeatEvery } from './heartbeat-check.js'
 import { rescueHandoffs } from './handoff-rescue.js'
 import { whenGone } from './worker-gone.js'
 import { buildStatus, type ClusterStatus } from '../control/status.js'
 import { openStickyListener, type StickyListener } from '../balancer/listener.js'
-import { checkEvery, decide, initialState, type Emit, type Input, type Policy, type State, type Step, type Warning } from './plan.js'
+import { decide, initialState, type Emit, type Input, type Policy, type State, type Step, type Warning } from './plan.js'
 
-export type { WorkerPhase, ReloadOutcome }
+export type { ReloadOutcome }
 
 /** A worker as the run() handle shows it. */
 export interface WorkerInfo {
@@ -136,7 +137,7 @@ export class Supervisor extends EventEmitter {
       warnings: config.warnings,
     })
     if (config.heartbeatTimeoutMs > 0 && this.#state.lifecycle === 'running') {
-      this.#checkTimer = setInterval(() => this.#submit({ type: 'check' }), checkEvery(config.heartbeatTimeoutMs))
+      this.#checkTimer = setInterval(() => this.#submit({ type: 'check' }), heartbeatEvery(config.heartbeatTimeoutMs))
       this.#checkTimer.unref()
     }
     return this.#started.promise
@@ -314,7 +315,7 @@ export class Supervisor extends EventEmitter {
     const config = this.#configs.get(generation)!
     const launch = launchOptions(config, {
       workerId: slot,
-      heartbeatMs: heartbeatInterval(config.heartbeatTimeoutMs),
+      heartbeatMs: heartbeatEvery(config.heartbeatTimeoutMs),
       requestLimit,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
       sticky: config.schedulingPolicy === 'sticky',

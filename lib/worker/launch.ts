@@ -67,15 +67,6 @@ export function readLaunch (env: NodeJS.ProcessEnv = process.env): LaunchSetting
   }
 }
 
-/**
- * How often a worker beats: often enough for the hang check to see four beats per
- * timeout, and at least every second, since the beats also carry the figures that
- * memory and request recycling and the status read.
- */
-export function heartbeatInterval (heartbeatTimeoutMs: number): number {
-  return heartbeatTimeoutMs > 0 ? Math.max(100, Math.min(1000, Math.floor(heartbeatTimeoutMs / 4))) : 1000
-}
-
 /** The worker's --import flags: TypeScript support for TS entries, then cluster-run's preload. */
 function loaderFlags (app: string): string[] {
   const flags: string[] = []

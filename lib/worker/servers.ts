@@ -11,7 +11,7 @@ import { upgraded, trackUpgrades, refuseUpgrades, goAway } from './upgrades.js'
 import { holdRequests } from './abandoned.js'
 
 /** How long an idle keep-alive connection may stay open once draining began. */
-export const IDLE_GRACE_MS = 1000
+const IDLE_GRACE_MS = 1000
 
 const state = workerState()
 const servers = new Set<net.Server>()

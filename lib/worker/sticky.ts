@@ -28,7 +28,7 @@ export function tcpTarget (args: unknown[]): TcpTarget | undefined {
   return undefined
 }
 
-export function addressKey ({ port, host }: TcpTarget): string {
+function addressKey ({ port, host }: TcpTarget): string {
   return `${host ?? ''}:${port}`
 }
 

@@ -1,7 +1,7 @@
 // Bounded keep-alive load on 127.0.0.1 with autocannon, stoppable on an event.
 import autocannon from 'autocannon'
 
-export interface LoadResult {
+interface LoadResult {
   requests: number
   ok2xx: number
   non2xx: number
