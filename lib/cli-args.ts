@@ -1,8 +1,8 @@
 // The command line: parsed by node:util parseArgs, turned into the last config layer.
 import { parseArgs } from 'node:util'
 import { numberOrString, type Layer } from './config/layer.js'
-import { UsageError } from './errors.js'
-import { closest } from './issues.js'
+import { UsageError } from './common/errors.js'
+import { closest } from './common/issues.js'
 
 /** The client commands (control/commands.ts runs them). */
 export const COMMANDS = new Set(['ls', 'status', 'reload', 'scale', 'stop'])

@@ -5,7 +5,7 @@
 import fs from 'node:fs'
 import { loadConfigOnce } from './config/once.js'
 import { COMMANDS, COMMANDS_HELP, parseCommandLine, flagLayer, unknownCommand } from './cli-args.js'
-import { ConfigError, UsageError, ClusterError, StartError } from './errors.js'
+import { ConfigError, UsageError, ClusterError, StartError } from './common/errors.js'
 import type { Config } from './config/schema.js'
 
 const HELP = `Usage: cluster-run [entry] [options] [-- app args]

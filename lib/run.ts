@@ -2,10 +2,10 @@
 import os from 'node:os'
 import path from 'node:path'
 import type { Config, UserConfig } from './config/schema.js'
-import { controlDir } from './control/paths.js'
-import { createLogger } from './log.js'
+import { controlDir } from './common/cluster-paths.js'
+import { createLogger } from './common/log.js'
 import { Supervisor } from './supervisor/supervisor.js'
-import { ClusterError } from './errors.js'
+import { ClusterError } from './common/errors.js'
 import { openControlSocket, type ControlServer } from './control/server.js'
 import type { MetricsServer } from './metrics/server.js'
 

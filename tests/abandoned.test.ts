@@ -6,7 +6,7 @@ import net from 'node:net'
 import { startCli, fixture } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
 import { request } from '../lib/control/client.js'
-import type { ClusterStatus } from '../lib/control/status.js'
+import type { ClusterStatus } from '../lib/supervisor/status.js'
 
 for (const policy of ['rr', 'none'] as const) {
   t.test(`${policy}: requests whose clients gave up while the worker was busy never reach the handler; each is counted as abandoned`, async (t) => {

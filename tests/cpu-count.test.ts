@@ -10,7 +10,7 @@ import {
   parseMountInfo,
   parseProcCgroup,
   readFileOrUndefined,
-} from '../lib/cpu-count.js'
+} from '../lib/config/cpu-count.js'
 
 // A fake file tree: every path not listed is "missing". Records what was read.
 function tree (files: Record<string, string>): { readFile: (p: string) => string | undefined, reads: string[] } {

@@ -38,6 +38,36 @@ t.test('cluster.config.ts with hooks, one of them throwing', async (t) => {
   t.same(cli.events.filter((e) => e.event === 'hook.exit').map((e) => e.reason), ['drained', 'drained'])
 })
 
+t.test('a config file is evaluated once per read: by the primary when it names hooks, by the reader process otherwise', async (t) => {
+  const port = await freePort()
+  for (const [file, hooks] of [['cluster.config.ts', true], ['cluster.config.mjs', false]] as const) {
+    await t.test(`${file}, ${hooks ? 'with' : 'without'} hooks`, async (t) => {
+      const dir = t.testdir({
+        [file]: `
+          import fs from 'node:fs'
+          fs.appendFileSync(${JSON.stringify('evaluations')}, process.pid + '\\n')
+          export default {
+            app: ${JSON.stringify(fixture('apps/http.js'))},
+            workers: 1,
+            env: { PORT: '${port}' },
+            ${hooks ? 'onReload: () => {},' : ''}
+          }
+        `,
+      })
+      const cli = startCli(t, [], { cwd: dir })
+      await cli.untilReady(1)
+      const evaluations = (): string[] => readFileSync(path.join(dir, 'evaluations'), 'utf8').trim().split('\n')
+      t.equal(evaluations().length, 1, 'once at start')
+      t.equal(evaluations()[0] === String(cli.child.pid), hooks, hooks ? 'by the primary' : 'by the reader, not the primary')
+      cli.signal('SIGHUP')
+      await cli.waitFor('reload.complete')
+      t.equal(evaluations().length, 2, 'once more for the reload')
+      cli.signal('SIGTERM')
+      t.equal(await cli.exited, 0)
+    })
+  }
+})
+
 t.test('--pretty prints human-readable lines instead of JSON', async (t) => {
   const port = await freePort()
   const cli = startCli(t, [fixture('apps/http.js'), '-w', '1', '--pretty'], { env: { PORT: String(port) } })

@@ -15,7 +15,7 @@ import { MiddlewareOptionsError } from '../lib/middleware/options-error.js'
 import { guardOptionsSchema, parseOptions } from '../lib/middleware/options.js'
 import { OverloadTracker } from '../lib/middleware/overload.js'
 import { MESSAGES, refusalError, renderError, type GuardReply } from '../lib/middleware/responses.js'
-import { closest as closestKey, describeValue } from '../lib/issues.js'
+import { closest as closestKey, describeValue } from '../lib/common/issues.js'
 import { thrown } from './helpers/errors.js'
 import { captureLogs } from './helpers/logs.js'
 

@@ -1,7 +1,7 @@
 // Unit tests for lib/cli-args.ts: the command line parsed, then turned into a layer.
 import t, { type Test } from 'tap'
 import { flagLayer, parseCommandLine, unknownCommand } from '../lib/cli-args.js'
-import { UsageError } from '../lib/errors.js'
+import { UsageError } from '../lib/common/errors.js'
 import { thrown } from './helpers/errors.js'
 
 const usageError = (t: Test, argv: string[]): UsageError =>

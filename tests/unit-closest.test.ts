@@ -1,6 +1,6 @@
 // Unit tests for lib/issues.ts: the edit distance (with transpositions) and "did you mean".
 import t from 'tap'
-import { closest, distance } from '../lib/issues.js'
+import { closest, distance } from '../lib/common/issues.js'
 import { configSchema, maxCrashRateSchema, restartBackoffSchema } from '../lib/config/schema.js'
 
 const TOP = Object.keys(configSchema.shape)

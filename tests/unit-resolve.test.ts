@@ -8,7 +8,7 @@ import {
   type Layer, type ResolveInputs,
 } from '../lib/config/resolve.js'
 import { flagLayer, parseCommandLine } from '../lib/cli-args.js'
-import { ConfigError } from '../lib/errors.js'
+import { ConfigError } from '../lib/common/errors.js'
 import { thrown } from './helpers/errors.js'
 
 const CWD = '/proj'

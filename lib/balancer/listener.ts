@@ -6,7 +6,7 @@ import net, { type Socket } from 'node:net'
 import type { Worker } from 'node:cluster'
 import { pickSlot } from './rendezvous.js'
 import { headEnd, headerValue, MAX_HEAD_BYTES } from './key.js'
-import type { ToWorker } from '../protocol.js'
+import type { ToWorker } from '../protocol/messages.js'
 
 export type StickyBy = 'address' | { header: string }
 

@@ -5,13 +5,13 @@ import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
-import { availableCpus } from '../cpu-count.js'
-import { ConfigError } from '../errors.js'
+import { availableCpus } from './cpu-count.js'
+import { ConfigError } from '../common/errors.js'
 import { loadConfigFile } from './load.js'
 import { envLayer, resolveConfig, type Layer } from './resolve.js'
 import type { Config, Warning } from './schema.js'
-import { controlDir, nearestPackageName } from '../control/paths.js'
-import { nearestPackageJson } from '../package-json.js'
+import { controlDir, nearestPackageName } from '../common/cluster-paths.js'
+import { nearestPackageJson } from '../common/package-json.js'
 
 export interface ConfigSources {
   /** the directory the config file is searched in and relative paths resolve from */

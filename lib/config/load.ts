@@ -4,30 +4,10 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { cosmiconfig, defaultLoaders, type Loader } from 'cosmiconfig'
-import { ConfigError } from '../errors.js'
+import { ConfigError } from '../common/errors.js'
 import { loadJsFresh, loadTs } from './module.js'
-import { nearestPackageJson } from '../package-json.js'
-
-const MODULE = 'cluster'
-
-export const SEARCH_PLACES = [
-  'package.json',
-  `.${MODULE}rc`,
-  `.${MODULE}rc.json`,
-  `.${MODULE}rc.yaml`,
-  `.${MODULE}rc.yml`,
-  `.${MODULE}rc.js`,
-  `.${MODULE}rc.cjs`,
-  `.${MODULE}rc.mjs`,
-  `.${MODULE}rc.ts`,
-  `${MODULE}.config.ts`,
-  `${MODULE}.config.mts`,
-  `${MODULE}.config.cts`,
-  `${MODULE}.config.js`,
-  `${MODULE}.config.mjs`,
-  `${MODULE}.config.cjs`,
-  `${MODULE}.config.json`,
-]
+import { nearestPackageJson } from '../common/package-json.js'
+import { PACKAGE_KEY, SEARCH_PLACES } from './places.js'
 
 export interface LoadedConfig {
   config: Record<string, unknown>
@@ -85,7 +65,7 @@ const loaders = Object.fromEntries(Object.entries({
 }).map(([ext, loader]) => [ext, wrap(loader, ext)]))
 
 function explorer () {
-  return cosmiconfig(MODULE, { searchPlaces: SEARCH_PLACES, cache: false, loaders })
+  return cosmiconfig(PACKAGE_KEY, { searchPlaces: SEARCH_PLACES, cache: false, loaders })
 }
 
 /**
@@ -127,7 +107,7 @@ function othersBeside (used: string): string[] {
     if (path.basename(candidate) === 'package.json') {
       // only with a "cluster" key is a package.json a config
       const pkg = nearestPackageJson(dir)
-      return pkg?.file === candidate && pkg.fields[MODULE] !== undefined
+      return pkg?.file === candidate && pkg.fields[PACKAGE_KEY] !== undefined
     }
     return fs.statSync(candidate, { throwIfNoEntry: false })?.isFile() ?? false
   })

@@ -1,9 +1,9 @@
-// Loads a JS or TypeScript config file as a module, fresh each time. Used by the
-// config loader, and by the primary when it needs a config's functions (hooks).
+// Loads a JS or TypeScript config file as a module, fresh each time (a reload reads
+// the file again), for the config loader.
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { packageField } from '../package-json.js'
+import { packageField } from '../common/package-json.js'
 
 // jiti is loaded only for TypeScript configs: it weighs ~15 MB and ~40 ms in the primary.
 let jiti: import('jiti').Jiti | undefined
@@ -58,9 +58,4 @@ export async function loadJsFresh (filepath: string): Promise<unknown> {
   delete requireFresh.cache[filepath]
   const module = await import(`${pathToFileURL(filepath).href}?v=${++version}`)
   return module.default
-}
-
-/** The default export of a .js/.mjs/.cjs/.ts/.mts/.cts config file. */
-export function loadConfigModule (filepath: string): Promise<unknown> {
-  return /\.[mc]?ts$/.test(filepath) ? loadTs(filepath) : loadJsFresh(filepath)
 }

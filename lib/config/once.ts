@@ -1,16 +1,16 @@
-// The CLI's config loading: in a child process that ends once the config is read
-// (see reader.ts), at start and at every reload.
+// The CLI's config loading, at start and at every reload: in a child process that ends
+// once the config is read (see reader.ts), unless the config has hooks. Hooks are
+// functions the primary runs, so a config file that names one in its text is read by
+// the primary itself: evaluated once, at the cost of cosmiconfig, zod and (for
+// TypeScript) jiti staying in the primary's memory.
 import { fork } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ConfigError } from '../errors.js'
+import { ConfigError } from '../common/errors.js'
 import type { ConfigSources } from './index.js'
-import { loadConfigModule } from './module.js'
+import { namesHooks } from './places.js'
 import type { Config } from './schema.js'
-import type { ReaderReply, ReaderRequest } from './reader.js'
-
-/** Where the reader finds its request (see reader.ts). */
-export const REQUEST_ENV = 'CLUSTER_RUN_CONFIG_REQUEST'
+import { REQUEST_ENV, type ReaderReply, type ReaderRequest } from './reader-protocol.js'
 
 /** Set by the CLI's bundle build: where the reader's entry is from the bundle. */
 declare const CLUSTER_RUN_CONFIG_READER: string | undefined
@@ -25,6 +25,7 @@ function readerPath (): string {
  * rest of the primary is loaded, so the reader's start overlaps with that.
  */
 export function loadConfigOnce (sources: ConfigSources): Promise<Config> {
+  if (namesHooks(sources.cwd, sources.file)) return readHere(sources)
   const request: ReaderRequest = { cwd: sources.cwd, file: sources.file, values: sources.values, flags: sources.flags }
   const reader = fork(readerPath(), [], {
     cwd: sources.cwd,
@@ -46,12 +47,19 @@ export function loadConfigOnce (sources: ConfigSources): Promise<Config> {
       const { configError, message, issues } = reply.error
       throw configError ? new ConfigError(message, issues) : new Error(message)
     }
-    const config = reply.config
-    if (reply.hooks.length) {
-      // The hooks come from the config file: the primary takes them from it.
-      const module = await loadConfigModule(config.configFile as string) as Record<string, unknown>
-      for (const key of reply.hooks) config[key] = module[key]
-    }
-    return Object.freeze(config) as unknown as Config
+    // Hooks that the file's own text does not name (spread in from another module): the
+    // reader could not send them, the primary reads the config once more for them.
+    if (reply.hooks.length) return readHere(sources, reply.hooks)
+    return Object.freeze(reply.config) as unknown as Config
   })
+}
+
+async function readHere (sources: ConfigSources, unnamed?: string[]): Promise<Config> {
+  const config = await (await import('./index.js')).loadConfig(sources)
+  if (!unnamed) return config
+  const warning = {
+    key: 'configFile',
+    message: `the config's hooks (${unnamed.join(', ')}) come from another module, so the config file was read twice: name them in the config file itself (e.g. onReload: hooks.onReload) to have it read once, by the primary`,
+  }
+  return Object.freeze({ ...config, warnings: [...config.warnings ?? [], warning] })
 }

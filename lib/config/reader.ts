@@ -1,21 +1,14 @@
 // A child process that loads and validates the config (cosmiconfig, zod, jiti for
 // TypeScript), sends the result and ends: the primary, which runs for months, never
 // keeps those libraries in memory, nor what a worker thread would leave behind (2 MB
-// on Node 20, 13 MB on Node 24). A config's functions (hooks) cannot cross processes;
-// their names are sent and the primary imports them from the file itself.
-import { loadConfig, type ConfigSources } from './index.js'
+// on Node 20, 13 MB on Node 24). A config's functions (hooks) cannot cross processes:
+// a config that has them is read by the primary itself (see once.ts).
+import { loadConfig } from './index.js'
 import { preferNodeTypeScript } from './module.js'
-import { REQUEST_ENV } from './once.js'
-import { ConfigError } from '../errors.js'
+import { REQUEST_ENV, type ReaderReply, type ReaderRequest } from './reader-protocol.js'
+import { ConfigError } from '../common/errors.js'
 
 preferNodeTypeScript()
-
-/** What the primary asks: the sources but the environment, which the reader inherits. */
-export type ReaderRequest = Omit<ConfigSources, 'env'>
-
-export type ReaderReply =
-  | { ok: true, config: Record<string, unknown>, hooks: string[] }
-  | { ok: false, error: { configError: boolean, message: string, issues: string[] } }
 
 async function read (request: ReaderRequest): Promise<ReaderReply> {
   try {

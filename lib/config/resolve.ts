@@ -3,10 +3,10 @@
 import path from 'node:path'
 import * as z from 'zod/mini'
 import { configSchema, restartBackoffSchema, maxCrashRateSchema, logSchema, metricsSchema, stickySchema, type Config } from './schema.js'
-import { ConfigError } from '../errors.js'
+import { ConfigError } from '../common/errors.js'
 import { numberOrString, type Layer } from './layer.js'
-import { formatIssues } from '../issues.js'
-import { defaultName, socketPath } from '../control/paths.js'
+import { formatIssues } from '../common/issues.js'
+import { defaultName, socketPath } from '../common/cluster-paths.js'
 
 export type { Layer } from './layer.js'
 

@@ -4,8 +4,8 @@
 // and quicker to build; the config is read at every start and reload.
 import * as z from 'zod/mini'
 import { en } from 'zod/locales'
-import type { ExitReason } from '../lifecycle.js'
-import { NAME_PATTERN } from '../control/paths.js'
+import type { ExitReason } from '../common/lifecycle.js'
+import { NAME_PATTERN } from '../common/cluster-paths.js'
 
 z.config(en()) // zod/mini comes without its messages
 

@@ -5,11 +5,11 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { UsageError } from '../errors.js'
+import { UsageError } from '../common/errors.js'
 import { usageOf } from '../cli-args.js'
 import { request, NotRunningError } from './client.js'
-import { controlDir, socketPath, NAME_PATTERN } from './paths.js'
-import type { ClusterStatus } from './status.js'
+import { controlDir, socketPath, NAME_PATTERN } from '../common/cluster-paths.js'
+import type { ClusterStatus } from '../supervisor/status.js'
 
 /** Exit code when no cluster answers (EX_UNAVAILABLE). */
 const UNAVAILABLE = 69

@@ -5,11 +5,12 @@
 import fs from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
-import type { ReloadOutcome } from '../lifecycle.js'
-import type { ClusterStatus } from './status.js'
-import { prepareDirectory, InsecureDirectoryError, MAX_SOCKET_PATH } from './paths.js'
+import type { ReloadOutcome } from '../common/lifecycle.js'
+import type { ClusterStatus } from '../supervisor/status.js'
+import { prepareDirectory, InsecureDirectoryError } from './directory.js'
+import { MAX_SOCKET_PATH } from '../common/cluster-paths.js'
 import { request, NotRunningError } from './client.js'
-import { StartError } from '../errors.js'
+import { StartError } from '../common/errors.js'
 
 /** What the socket steers: the supervisor. */
 export interface Controlled {

@@ -2,7 +2,7 @@
 // status snapshot the primary already holds, the primary's process figures, and the
 // apps' metrics from every worker, aggregated by prom-client as its cluster mode does.
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
-import type { ClusterStatus, WorkerStatus } from '../control/status.js'
+import type { ClusterStatus, WorkerStatus } from '../supervisor/status.js'
 
 export interface Scrape {
   status: ClusterStatus

@@ -1,5 +1,5 @@
 // Cluster-level health, from the status snapshot: pure.
-import type { ClusterStatus } from '../control/status.js'
+import type { ClusterStatus } from '../supervisor/status.js'
 
 export interface Readiness {
   ready: boolean

@@ -3,8 +3,8 @@
 // is set, with prom-client.
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { ClusterStatus } from '../control/status.js'
-import { StartError } from '../errors.js'
+import type { ClusterStatus } from '../supervisor/status.js'
+import { StartError } from '../common/errors.js'
 import { exposition, primaryRegistry } from './exposition.js'
 import { readiness } from './health.js'
 

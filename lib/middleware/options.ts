@@ -1,7 +1,7 @@
 // Options shared by every adapter, validated once when the middleware is created.
 import * as z from 'zod'
 import { MiddlewareOptionsError } from './options-error.js'
-import { formatIssues } from '../issues.js'
+import { formatIssues } from '../common/issues.js'
 
 /** The part of a pino logger the middleware uses; any pino logger fits. */
 export interface MiddlewareLogger {

@@ -1,7 +1,7 @@
 // Why a worker exited, from what the supervisor asked of it and what the OS reported.
 // Pure, so every branch is unit-tested.
 
-import type { ExitReason, Leaving } from '../lifecycle.js'
+import type { ExitReason, Leaving } from '../common/lifecycle.js'
 
 export interface ExitFacts {
   leaving?: Leaving

@@ -11,10 +11,10 @@
 // slot, and only once it is ready does the old one drain. No process, no clock, no
 // randomness here but what the caller passes in: every branch runs in unit and
 // property tests without a single fork.
-import type { HeartbeatStats } from '../protocol.js'
+import type { HeartbeatStats } from '../protocol/messages.js'
 import type { Warning } from '../config/schema.js'
-import type { DrainCause, ExitReason, Leaving, ReloadOutcome, WorkerPhase } from '../lifecycle.js'
-import type { EventName } from '../log.js'
+import type { DrainCause, ExitReason, Leaving, ReloadOutcome, WorkerPhase } from '../common/lifecycle.js'
+import type { EventName } from '../common/log.js'
 import { restartAfterCrash, type BackoffPolicy } from './backoff.js'
 import { breakerCanTrip, crashesInWindow, inWindow, recordCrash, type CrashRate } from './crash-window.js'
 import { classifyExit } from './exit-reason.js'

@@ -2,7 +2,7 @@
 // machinery), and harmless outside cluster-run: under plain `node app.js` ready()
 // does nothing and onShutdown() hooks never run.
 import { workerState, type ShutdownHook, type MetricsSource } from './state.js'
-import { readLaunch } from './launch.js'
+import { readLaunch } from '../protocol/launch.js'
 
 /**
  * Tell the primary this worker is ready for traffic. Needed with

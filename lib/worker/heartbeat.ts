@@ -2,7 +2,7 @@
 // poll phase runs hundreds of CPU-heavy handlers back to back, so every request
 // also sends a beat when one is due: a busy worker that makes progress keeps beating.
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import type { HeartbeatStats, ToPrimary } from '../protocol.js'
+import type { HeartbeatStats, ToPrimary } from '../protocol/messages.js'
 import { workerState } from './state.js'
 import { onEveryRequest, openConnections, inflightRequests } from './servers.js'
 

@@ -1,8 +1,8 @@
 // Loaded into every worker with `--import`, before the user's entry, which then
 // runs exactly as under `node <entry>`. It finds the app's servers, drains them
 // when the primary asks, and reports heartbeats and readiness.
-import { isProtocolMessage, type ToPrimary, type ToWorker } from '../protocol.js'
-import { readLaunch } from './launch.js'
+import { isProtocolMessage, type ToPrimary, type ToWorker } from '../protocol/messages.js'
+import { readLaunch } from '../protocol/launch.js'
 import { tcpTarget, privateListen, onStickyMessage } from './sticky.js'
 import { workerState } from './state.js'
 import { trackServers, drainServers, onListenFailure, inflightRequests, openConnections } from './servers.js'

@@ -3,7 +3,7 @@
 // to listen on the port instead, and the connections it hands over arrive as the
 // server's own 'connection' events, with the bytes the primary read put back.
 import net, { type Socket } from 'node:net'
-import type { ToPrimary, ToWorker } from '../protocol.js'
+import type { ToPrimary, ToWorker } from '../protocol/messages.js'
 
 const servers = new Map<string, net.Server>()
 let sequence = 0

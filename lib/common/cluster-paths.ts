@@ -1,7 +1,7 @@
-// Where a cluster's control socket lives, and the checks that keep it owner-only.
-import fs from 'node:fs'
+// A cluster's name and where its control socket lives: what the config resolves and
+// the control commands look up. Paths only; control/directory.ts checks the directory.
 import path from 'node:path'
-import { packageField } from '../package-json.js'
+import { packageField } from './package-json.js'
 
 /** A cluster name: also a file name, so no path separators, no leading dot. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
@@ -33,27 +33,4 @@ export function defaultName (app: string, packageName: string | undefined): stri
 /** The `name` of the package.json nearest to `dir` (walking up), if any. */
 export function nearestPackageName (dir: string): string | undefined {
   return packageField(dir, 'name')
-}
-
-export class InsecureDirectoryError extends Error {
-  override name = 'InsecureDirectoryError'
-}
-
-/**
- * Creates the socket's directory owner-only (0700), or checks that an existing one is
- * a real directory of this user that nobody else can enter; anything else is refused.
- */
-export function prepareDirectory (dir: string, uid = process.getuid?.() ?? -1): void {
-  fs.mkdirSync(path.dirname(dir), { recursive: true })
-  try {
-    fs.mkdirSync(dir, { mode: 0o700 })
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-  }
-  const stat = fs.lstatSync(dir)
-  if (!stat.isDirectory()) throw new InsecureDirectoryError(`${dir} is not a directory (a symbolic link or a file is refused)`)
-  if (uid >= 0 && stat.uid !== uid) throw new InsecureDirectoryError(`${dir} belongs to uid ${stat.uid}, not to this user (uid ${uid})`)
-  if ((stat.mode & 0o077) !== 0) {
-    throw new InsecureDirectoryError(`${dir} is open to other users (mode ${(stat.mode & 0o777).toString(8)}); make it owner-only: chmod 700 ${dir}`)
-  }
 }

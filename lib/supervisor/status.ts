@@ -3,9 +3,9 @@
 // heartbeat. No worker is asked anything, so it answers at once even when every worker
 // is saturated. It carries no environment value and nothing of the config's `env`.
 import type { Config } from '../config/schema.js'
-import type { ExitReason, WorkerPhase } from '../lifecycle.js'
-import { inWindow } from '../supervisor/crash-window.js'
-import type { State } from '../supervisor/plan.js'
+import type { ExitReason, WorkerPhase } from '../common/lifecycle.js'
+import { inWindow } from './crash-window.js'
+import type { State } from './plan.js'
 
 export interface WorkerStatus {
   /** the slot, 0..N-1 */
