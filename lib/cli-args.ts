@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util'
 import { numberOrString, type Layer } from './config/layer.js'
 import { UsageError } from './common/errors.js'
-import { closest } from './common/issues.js'
+import { closest, usageOf } from './common/issues.js'
 
 /** The client commands (control/commands.ts runs them). */
 export const COMMANDS = new Set(['ls', 'status', 'reload', 'scale', 'stop'])
@@ -27,15 +27,6 @@ export function unknownCommand (word: string | undefined, exists: (file: string)
   const near = instead ? undefined : closest(word, [...COMMANDS])
   const hint = instead ? `: use "cluster-run ${instead}"` : near ? `: did you mean "${near}"?` : ''
   return new UsageError(`unknown command "${word}"${hint} (commands: ${[...COMMANDS].join(', ')}; an entry file "${word}" does not exist either)`)
-}
-
-/** node:util's parse error as a usage error, with the likely option for an unknown one. */
-export function usageOf (err: unknown, options: Record<string, unknown>, prefix = ''): UsageError {
-  const message = (err as Error).message
-  const unknown = /^Unknown option '(-{1,2}[^']+)'/.exec(message)?.[1]
-  if (!unknown) return new UsageError(`${prefix}${message}`)
-  const near = unknown.startsWith('--') ? closest(unknown.slice(2), Object.keys(options)) : undefined
-  return new UsageError(`${prefix}unknown option ${unknown}${near ? `: did you mean --${near}?` : ''}`)
 }
 
 export const COMMANDS_HELP = `Commands (to a running cluster of this user, through its control socket):

@@ -2,6 +2,7 @@
 // was given (and, for the config, where it came from). Shared by the config and the
 // middleware options.
 import type * as z from 'zod'
+import { UsageError } from './errors.js'
 
 /** Edit distance with adjacent transpositions (optimal string alignment), case-insensitive: "jsno" is one edit from "json". */
 export function distance (a: string, b: string): number {
@@ -82,4 +83,13 @@ function valueAt (input: unknown, path: readonly PropertyKey[]): unknown {
     value = (value as Record<PropertyKey, unknown>)[key]
   }
   return value
+}
+
+/** node:util's parse error as a usage error, with the likely option for an unknown one. */
+export function usageOf (err: unknown, options: Record<string, unknown>, prefix = ''): UsageError {
+  const message = (err as Error).message
+  const unknown = /^Unknown option '(-{1,2}[^']+)'/.exec(message)?.[1]
+  if (!unknown) return new UsageError(`${prefix}${message}`)
+  const near = unknown.startsWith('--') ? closest(unknown.slice(2), Object.keys(options)) : undefined
+  return new UsageError(`${prefix}unknown option ${unknown}${near ? `: did you mean --${near}?` : ''}`)
 }
