@@ -5,7 +5,7 @@ export { ConfigError, UsageError, ClusterError } from './common/errors.js'
 export type { WorkerInfo } from './supervisor/supervisor.js'
 export type { ClusterStatus, WorkerStatus } from './supervisor/status.js'
 export type { WorkerPhase, ReloadOutcome, ExitReason } from './common/lifecycle.js'
-export type { EventName } from './common/log.js'
+export type { EventName, EventFields } from './supervisor/events.js'
 export type { HeartbeatStats } from './protocol/messages.js'
 export { ready, onShutdown, onDrain, isDraining, workerId, exposeMetrics, drainWebSockets, drainSocketIo, type DrainWebSocketsOptions } from './worker/api.js'
 export {

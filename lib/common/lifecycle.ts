@@ -31,3 +31,21 @@ export type ExitReason =
   | 'crashed' // exited by itself with a non-zero code
   | 'signaled' // killed by a signal the supervisor did not send
   | 'exited' // exited by itself with code 0
+
+/** How a worker's exit is told in crash-rate.exceeded and boot.failed. */
+export interface ExitRecord { workerId: number, code: number | null, signal: string | null, reason: ExitReason }
+
+/** Something worth knowing about the config that is not an error: config.warning's fields. */
+export interface Warning { key: string, message: string, [field: string]: unknown }
+
+/** What each hook of a config is told (it runs in the primary). */
+export interface HookFacts {
+  onWorkerFork: { workerId: number, pid: number }
+  onWorkerReady: { workerId: number, pid: number }
+  onWorkerExit: { workerId: number, pid: number, code: number | null, signal: string | null, reason: ExitReason }
+  onReload: { generation: number }
+  onShutdown: { signal: string }
+  onPrimaryStart: Record<string, never>
+}
+
+export type HookName = keyof HookFacts

@@ -1,36 +1,7 @@
-// One pino factory for the primary, and every event name in one place.
+// One pino factory for the primary's log: an event a line (the events: supervisor/events.ts).
 import pino, { type Logger } from 'pino'
 import { createRequire } from 'node:module'
 import type PinoPretty from 'pino-pretty'
-
-/** Every lifecycle event, with the level it is logged at. */
-export const EVENTS = {
-  'primary.start': 'info',
-  'config.warning': 'warn',
-  'worker.fork': 'info',
-  'worker.listening': 'info',
-  'worker.listen-failed': 'error',
-  'worker.ready': 'info',
-  'worker.exit': 'info',
-  'worker.restart': 'info',
-  'worker.drain': 'info',
-  'worker.killed': 'warn',
-  'worker.hung': 'error',
-  'worker.recycle': 'info',
-  'hook.error': 'error',
-  'crash-rate.exceeded': 'fatal',
-  'boot.failed': 'fatal',
-  'shutdown.start': 'info',
-  'shutdown.complete': 'info',
-  'reload.start': 'info',
-  'reload.complete': 'info',
-  'reload.aborted': 'error',
-  'reload.queued': 'info',
-  'reload.ignored': 'info',
-  scale: 'info',
-} as const satisfies Record<string, pino.Level>
-
-export type EventName = keyof typeof EVENTS
 
 export interface LogOptions {
   level: pino.LevelWithSilent

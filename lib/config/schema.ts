@@ -4,7 +4,7 @@
 // and quicker to build; the config is read at every start and reload.
 import * as z from 'zod/mini'
 import { en } from 'zod/locales'
-import type { ExitReason } from '../common/lifecycle.js'
+import type { HookFacts, HookName, Warning } from '../common/lifecycle.js'
 import { NAME_PATTERN } from '../common/cluster-paths.js'
 
 z.config(en()) // zod/mini comes without its messages
@@ -55,10 +55,7 @@ export const logSchema = z.strictObject({
   pretty: z._default(z.boolean(), false),
 })
 
-/** What a hook is told about a worker. */
-export interface WorkerFacts { workerId: number, pid: number }
-export interface WorkerExitFacts extends WorkerFacts { code: number | null, signal: string | null, reason: ExitReason }
-const hook = <A>() => z.custom<(facts: A) => unknown>((v) => typeof v === 'function', { message: 'Invalid input: expected a function' })
+const hook = <H extends HookName>() => z.custom<(facts: HookFacts[H]) => unknown>((v) => typeof v === 'function', { message: 'Invalid input: expected a function' })
 
 export const configSchema = z.strictObject({
   /** the app's entry file (.js, .mjs, .cjs, .ts, .mts, .cts), relative to cwd */
@@ -107,20 +104,18 @@ export const configSchema = z.strictObject({
   stopOnExitCodes: z._default(z.array(z.int()), []),
   log: z._default(logSchema, logSchema.parse({})),
   /** hooks, run in the primary; one that throws is logged as hook.error and ignored */
-  onWorkerFork: z.optional(hook<WorkerFacts>()),
-  onWorkerReady: z.optional(hook<WorkerFacts>()),
-  onWorkerExit: z.optional(hook<WorkerExitFacts>()),
-  onReload: z.optional(hook<{ generation: number }>()),
-  onShutdown: z.optional(hook<{ signal: string }>()),
+  onWorkerFork: z.optional(hook<'onWorkerFork'>()),
+  onWorkerReady: z.optional(hook<'onWorkerReady'>()),
+  onWorkerExit: z.optional(hook<'onWorkerExit'>()),
+  onReload: z.optional(hook<'onReload'>()),
+  onShutdown: z.optional(hook<'onShutdown'>()),
   /** runs once in the primary when it starts, before any fork, never again on reload (e.g. @socket.io/cluster-adapter's setupPrimary()) */
-  onPrimaryStart: z.optional(hook<Record<string, never>>()),
+  onPrimaryStart: z.optional(hook<'onPrimaryStart'>()),
 })
 
 /** What a user writes: every key optional but `app`. */
 export type UserConfig = z.input<typeof configSchema>
 /** What the supervisor runs with: every default applied, workers resolved to a number. */
-/** Something worth knowing about the config that is not an error (config.warning's fields). */
-export interface Warning { key: string, message: string, [field: string]: unknown }
 
 export type Config = Omit<z.output<typeof configSchema>, 'workers' | 'cwd' | 'name' | 'controlSocket'> & {
   workers: number

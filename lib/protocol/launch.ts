@@ -83,5 +83,5 @@ function preloadUrl (): string {
   if (typeof CLUSTER_RUN_PRELOAD === 'string') return new URL(CLUSTER_RUN_PRELOAD, import.meta.url).href
   // The same extension as this file: .js when built, .ts when run from source.
   const ext = path.extname(new URL(import.meta.url).pathname)
-  return new URL(`./preload${ext}`, import.meta.url).href
+  return new URL(`../worker/preload${ext}`, import.meta.url).href
 }

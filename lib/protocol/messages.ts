@@ -45,3 +45,14 @@ export type ToPrimary =
 export function isProtocolMessage<T extends ToPrimary | ToWorker> (m: unknown): m is T {
   return m !== null && typeof m === 'object' && typeof (m as { clusterRun?: unknown }).clusterRun === 'string'
 }
+
+/** A handler for each kind of message: a table that misses one does not compile. */
+export type Handlers<M extends { clusterRun: string }, Extra extends unknown[] = []> = {
+  [K in M['clusterRun']]: (message: Extract<M, { clusterRun: K }>, ...extra: Extra) => void
+}
+
+/** Hands a message to its handler; one of a kind this side does not know is ignored. */
+export function dispatch<M extends { clusterRun: string }, Extra extends unknown[]> (handlers: Handlers<M, Extra>, message: M, ...extra: Extra): void {
+  const handler = (handlers as unknown as Record<string, ((message: M, ...extra: Extra) => void) | undefined>)[message.clusterRun]
+  handler?.(message, ...extra)
+}

@@ -21,23 +21,30 @@ export interface ExitVerdict {
   crash: boolean
   /** a SIGKILL the supervisor did not send: likely the kernel's OOM killer */
   possibleOom: boolean
-  /** how the exit is logged: a crash, a hang or a failed start is an error; a drain cut short, a warning */
-  level: 'info' | 'warn' | 'error'
+}
+
+/** How an exit is logged: a crash, a hang or a failed start is an error; an unasked clean exit or a drain cut short, a warning. */
+export function exitLevel (reason: ExitReason): 'info' | 'warn' | 'error' {
+  switch (reason) {
+    case 'drained': case 'recycled': return 'info'
+    case 'drain-timeout': case 'drain-cut': case 'exited': return 'warn'
+    default: return 'error'
+  }
 }
 
 export function classifyExit (facts: ExitFacts): ExitVerdict {
   const { leaving, killedAtDeadline, code, signal, openAtExit } = facts
   if (leaving === 'hung' || leaving === 'not-ready' || leaving === 'listen-failed') {
-    return { reason: leaving, expected: false, crash: true, possibleOom: false, level: 'error' }
+    return { reason: leaving, expected: false, crash: true, possibleOom: false }
   }
   if (leaving) {
-    if (killedAtDeadline) return { reason: 'drain-timeout', expected: true, crash: false, possibleOom: false, level: 'warn' }
+    if (killedAtDeadline) return { reason: 'drain-timeout', expected: true, crash: false, possibleOom: false }
     if (openAtExit && openAtExit.inflight + openAtExit.connections > 0) {
-      return { reason: 'drain-cut', expected: true, crash: false, possibleOom: false, level: 'warn' }
+      return { reason: 'drain-cut', expected: true, crash: false, possibleOom: false }
     }
-    return { reason: leaving, expected: true, crash: false, possibleOom: false, level: 'info' }
+    return { reason: leaving, expected: true, crash: false, possibleOom: false }
   }
-  if (signal) return { reason: 'signaled', expected: false, crash: true, possibleOom: signal === 'SIGKILL', level: 'error' }
-  if (code === 0) return { reason: 'exited', expected: false, crash: true, possibleOom: false, level: 'warn' }
-  return { reason: 'crashed', expected: false, crash: true, possibleOom: false, level: 'error' }
+  if (signal) return { reason: 'signaled', expected: false, crash: true, possibleOom: signal === 'SIGKILL' }
+  if (code === 0) return { reason: 'exited', expected: false, crash: true, possibleOom: false }
+  return { reason: 'crashed', expected: false, crash: true, possibleOom: false }
 }

@@ -12,9 +12,8 @@
 // randomness here but what the caller passes in: every branch runs in unit and
 // property tests without a single fork.
 import type { HeartbeatStats } from '../protocol/messages.js'
-import type { Warning } from '../config/schema.js'
-import type { DrainCause, ExitReason, Leaving, ReloadOutcome, WorkerPhase } from '../common/lifecycle.js'
-import type { EventName } from '../common/log.js'
+import type { DrainCause, ExitReason, ExitRecord, Leaving, ReloadOutcome, Warning, WorkerPhase } from '../common/lifecycle.js'
+import type { Emit, EventFields, EventName, Planned } from './events.js'
 import { restartAfterCrash, type BackoffPolicy } from './backoff.js'
 import { breakerCanTrip, crashesInWindow, inWindow, recordCrash, type CrashRate } from './crash-window.js'
 import { classifyExit } from './exit-reason.js'
@@ -90,8 +89,6 @@ interface ReloadFacts {
   scaleTo?: number
 }
 
-interface ExitRecord { workerId: number, code: number | null, signal: string | null, reason: ExitReason }
-
 export interface State {
   lifecycle: 'idle' | 'running' | 'stopping' | 'stopped'
   wish: { workers: number, generation: number }
@@ -117,10 +114,10 @@ export interface State {
   lastCheckAt: number
 }
 
-export type { Warning }
+export type { Emit, Warning }
 
 export type Input =
-  | { type: 'start', announce: Record<string, unknown>, warnings?: Warning[] }
+  | { type: 'start', announce: EventFields['primary.start'], warnings?: Warning[] }
   | { type: 'listening', member: number, address: string }
   | { type: 'ready', member: number }
   /** the worker started draining by itself (a signal sent to it alone) */
@@ -145,17 +142,6 @@ export type Input =
   | { type: 'stop', signal: string, exitCode?: number }
   /** the shutdown delay is over: the drain starts */
   | { type: 'delay-over' }
-
-/** An event to emit once the pass is complete. With `member`, the applier adds its pid after `workerId`; with `stderrOf`, its stderr tail. */
-export interface Emit {
-  do: 'emit'
-  event: EventName
-  fields: Record<string, unknown>
-  member?: number
-  stderrOf?: number
-  /** the log level, when it depends on the facts (a worker's exit) */
-  level?: 'info' | 'warn' | 'error'
-}
 
 export type Step =
   | { do: 'fork', member: number, slot: number, generation: number, requestLimit: number }
@@ -237,111 +223,97 @@ class Pass {
   // ── record the facts ─────────────────────────────────────────────────────────
 
   record (input: Input): void {
-    const s = this.state
-    switch (input.type) {
-      case 'start':
-        if (s.lifecycle !== 'idle') return
-        s.lifecycle = 'running'
-        s.lastCheckAt = this.#now
-        s.startedAt = this.#now
-        this.#emit('primary.start', input.announce)
-        for (const warning of input.warnings ?? []) this.#emit('config.warning', warning)
-        this.#warnAboutPolicy(s.policy, s.wish.workers)
-        return
-      case 'listening': {
-        const m = s.members.get(input.member)
-        if (!m) return
-        this.#emit('worker.listening', { workerId: m.slot, address: input.address }, m.id)
-        if (s.policy.readiness === 'listening') this.#ready(m)
-        return
-      }
-      case 'ready': {
-        const m = s.members.get(input.member)
-        if (m && s.policy.readiness === 'message') this.#ready(m)
-        return
-      }
-      case 'draining': {
-        const m = s.members.get(input.member)
-        if (!m || m.phase === 'draining') return
-        this.#drain(m, 'drained', 'signal')
-        // Not filled at once: a Ctrl-C signals the primary too, whose shutdown must
-        // not find a new set of workers.
-        const slot = s.slots[m.slot]
-        if (s.lifecycle === 'running' && slot && !slot.held) this.#hold(slot, SELF_DRAIN_HOLD_MS)
-        return
-      }
-      case 'beat': {
-        const m = s.members.get(input.member)
-        if (!m) return
-        m.stats = input.stats
-        m.lastBeatAt = this.#now
-        this.#checkRecycle(m)
-        return
-      }
-      case 'destroyed': {
-        // The drain's deadline came with connections still open: the worker ended them
-        // itself, just before the primary would have killed it. It counts as a kill.
-        const m = s.members.get(input.member)
-        if (!m) return
-        m.destroyed = input.connections
-        if (!m.killedAtDeadline) {
-          m.killedAtDeadline = true
-          this.#emit('worker.killed', { workerId: m.slot, afterMs: this.#now - (m.drainStartedAt ?? this.#now), connectionsDestroyed: input.connections }, m.id)
-        }
-        return
-      }
-      case 'exit':
-        return this.#exit(input.member, input.code, input.signal)
-      case 'exiting': {
-        const m = s.members.get(input.member)
-        if (m) m.openAtExit = { inflight: input.inflight, connections: input.connections }
-        return
-      }
-      case 'listen-failed': {
-        const m = s.members.get(input.member)
-        if (!m) return
-        const { address, code, message } = input
-        this.#emit('worker.listen-failed', { workerId: m.slot, address, code, message }, m.id)
-        if (m.phase !== 'starting' || m.listenFailed) return
-        // An app that swallows the error (Express 5) would wait out readyTimeoutMs
-        // and start again, forever: it gets a short grace to listen elsewhere instead.
-        m.listenFailed = { address, code, message }
-        this.steps.push({ do: 'timer', key: timerKey.ready(m.id), ms: LISTEN_FAILED_GRACE_MS, input: { type: 'ready-timeout', member: m.id } })
-        return
-      }
-      case 'slot-due': {
-        const slot = s.slots[input.slot]
-        if (slot) slot.held = false
-        return
-      }
-      case 'ready-timeout': {
-        const m = s.members.get(input.member)
-        if (!m || m.phase !== 'starting') return
-        m.leaving = m.listenFailed ? 'listen-failed' : 'not-ready'
-        this.steps.push({ do: 'kill', member: m.id })
-        return
-      }
-      case 'drain-deadline': {
-        const m = s.members.get(input.member)
-        if (!m) return
-        if (!m.killedAtDeadline) this.#emit('worker.killed', { workerId: m.slot, afterMs: this.#now - (m.drainStartedAt ?? this.#now) }, m.id)
+    (this.#record[input.type] as (input: Input) => void)(input)
+  }
+
+  /** What each kind of input records: a table the compiler checks for a missing kind. */
+  readonly #record: { [K in Input['type']]: (input: Extract<Input, { type: K }>) => void } = {
+    start: (input) => {
+      if (this.state.lifecycle !== 'idle') return
+      this.state.lifecycle = 'running'
+      this.state.lastCheckAt = this.#now
+      this.state.startedAt = this.#now
+      this.#emit('primary.start', input.announce)
+      for (const warning of input.warnings ?? []) this.#emit('config.warning', warning)
+      this.#warnAboutPolicy(this.state.policy, this.state.wish.workers)
+    },
+    listening: (input) => {
+      const m = this.state.members.get(input.member)
+      if (!m) return
+      this.#emit('worker.listening', { workerId: m.slot, address: input.address }, m.id)
+      if (this.state.policy.readiness === 'listening') this.#ready(m)
+    },
+    ready: (input) => {
+      const m = this.state.members.get(input.member)
+      if (m && this.state.policy.readiness === 'message') this.#ready(m)
+    },
+    draining: (input) => {
+      const m = this.state.members.get(input.member)
+      if (!m || m.phase === 'draining') return
+      this.#drain(m, 'drained', 'signal')
+      // Not filled at once: a Ctrl-C signals the primary too, whose shutdown must
+      // not find a new set of workers.
+      const slot = this.state.slots[m.slot]
+      if (this.state.lifecycle === 'running' && slot && !slot.held) this.#hold(slot, SELF_DRAIN_HOLD_MS)
+    },
+    beat: (input) => {
+      const m = this.state.members.get(input.member)
+      if (!m) return
+      m.stats = input.stats
+      m.lastBeatAt = this.#now
+      this.#checkRecycle(m)
+    },
+    destroyed: (input) => {
+      // The drain's deadline came with connections still open: the worker ended them
+      // itself, just before the primary would have killed it. It counts as a kill.
+      const m = this.state.members.get(input.member)
+      if (!m) return
+      m.destroyed = input.connections
+      if (!m.killedAtDeadline) {
         m.killedAtDeadline = true
-        this.steps.push({ do: 'kill', member: m.id })
-        return
+        this.#emit('worker.killed', { workerId: m.slot, afterMs: this.#now - (m.drainStartedAt ?? this.#now), connectionsDestroyed: input.connections }, m.id)
       }
-      case 'check':
-        return this.#checkHung()
-      case 'scale':
-        return this.#scale(input.workers ?? s.wish.workers + (input.delta ?? 0))
-      case 'reload':
-        return this.#reload(input.ticket)
-      case 'config':
-        return this.#configRead(input)
-      case 'stop':
-        return this.#stop(input.signal, input.exitCode ?? 0)
-      case 'delay-over':
-        return this.#drainAll()
-    }
+    },
+    exit: (input) => this.#exit(input.member, input.code, input.signal),
+    exiting: (input) => {
+      const m = this.state.members.get(input.member)
+      if (m) m.openAtExit = { inflight: input.inflight, connections: input.connections }
+    },
+    'listen-failed': (input) => {
+      const m = this.state.members.get(input.member)
+      if (!m) return
+      const { address, code, message } = input
+      this.#emit('worker.listen-failed', { workerId: m.slot, address, code, message }, m.id)
+      if (m.phase !== 'starting' || m.listenFailed) return
+      // An app that swallows the error (Express 5) would wait out readyTimeoutMs
+      // and start again, forever: it gets a short grace to listen elsewhere instead.
+      m.listenFailed = { address, code, message }
+      this.steps.push({ do: 'timer', key: timerKey.ready(m.id), ms: LISTEN_FAILED_GRACE_MS, input: { type: 'ready-timeout', member: m.id } })
+    },
+    'slot-due': (input) => {
+      const slot = this.state.slots[input.slot]
+      if (slot) slot.held = false
+    },
+    'ready-timeout': (input) => {
+      const m = this.state.members.get(input.member)
+      if (!m || m.phase !== 'starting') return
+      m.leaving = m.listenFailed ? 'listen-failed' : 'not-ready'
+      this.steps.push({ do: 'kill', member: m.id })
+    },
+    'drain-deadline': (input) => {
+      const m = this.state.members.get(input.member)
+      if (!m) return
+      if (!m.killedAtDeadline) this.#emit('worker.killed', { workerId: m.slot, afterMs: this.#now - (m.drainStartedAt ?? this.#now) }, m.id)
+      m.killedAtDeadline = true
+      this.steps.push({ do: 'kill', member: m.id })
+    },
+    check: (input) => this.#checkHung(),
+    scale: (input) => this.#scale(input.workers ?? this.state.wish.workers + (input.delta ?? 0)),
+    reload: (input) => this.#reload(input.ticket),
+    config: (input) => this.#configRead(input),
+    stop: (input) => this.#stop(input.signal, input.exitCode ?? 0),
+    'delay-over': (input) => {
+    },
   }
 
   #ready (m: MemberFacts): void {
@@ -376,26 +348,20 @@ class Pass {
     if (verdict.reason === 'drain-cut' && s.stop) s.stop.cut++
     s.lastExits = [...s.lastExits.slice(-4), { workerId: m.slot, code, signal, reason: verdict.reason }]
     s.totals.exits[verdict.reason] = (s.totals.exits[verdict.reason] ?? 0) + 1
-    this.steps.push({
-      do: 'emit',
-      event: 'worker.exit',
-      member: id,
-      level: verdict.level,
-      fields: {
-        workerId: m.slot,
-        code,
-        signal,
-        uptimeMs: this.#now - m.forkedAt,
-        expected: verdict.expected,
-        reason: verdict.reason,
-        ...(m.drainCause ? { cause: m.drainCause } : {}),
-        ...(verdict.possibleOom ? { possibleOom: true } : {}),
-        // what it cut by exiting, as it said on its way out
-        ...(m.openAtExit && m.openAtExit.inflight + m.openAtExit.connections > 0 ? { inflight: m.openAtExit.inflight, connections: m.openAtExit.connections } : {}),
-        // still open at the deadline: ended by the worker itself, or (killed) as last reported
-        ...(verdict.reason === 'drain-timeout' ? { connectionsDestroyed: m.destroyed ?? m.stats?.connections ?? null } : {}),
-      },
-    })
+    this.#emit('worker.exit', {
+      workerId: m.slot,
+      code,
+      signal,
+      uptimeMs: this.#now - m.forkedAt,
+      expected: verdict.expected,
+      reason: verdict.reason,
+      ...(m.drainCause ? { cause: m.drainCause } : {}),
+      ...(verdict.possibleOom ? { possibleOom: true as const } : {}),
+      // what it cut by exiting, as it said on its way out
+      ...(m.openAtExit && m.openAtExit.inflight + m.openAtExit.connections > 0 ? { inflight: m.openAtExit.inflight, connections: m.openAtExit.connections } : {}),
+      // still open at the deadline: ended by the worker itself, or (killed) as last reported
+      ...(verdict.reason === 'drain-timeout' ? { connectionsDestroyed: m.destroyed ?? m.stats?.connections ?? null } : {}),
+    }, id)
     this.steps.push({ do: 'forget', member: id })
 
     if (s.lifecycle === 'stopping') return this.#finishWhenEmpty()
@@ -499,7 +465,7 @@ class Pass {
     const reload = s.reload
     if (s.lifecycle !== 'running' || reload?.phase !== 'reading') return
     if (!input.ok) {
-      return this.#endReload('aborted', { reason: 'invalid configuration', error: input.error, issues: input.issues })
+      return this.#endReload({ outcome: 'aborted', fields: { reason: 'invalid configuration', error: input.error, issues: input.issues } })
     }
     for (const warning of input.warnings ?? []) this.#emit('config.warning', warning)
     const workers = reload.scaleTo ?? input.workers
@@ -526,17 +492,19 @@ class Pass {
     for (const m of s.members.values()) {
       if (m.generation === failed && m.phase === 'starting') this.#drain(m, 'drained', 'rollback')
     }
-    this.#endReload('aborted', { reason }, culprit)
+    this.#endReload({ outcome: 'aborted', fields: { reason }, stderrOf: culprit })
   }
 
-  #endReload (outcome: 'complete' | 'aborted', fields: Record<string, unknown>, stderrOf?: number): void {
+  #endReload (end: { outcome: 'complete', fields: Planned<'reload.complete'> } | { outcome: 'aborted', fields: Planned<'reload.aborted'>, stderrOf?: number }): void {
     const s = this.state
     const reload = s.reload!
+    const { outcome } = end
     s.reload = undefined
-    s.lastReload = { outcome, at: this.#now, generation: s.wish.generation, ...(typeof fields.reason === 'string' ? { reason: fields.reason } : {}) }
+    s.lastReload = { outcome, at: this.#now, generation: s.wish.generation, ...(end.outcome === 'aborted' ? { reason: end.fields.reason } : {}) }
     s.totals.reloads[outcome]++
     for (const ticket of reload.waiters) this.steps.push({ do: 'reply', ticket, outcome })
-    this.steps.push({ do: 'emit', event: outcome === 'complete' ? 'reload.complete' : 'reload.aborted', fields, stderrOf })
+    if (end.outcome === 'complete') this.#emit('reload.complete', end.fields)
+    else this.#emit('reload.aborted', end.fields, undefined, end.stderrOf)
     if (reload.queued) this.#reload(undefined)
   }
 
@@ -603,19 +571,14 @@ class Pass {
       lastExits: s.lastExits,
     }
     if (bootFailure) {
-      this.steps.push({
-        do: 'emit',
-        event: 'boot.failed',
-        fields: {
-          ...facts,
-          cause,
-          message: listen
-            ? `the app cannot listen on ${listen.address}: ${listen.code} (${listen.message})`
-            : 'the app fails at boot: no worker of this generation ever became ready',
-          ...(listen ? { address: listen.address, code: listen.code } : {}),
-        },
-        stderrOf: culprit,
-      })
+      this.#emit('boot.failed', {
+        ...facts,
+        cause,
+        message: listen
+          ? `the app cannot listen on ${listen.address}: ${listen.code} (${listen.message})`
+          : 'the app fails at boot: no worker of this generation ever became ready',
+        ...(listen ? { address: listen.address, code: listen.code } : {}),
+      }, undefined, culprit)
     } else {
       this.#emit('crash-rate.exceeded', facts)
     }
@@ -677,7 +640,7 @@ class Pass {
       this.steps.push({ do: 'started' })
     }
     if (s.reload?.phase === 'replacing' && s.slots.every((slot) => s.members.get(slot.current!)!.generation === s.wish.generation)) {
-      this.#endReload('complete', { generation: s.wish.generation, durationMs: this.#now - s.reload.startedAt })
+      this.#endReload({ outcome: 'complete', fields: { generation: s.wish.generation, durationMs: this.#now - s.reload.startedAt } })
       // a queued reload starts reading its config now; nothing to reconcile until it is read
     }
   }
@@ -752,8 +715,9 @@ class Pass {
     })
   }
 
-  #emit (event: EventName, fields: Record<string, unknown>, member?: number): void {
-    this.steps.push({ do: 'emit', event, fields, member })
+  /** An event to emit once the pass is complete; `member`: the worker whose pid the applier adds, `stderrOf`: whose stderr tail. */
+  #emit<K extends EventName> (event: K, fields: Planned<K>, member?: number, stderrOf?: number): void {
+    this.steps.push({ do: 'emit', event, fields, member, stderrOf } as Emit)
   }
 }
 

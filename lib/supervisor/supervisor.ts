@@ -12,16 +12,17 @@ import cluster, { type Worker } from 'node:cluster'
 import { EventEmitter } from 'node:events'
 import type { Config } from '../config/schema.js'
 import { ConfigError, ClusterError } from '../common/errors.js'
-import { EVENTS, type Logger } from '../common/log.js'
-import type { ReloadOutcome, WorkerPhase } from '../common/lifecycle.js'
-import { isProtocolMessage, type HeartbeatStats, type ToPrimary, type ToWorker } from '../protocol/messages.js'
+import type { Logger } from '../common/log.js'
+import { hookOf, levelOf, type AnyEvent, type Emit } from './events.js'
+import type { HookFacts, HookName, ReloadOutcome, WorkerPhase } from '../common/lifecycle.js'
+import { dispatch, isProtocolMessage, type Handlers, type HeartbeatStats, type ToPrimary, type ToWorker } from '../protocol/messages.js'
 import { launchOptions } from '../protocol/launch.js'
 import { heartbeatEvery } from './heartbeat-check.js'
 import { rescueHandoffs } from './handoff-rescue.js'
 import { whenGone } from './worker-gone.js'
 import { buildStatus, type ClusterStatus } from './status.js'
 import { openStickyListener, type StickyListener } from '../balancer/listener.js'
-import { decide, initialState, type Emit, type Input, type Policy, type State, type Step, type Warning } from './plan.js'
+import { decide, initialState, type Input, type Policy, type State, type Step, type Warning } from './plan.js'
 
 export type { ReloadOutcome }
 
@@ -54,8 +55,6 @@ interface Process {
   /** sticky: the addresses it listens on, whose connections it may be handed */
   sticky: Set<string>
 }
-
-type HookName = 'onWorkerFork' | 'onWorkerReady' | 'onWorkerExit' | 'onReload' | 'onShutdown' | 'onPrimaryStart'
 
 const STDERR_TAIL_BYTES = 4096
 
@@ -106,7 +105,7 @@ export class Supervisor extends EventEmitter {
   // ── the handle's commands: each only queues an input ─────────────────────────
 
   /** Forks the workers; resolves once every one is ready, rejects if the cluster stops first. */
-  start (announce: Record<string, unknown> = {}): Promise<void> {
+  start (servers: { metrics: string | null } = { metrics: null }): Promise<void> {
     const config = this.config
     const policy = config.schedulingPolicy
     if (frozenPolicy && frozenPolicy !== policy) {
@@ -132,7 +131,7 @@ export class Supervisor extends EventEmitter {
         node: process.version,
         name: config.name,
         controlSocket: config.controlSocket,
-        ...announce,
+        ...servers,
       },
       warnings: config.warnings,
     })
@@ -339,26 +338,20 @@ export class Supervisor extends EventEmitter {
       proc.stderrTail = (proc.stderrTail + chunk.toString()).slice(-STDERR_TAIL_BYTES)
     })
     worker.on('listening', (address) => this.#submit({ type: 'listening', member, address: formatAddress(address) }))
+    // Each message of the worker becomes a fact for the plan, but a scrape's answer and
+    // the sticky listen, which the applier serves itself.
+    const fromWorker: Handlers<ToPrimary> = {
+      ready: () => this.#submit({ type: 'ready', member }),
+      draining: () => this.#submit({ type: 'draining', member }),
+      heartbeat: ({ clusterRun: _, ...stats }) => this.#submit({ type: 'beat', member, stats }),
+      'listen-failed': ({ clusterRun: _, ...failure }) => this.#submit({ type: 'listen-failed', member, ...failure }),
+      exiting: ({ inflight, connections }) => this.#submit({ type: 'exiting', member, inflight, connections }),
+      destroyed: ({ connections }) => this.#submit({ type: 'destroyed', member, connections }),
+      metrics: ({ id, metrics }) => this.#metricsReplies.get(id)?.(metrics),
+      'sticky-listen': (message) => { void this.#listenSticky(member, proc, message) },
+    }
     worker.on('message', (message: unknown) => {
-      if (!isProtocolMessage<ToPrimary>(message)) return
-      if (message.clusterRun === 'heartbeat') {
-        const { clusterRun: _, ...stats } = message
-        this.#submit({ type: 'beat', member, stats })
-      } else if (message.clusterRun === 'sticky-listen') {
-        void this.#listenSticky(member, proc, message)
-      } else if (message.clusterRun === 'listen-failed') {
-        const { clusterRun: _, ...failure } = message
-        this.#submit({ type: 'listen-failed', member, ...failure })
-      } else if (message.clusterRun === 'exiting') {
-        this.#submit({ type: 'exiting', member, inflight: message.inflight, connections: message.connections })
-      } else if (message.clusterRun === 'destroyed') {
-        this.#submit({ type: 'destroyed', member, connections: message.connections })
-      } else if (message.clusterRun === 'metrics') {
-        // an answer to a scrape, not a fact for the plan
-        this.#metricsReplies.get(message.id)?.(message.metrics)
-      } else if (message.clusterRun === 'ready' || message.clusterRun === 'draining') {
-        this.#submit({ type: message.clusterRun, member })
-      }
+      if (isProtocolMessage<ToPrimary>(message)) dispatch(fromWorker, message)
     })
     worker.on('error', () => {}) // IPC errors to a dying worker; its 'exit' follows
     // An exit counts once the worker is gone: its last messages (its counts at exit) are in.
@@ -427,28 +420,29 @@ export class Supervisor extends EventEmitter {
 
   // ── events and hooks ─────────────────────────────────────────────────────────
 
-  #emit ({ event, fields: plain, member, stderrOf, level }: Emit): void {
-    let fields = plain
-    if (member !== undefined) fields = { workerId: plain.workerId, pid: this.#processes.get(member)?.pid ?? -1, ...plain }
+  #emit ({ event, fields: planned, member, stderrOf }: Emit): void {
+    // what the planner leaves to the applier: the worker's pid (after its slot), the culprit's stderr tail
+    let fields: Record<string, unknown> = planned
+    if (member !== undefined) fields = { workerId: fields.workerId, pid: this.#processes.get(member)?.pid ?? -1, ...fields }
     if (stderrOf !== undefined) fields = { ...fields, stderr: (this.#processes.get(stderrOf)?.stderrTail ?? '').trimEnd().split('\n').slice(-20) }
-    this.#log[level ?? EVENTS[event]]({ event, ...fields })
-    this.emit(event, fields)
-    this.emit('event', { event, ...fields })
-    const facts = fields as Record<string, any>
-    switch (event) {
-      case 'worker.fork': return this.#hook('onWorkerFork', { workerId: facts.workerId, pid: facts.pid })
-      case 'worker.ready': return this.#hook('onWorkerReady', { workerId: facts.workerId, pid: facts.pid })
-      case 'worker.exit': return this.#hook('onWorkerExit', { workerId: facts.workerId, pid: facts.pid, code: facts.code, signal: facts.signal, reason: facts.reason })
-      case 'reload.start': return this.#hook('onReload', { generation: facts.generation })
-      case 'shutdown.start': if (!facts.fast) this.#hook('onShutdown', { signal: facts.signal })
-    }
+    this.#announce({ event, ...fields } as AnyEvent)
   }
 
-  #hook<K extends HookName> (name: K, facts: Parameters<NonNullable<Config[K]>>[0]): void {
-    const hook = this.config[name] as ((facts: unknown) => unknown) | undefined
+  /** Logs the event, emits it on the handle, runs its hook. */
+  #announce (e: AnyEvent): void {
+    const { event, ...fields } = e
+    this.#log[levelOf(event, fields as never)](e)
+    this.emit(event, fields)
+    this.emit('event', e)
+    const call = hookOf(event, fields as never)
+    if (call) this.#hook(call[0], call[1])
+  }
+
+  #hook<H extends HookName> (name: H, facts: HookFacts[H]): void {
+    const hook = this.config[name] as ((facts: HookFacts[H]) => unknown) | undefined
     if (!hook) return
     // A hook is the user's code: whatever it does, the primary goes on.
-    const report = (err: unknown): void => this.#emit({ do: 'emit', event: 'hook.error', fields: { hook: name, error: err instanceof Error ? err.message : String(err) } })
+    const report = (err: unknown): void => this.#announce({ event: 'hook.error', hook: name, error: err instanceof Error ? err.message : String(err) })
     try {
       const result = hook(facts)
       if (result instanceof Promise) result.catch(report)

@@ -1,9 +1,9 @@
 // Loaded into every worker with `--import`, before the user's entry, which then
 // runs exactly as under `node <entry>`. It finds the app's servers, drains them
 // when the primary asks, and reports heartbeats and readiness.
-import { isProtocolMessage, type ToPrimary, type ToWorker } from '../protocol/messages.js'
+import { dispatch, isProtocolMessage, type Handlers, type ToPrimary, type ToWorker } from '../protocol/messages.js'
 import { readLaunch } from '../protocol/launch.js'
-import { tcpTarget, privateListen, onStickyMessage } from './sticky.js'
+import { tcpTarget, privateListen, onStickyListening, onStickyConnection } from './sticky.js'
 import { workerState } from './state.js'
 import { trackServers, drainServers, onListenFailure, inflightRequests, openConnections } from './servers.js'
 import { startHeartbeat } from './heartbeat.js'
@@ -30,12 +30,15 @@ if (process.send && launch) {
   // at once, before the process is gone.
   process.on('exit', () => send({ clusterRun: 'exiting', inflight: inflightRequests(), connections: openConnections() }))
 
+  const fromPrimary: Handlers<ToWorker, [handle: unknown]> = {
+    drain: ({ deadlineMs }) => { void drain(deadlineMs) },
+    unready: () => { state.unready = true },
+    metrics: ({ id }) => { void answerMetrics(id) },
+    'sticky-listening': onStickyListening,
+    'sticky-conn': (message, handle) => onStickyConnection(message, handle, state.draining),
+  }
   process.on('message', (message, handle) => {
-    if (!isProtocolMessage<ToWorker>(message)) return
-    if (onStickyMessage(message, handle, state.draining)) return
-    if (message.clusterRun === 'drain') void drain(message.deadlineMs)
-    else if (message.clusterRun === 'unready') state.unready = true
-    else if (message.clusterRun === 'metrics') void answerMetrics(message.id)
+    if (isProtocolMessage<ToWorker>(message)) dispatch(fromPrimary, message, handle)
   })
 
   // Ctrl-C in a terminal signals the whole process group: the primary coordinates

@@ -47,27 +47,25 @@ export function privateListen (server: net.Server, target: TcpTarget, args: unkn
   return [{ path: `\0cluster-run-${process.pid}-${++sequence}`, exclusive: true, backlog: target.backlog }, ...(callback ? [callback] : [])]
 }
 
-/** A message of the primary about sticky listening; true when it was one. */
-export function onStickyMessage (message: ToWorker, handle: unknown, draining: boolean): boolean {
-  if (message.clusterRun === 'sticky-listening') {
-    const server = servers.get(message.address)
-    if (server && message.error) {
-      server.close()
-      const [host, port] = [message.address.slice(0, message.address.lastIndexOf(':')), Number(message.address.slice(message.address.lastIndexOf(':') + 1))]
-      server.emit('error', Object.assign(new Error(message.error.message), { code: message.error.code, syscall: 'listen', address: host || undefined, port }))
-    }
-    return true
-  }
-  if (message.clusterRun !== 'sticky-conn') return false
+/** The primary listens for the server at `address` now, or could not: then the server fails as its own listen() would. */
+export function onStickyListening (message: Extract<ToWorker, { clusterRun: 'sticky-listening' }>): void {
+  const server = servers.get(message.address)
+  if (!server || !message.error) return
+  const [host, port] = [message.address.slice(0, message.address.lastIndexOf(':')), Number(message.address.slice(message.address.lastIndexOf(':') + 1))]
+  server.close()
+  server.emit('error', Object.assign(new Error(message.error.message), { code: message.error.code, syscall: 'listen', address: host || undefined, port }))
+}
+
+/** A connection the primary accepted for the server at `address`, with the bytes it read. */
+export function onStickyConnection (message: Extract<ToWorker, { clusterRun: 'sticky-conn' }>, handle: unknown, draining: boolean): void {
   const socket = handle as Socket | undefined
   const server = servers.get(message.address)
-  if (!socket) return true
+  if (!socket) return
   if (!server || draining) {
     socket.destroy()
-    return true
+    return
   }
   if (message.head) socket.unshift(Buffer.from(message.head, 'base64'))
   server.emit('connection', socket)
   socket.resume()
-  return true
 }
