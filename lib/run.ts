@@ -8,10 +8,8 @@ import { Supervisor } from './supervisor/supervisor.js'
 import { ClusterError } from './common/errors.js'
 import { openControlSocket, type ControlServer } from './control/server.js'
 import type { MetricsServer } from './metrics/server.js'
-
-/** The running cluster, as run() returns it. */
-export type ClusterHandle = Pick<Supervisor,
-  'config' | 'workers' | 'status' | 'stop' | 'reload' | 'scale' | 'exited' | 'on' | 'once' | 'off'>
+import { clusterHandle, type ClusterHandle } from './handle.js'
+import type { AnyEvent } from './supervisor/events.js'
 
 /**
  * Starts the cluster. Resolves once every worker is ready; rejects with a
@@ -35,9 +33,12 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
   let control: ControlServer | undefined
   let metrics: MetricsServer | undefined
   const closeAll = async (code: number): Promise<void> => { await Promise.all([control?.close(code), metrics?.close()]) }
+  let handle: ClusterHandle
   try {
     const config = await resolve()
-    supervisor = new Supervisor({ config, log: createLogger(config.log), reloadConfig: resolve, onStopped: closeAll })
+    let publish: (event: AnyEvent) => void = () => {}
+    supervisor = new Supervisor({ config, log: createLogger(config.log), reloadConfig: resolve, onStopped: closeAll, onEvent: (e) => publish(e) })
+    handle = clusterHandle(supervisor, (p) => { publish = p })
     // Before any fork: a second cluster of the same name must fail with nothing started.
     if (config.controlSocket) {
       const own = path.dirname(config.controlSocket) === controlDir(process.env, os.homedir())
@@ -59,7 +60,7 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
     throw new ClusterError(`stopped by ${stopRequested} before the cluster started`, code)
   }
   await supervisor.start({ metrics: metrics?.url ?? null })
-  return supervisor
+  return handle
 }
 
 /**

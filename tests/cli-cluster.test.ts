@@ -94,9 +94,11 @@ async function portInUse (t: Test): Promise<number> {
 
 /** Resolves with the exit code, or fails the test if the CLI has not exited by then (and kills it). */
 async function exitWithin (t: Test, cli: Cli, ms: number): Promise<number | string | undefined> {
-  let timer: NodeJS.Timeout | undefined
-  const code = await Promise.race([cli.exited, new Promise<undefined>((resolve) => { timer = setTimeout(resolve, ms) })])
-  clearTimeout(timer)
+  const deadline = new Promise<undefined>((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), ms)
+    void cli.exited.finally(() => clearTimeout(timer))
+  })
+  const code = await Promise.race([cli.exited, deadline])
   if (code === undefined) t.fail(`still running after ${ms} ms; stdout: ${cli.stdout().slice(-2000)}`)
   return code
 }

@@ -333,21 +333,23 @@ t.test('the README\'s TypeScript config loads in a package of every module type,
   // (what `npm init -y` writes) as CommonJS, where its import statement fails.
   const config = (workers: number): string => `import { defineConfig } from 'cluster-run'\n\nexport default defineConfig({ app: ${JSON.stringify(HTTP_APP)}, workers: ${workers} as number })\n`
   const types: Array<[string, Record<string, string>]> = [['"type": "commonjs"', { type: 'commonjs' }], ['"type": "module"', { type: 'module' }], ['no type', {}]]
-  for (const [label, type] of types) await t.test(label, async (t) => {
-    const cwd = t.testdir({
-      'package.json': JSON.stringify({ name: 'app', version: '1.0.0', ...type }),
-      node_modules: { 'cluster-run': t.fixture('symlink', ROOT) },
-      'cluster.config.ts': config(2),
-      'other.mts': config(3),
-      'other.cts': config(4),
+  for (const [label, type] of types) {
+    await t.test(label, async (t) => {
+      const cwd = t.testdir({
+        'package.json': JSON.stringify({ name: 'app', version: '1.0.0', ...type }),
+        node_modules: { 'cluster-run': t.fixture('symlink', ROOT) },
+        'cluster.config.ts': config(2),
+        'other.mts': config(3),
+        'other.cts': config(4),
+      })
+      for (const [file, workers] of [['cluster.config.ts', 2], ['other.mts', 3], ['other.cts', 4]] as const) {
+        const { cli, code } = await run(t, file === 'cluster.config.ts' ? ['--check'] : ['--config', file, '--check'], { cwd })
+        t.equal(code, 0, `${label}, ${file}: exit 0`)
+        t.equal(JSON.parse(cli.stdout() || '{}').workers, workers, `${label}, ${file}: its value`)
+        t.equal(cli.stderr(), '', `${label}, ${file}: nothing on stderr`)
+      }
     })
-    for (const [file, workers] of [['cluster.config.ts', 2], ['other.mts', 3], ['other.cts', 4]] as const) {
-      const { cli, code } = await run(t, file === 'cluster.config.ts' ? ['--check'] : ['--config', file, '--check'], { cwd })
-      t.equal(code, 0, `${label}, ${file}: exit 0`)
-      t.equal(JSON.parse(cli.stdout() || '{}').workers, workers, `${label}, ${file}: its value`)
-      t.equal(cli.stderr(), '', `${label}, ${file}: nothing on stderr`)
-    }
-  })
+  }
 })
 
 t.test('TypeScript configs through the CLI: plain, with an enum, with an import without its extension; no warning printed', async (t) => {

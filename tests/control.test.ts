@@ -94,15 +94,15 @@ t.test('status answers from what the primary holds, at once, while a CPU flood s
   process.env.CLUSTER_RUN_HOME = home
   t.teardown(() => { delete process.env.CLUSTER_RUN_HOME })
   const port = await freePort()
-  const handle = await run({ app: fixture('apps/busy.js'), workers: 2, name: 'flood', env: { PORT: String(port) }, log: { level: 'silent' } })
+  const handle = await run({ readyTimeoutMs: 60_000, app: fixture('apps/busy.js'), workers: 2, name: 'flood', env: { PORT: String(port) }, log: { level: 'silent' } })
   t.teardown(() => handle.stop())
   // 16 open requests of 300 ms of CPU each, renewed as they end: both workers stay busy.
-  let flooding = true
+  const flooding = { on: true }
   const deadline = Date.now() + 30_000 // bounded, whatever happens below
   const flood = Array.from({ length: 16 }, async () => {
-    while (flooding && Date.now() < deadline) await get(`http://127.0.0.1:${port}/spin?ms=300`).catch(() => {})
+    while (flooding.on && Date.now() < deadline) await get(`http://127.0.0.1:${port}/spin?ms=300`).catch(() => {})
   })
-  t.teardown(async () => { flooding = false; await Promise.all(flood) })
+  t.teardown(async () => { flooding.on = false; await Promise.all(flood) })
   // A worker spinning 300 ms per request reports its event loop delayed that long.
   await until(() => handle.status().members.every((m) => (m.eventLoopDelayMs ?? 0) >= 200), 'every worker to be saturated', 10_000)
   const socket = path.join(home, 'flood.sock')
@@ -114,13 +114,13 @@ t.test('status answers from what the primary holds, at once, while a CPU flood s
     t.equal(reply.status, 200)
   }
   const viaCli = await statusJson(home, 'flood')
-  flooding = false
+  flooding.on = false
   await Promise.all(flood)
   t.comment(`status over the socket during the flood: ${timings.map((ms) => ms.toFixed(1)).join(', ')} ms`)
   t.ok(Math.max(...timings) < 1000, 'answered while the workers were saturated')
   const mine = handle.status()
   t.equal(viaCli.pid, process.pid)
-  t.same(viaCli.members.map((m: any) => [m.id, m.pid, m.state, m.generation]), mine.members.map((m) => [m.id, m.pid, m.state, m.generation]), 'the same workers as the handle sees')
+  t.same(viaCli.members.map((m: any) => [m.workerId, m.pid, m.state, m.generation]), mine.members.map((m) => [m.workerId, m.pid, m.state, m.generation]), 'the same workers as the handle sees')
   t.same(viaCli.workers, mine.workers)
   const workers = handle.workers()
   for (const m of viaCli.members) {

@@ -42,7 +42,7 @@ t.test('parseMountInfo', async (t) => {
     'garbage line\n' +
     '1 2 3 4 5 6 7 no separator here\n' +
     '1 2 3:4 / /x rw - onlyfstype\n' +
-    '\n',
+    '\n'
   )
   t.same(entries, [
     { root: '/', mountPoint: '/', fsType: 'ext4', superOptions: ['rw', 'discard'] },

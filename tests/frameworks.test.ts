@@ -35,6 +35,8 @@ for (const [name, file, check] of apps) {
   t.test(name, async (t) => {
     const port = await freePort()
     const cluster = await run({
+      // workers here boot through the test runner's TypeScript loader, slowly on a busy machine
+      readyTimeoutMs: 60_000,
       app: fixture(file),
       args: ['--mode', 'cjs'],
       workers: 2,

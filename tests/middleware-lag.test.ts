@@ -6,8 +6,9 @@
 import { EventEmitter } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import t from 'tap'
-import type { WorkerState } from '../lib/worker/state.js'
-import { Guard } from '../lib/middleware/guard.js'
+import { newWorkerState } from '../lib/worker/state.js'
+import { guardWithSeams, type Guard } from '../lib/middleware/guard.js'
+import type { GuardOptions } from '../lib/middleware/options.js'
 import { CATCH_UP_IDLE_SHARE, IDLE_EVIDENCE_MS, LoopTicker } from '../lib/middleware/loop-lag.js'
 import type { GuardReply } from '../lib/middleware/responses.js'
 import { captureLogs } from './helpers/logs.js'
@@ -40,7 +41,7 @@ function manualTicker (loop: FakeLoop, limitMs = LIMIT_MS): { ticker: LoopTicker
   let reported = Number.NaN
   const ticker = new LoopTicker((_now, behind) => { reported = behind }, TICK_MS, loop.clock, loop.readIdle, limitMs)
   ticker.stop()
-  const tick = (ticker as unknown as { tick: () => void }).tick
+  const tick = ticker.tick
   return { ticker, tick: () => { tick(); return reported } }
 }
 
@@ -165,9 +166,7 @@ t.test('a new connection finds the loop behind by more than the limit: caught up
   t.equal(tick(), 0)
 })
 
-function privateState (): WorkerState {
-  return { supervised: false, draining: false, requests: 0, refused: 0, unready: false, metrics: [], shutdownHooks: [], drainHooks: [], events: new EventEmitter() }
-}
+const privateState = newWorkerState
 
 /** A request as the guard sees it; `socket` is its connection (a new object: a new connection). */
 function fakeRequest (url = '/', socket: object = {}): IncomingMessage {
@@ -179,11 +178,11 @@ function fakeResponse (): ServerResponse {
 }
 
 /** A guard on a fake loop, its ticker's timer stopped: `tick` runs it. */
-function guardOn (loop: FakeLoop, options: ConstructorParameters<typeof Guard>[0]): { guard: Guard, tick: () => void } {
-  const guard = new Guard(options, { clock: loop.clock, readIdle: loop.readIdle, tickMs: TICK_MS, state: privateState() })
-  const ticker = (guard as unknown as { ticker: LoopTicker }).ticker
-  ticker.stop()
-  const tick = (ticker as unknown as { tick: () => void }).tick
+function guardOn (loop: FakeLoop, options: GuardOptions): { guard: Guard, tick: () => void } {
+  let ticker: LoopTicker | undefined
+  const guard = guardWithSeams(options, { clock: loop.clock, readIdle: loop.readIdle, tickMs: TICK_MS, state: privateState(), onTicker: (made) => { ticker = made } })
+  ticker!.stop()
+  const tick = ticker!.tick
   loop.run(TICK_MS)
   tick()
   return { guard, tick }

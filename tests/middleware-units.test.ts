@@ -4,8 +4,8 @@ import { EventEmitter, once } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
-import type { WorkerState } from '../lib/worker/state.js'
-import { Guard } from '../lib/middleware/guard.js'
+import { newWorkerState } from '../lib/worker/state.js'
+import { guardWithSeams } from '../lib/middleware/guard.js'
 import { firstExceeded } from '../lib/middleware/limits.js'
 import { eventLoopLag, LoopTicker } from '../lib/middleware/loop-lag.js'
 import { utilizationBetween, UtilizationWindow, type EluReading } from '../lib/middleware/loop-utilization.js'
@@ -33,7 +33,7 @@ t.test('LoopTicker sees a stall while it is happening, and reports it after', as
   const ticks = new EventEmitter()
   const ticker = new LoopTicker((now, lateness) => ticks.emit('tick', now, lateness), 5)
   t.teardown(() => ticker.stop())
-  t.equal((ticker as unknown as { timer: NodeJS.Timeout }).timer.hasRef(), false, 'the timer does not keep the process alive')
+  t.equal(ticker.hasRef(), false, 'the timer does not keep the process alive')
   await once(ticks, 'tick')
   const start = performance.now()
   while (performance.now() - start < 100) { /* block the loop */ }
@@ -181,8 +181,12 @@ t.test('preferredFormat: JSON unless plain text ranks higher', async (t) => {
 t.test('options: defaults and validation messages', async (t) => {
   const defaults = parseOptions(guardOptionsSchema, undefined)
   t.match(defaults, {
-    retryAfterSeconds: 5, livenessPath: '/healthz', readinessPath: '/readyz', errors: 'respond',
-    recoveryMs: 1000, memorySampleIntervalMs: 250,
+    retryAfterSeconds: 5,
+    livenessPath: '/healthz',
+    readinessPath: '/readyz',
+    errors: 'respond',
+    recoveryMs: 1000,
+    memorySampleIntervalMs: 250,
   })
   t.equal(defaults.maxInFlight, undefined, 'every limit is optional')
 
@@ -260,18 +264,16 @@ function fakeResponse (): ServerResponse & { set: Record<string, string> } {
   }) as unknown as ServerResponse & { set: Record<string, string> }
 }
 
-function privateState (): WorkerState {
-  return { supervised: false, draining: false, requests: 0, inflight: 0, shutdownHooks: [], events: new EventEmitter() }
-}
+const privateState = newWorkerState
 
 t.test('Guard: memory limits shed on sampled readings, and the episode is logged once', async (t) => {
   let now = 0
   let memory = { heapUsed: 900, rss: 5000 }
   let reads = 0
   const logs = captureLogs()
-  const guard = new Guard(
+  const guard = guardWithSeams(
     { maxHeapUsedBytes: 1000, maxRssBytes: 10_000, recoveryMs: 500, memorySampleIntervalMs: 100, logger: logs.logger },
-    { clock: () => now, readMemory: () => { reads++; return memory }, state: privateState(), tickMs: 60_000 },
+    { clock: () => now, readMemory: () => { reads++; return memory }, state: privateState(), tickMs: 60_000 }
   )
   t.teardown(() => guard.close())
 
@@ -307,9 +309,9 @@ t.test('Guard: maxEventLoopUtilization sheds while the loop is busy, and lets go
   let now = 0
   const loop = fakeLoop()
   const logs = captureLogs()
-  const guard = new Guard(
+  const guard = guardWithSeams(
     { maxEventLoopUtilization: 0.9, recoveryMs: 500, logger: logs.logger },
-    { clock: () => now, readUtilization: loop.read, state: privateState(), tickMs: 60_000, utilizationWindowMs: 300 },
+    { clock: () => now, readUtilization: loop.read, state: privateState(), tickMs: 60_000, utilizationWindowMs: 300 }
   )
   t.teardown(() => guard.close())
   loop.idle(1000)
@@ -354,14 +356,14 @@ t.test('Guard: maxEventLoopUtilization sheds while the loop is busy, and lets go
 
 t.test('Guard: without maxEventLoopUtilization the loop utilization is never read', async (t) => {
   const loop = fakeLoop()
-  const guard = new Guard({ maxInFlight: 10, logger: captureLogs().logger }, { readUtilization: loop.read, state: privateState() })
+  const guard = guardWithSeams({ maxInFlight: 10, logger: captureLogs().logger }, { readUtilization: loop.read, state: privateState() })
   guard.handle(fakeRequest(), fakeResponse())
   guard.close()
   t.equal(loop.reads(), 0)
 })
 
 t.test('Guard: readiness reflects capacity without starting an episode', async (t) => {
-  const guard = new Guard({ maxInFlight: 1, logger: captureLogs().logger }, { state: privateState() })
+  const guard = guardWithSeams({ maxInFlight: 1, logger: captureLogs().logger }, { state: privateState() })
   t.teardown(() => guard.close())
   const res = fakeResponse()
   t.equal(guard.handle(fakeRequest(), res), undefined)
@@ -377,7 +379,7 @@ t.test('Guard: readiness reflects capacity without starting an episode', async (
 
 t.test('Guard: a drain marks responses in flight Connection: close and refuses new requests', async (t) => {
   const state = privateState()
-  const guard = new Guard({ logger: captureLogs().logger }, { state })
+  const guard = guardWithSeams({ logger: captureLogs().logger }, { state })
   const pending = fakeResponse()
   const started = Object.assign(fakeResponse(), { headersSent: true })
   guard.handle(fakeRequest(), pending)
@@ -398,12 +400,13 @@ t.test('Guard: a drain marks responses in flight Connection: close and refuses n
 
 t.test('Guard: without limits there is no timer; delegate mode returns http-errors errors', async (t) => {
   const state = privateState()
-  const plain = new Guard({ logger: captureLogs().logger }, { state })
-  t.equal((plain as unknown as { ticker: unknown }).ticker, undefined)
+  const tickers: unknown[] = []
+  const plain = guardWithSeams({ logger: captureLogs().logger }, { state, onTicker: (ticker) => tickers.push(ticker) })
+  t.same(tickers, [undefined], 'no ticker')
   t.equal(plain.handle(fakeRequest('/readyz', undefined, 'POST'), fakeResponse()), undefined, 'only GET and HEAD are probes')
   t.equal(plain.handle(fakeRequest('/readyz/deeper'), fakeResponse()), undefined, 'exact paths only')
   plain.close()
-  const delegating = new Guard({ errors: 'delegate', retryAfterSeconds: 9, logger: captureLogs().logger }, { state })
+  const delegating = guardWithSeams({ errors: 'delegate', retryAfterSeconds: 9, logger: captureLogs().logger }, { state })
   state.draining = true
   const err = delegating.handle(fakeRequest(), fakeResponse())
   t.ok(err instanceof Error)
@@ -415,7 +418,7 @@ t.test('Guard: without limits there is no timer; delegate mode returns http-erro
 t.test('Guard: a shed request costs well under a millisecond', async (t) => {
   for (const errors of ['respond', 'delegate'] as const) {
     // a 1-byte heap limit is always exceeded, so every call takes the shedding path
-    const guard = new Guard({ maxHeapUsedBytes: 1, errors, logger: captureLogs().logger }, { state: privateState() })
+    const guard = guardWithSeams({ maxHeapUsedBytes: 1, errors, logger: captureLogs().logger }, { state: privateState() })
     const req = fakeRequest('/api', 'application/json')
     const res = fakeResponse()
     const count = 20_000

@@ -3,7 +3,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import type { Input, Step } from '../lib/supervisor/plan.js'
-import { Sim, forks } from './helpers/plan-sim.js'
+import { Sim, ANNOUNCE, beat, forks } from './helpers/plan-sim.js'
 
 type Command =
   | { k: 'ready', pick: number }
@@ -34,7 +34,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { arbitrary: fc.record({ k: fc.constant('scaleBy' as const), delta: fc.integer({ min: -2, max: 2 }) }), weight: 1 },
   { arbitrary: fc.record({ k: fc.constant('reload' as const) }), weight: 2 },
   { arbitrary: fc.record({ k: fc.constant('config' as const), ok: fc.boolean(), workers: fc.integer({ min: 1, max: 4 }) }), weight: 2 },
-  { arbitrary: fc.record({ k: fc.constant('stop' as const), signal: fc.constantFrom('SIGTERM', 'SIGINT', 'stop') }), weight: 1 },
+  { arbitrary: fc.record({ k: fc.constant('stop' as const), signal: fc.constantFrom('SIGTERM', 'SIGINT', 'stop') }), weight: 1 }
 )
 
 const policy = fc.record({
@@ -46,6 +46,8 @@ const policy = fc.record({
 })
 
 const MiB = 1024 * 1024
+
+type Generated<A> = A extends fc.Arbitrary<infer T> ? T : never
 
 /** The breaker's rule, written again here as the oracle: more than `crashes` within `windowMs`. */
 class CrashOracle {
@@ -62,7 +64,7 @@ class CrashOracle {
 }
 
 /** Runs one sequence, checking the invariants after every pass; throws on a broken one. */
-function runSequence (initialWorkers: number, p: fc.RecordValue<typeof policy>, commands: Command[]): void {
+function runSequence (initialWorkers: number, p: Generated<typeof policy>, commands: Command[]): void {
   const sim = new Sim(initialWorkers, p)
   const oracle = { window: new CrashOracle(p.maxCrashRate.crashes, p.maxCrashRate.windowMs, () => sim.now) }
   let stopped = false
@@ -138,14 +140,14 @@ function runSequence (initialWorkers: number, p: fc.RecordValue<typeof policy>, 
   const members = (): number[] => [...sim.alive].sort((a, b) => a - b)
   const chosen = (n: number): number | undefined => { const all = members(); return all.length ? all[n % all.length] : undefined }
 
-  pass([{ type: 'start', announce: {} }])
+  pass([{ type: 'start', announce: ANNOUNCE }])
   for (const c of commands) {
     switch (c.k) {
       case 'ready': { const m = chosen(c.pick); if (m !== undefined) pass([{ type: 'listening', member: m, address: 'x' }]); break }
       case 'exit': { const m = chosen(c.pick); if (m !== undefined) { sim.alive.delete(m); pass([{ type: 'exit', member: m, code: c.code, signal: c.signal }]) } break }
       case 'draining': { const m = chosen(c.pick); if (m !== undefined) pass([{ type: 'draining', member: m }]); break }
       case 'listen-failed': { const m = chosen(c.pick); if (m !== undefined) pass([{ type: 'listen-failed', member: m, address: '127.0.0.1:1', code: 'EADDRINUSE', message: 'in use' }]); break }
-      case 'beat': { const m = chosen(c.pick); if (m !== undefined) pass([{ type: 'beat', member: m, stats: { rssBytes: c.rssMb * MiB, heapUsedBytes: 1, eventLoopDelayMs: 0, requests: c.requests, inflight: 0 } }]); break }
+      case 'beat': { const m = chosen(c.pick); if (m !== undefined) pass([{ type: 'beat', member: m, stats: beat({ rssBytes: c.rssMb * MiB, heapUsedBytes: 1, eventLoopDelayMs: 0, requests: c.requests, inflight: 0 }) }]); break }
       case 'timer': {
         const next = [...sim.timers.entries()].sort((a, b) => a[1].dueAt - b[1].dueAt)[0]
         if (next) { sim.timers.delete(next[0]); sim.now = Math.max(sim.now, next[1].dueAt); pass([next[1].input]) }
@@ -186,4 +188,3 @@ t.test('invariants hold after every pass of random sequences', async (t) => {
   fc.assert(fc.property(fc.integer({ min: 1, max: 4 }), policy, fc.array(command, { maxLength: 80 }), runSequence), { numRuns: runs })
   t.pass(`${runs} sequences of up to 80 commands in ${Date.now() - started} ms`)
 })
-

@@ -143,7 +143,7 @@ t.test('socket.io over long-polling, 100 clients x 20 messages under sticky: no 
   // behind a stand-in proxy: one source address, each client its own x-forwarded-for
   const clients = Array.from({ length: 100 }, (_, i) => ioClient(port, { extraHeaders: { 'x-forwarded-for': `198.51.100.${i}` } }))
   t.teardown(() => { for (const c of clients) c.disconnect() })
-  await Promise.all(clients.map((c) => new Promise((resolve, reject) => { c.once('connect', resolve); c.once('connect_error', reject) })))
+  await Promise.all(clients.map((c) => new Promise<void>((resolve, reject) => { c.once('connect', () => resolve()); c.once('connect_error', reject) })))
   const news = clients.map((c) => new Promise<number>((resolve) => c.once('news', resolve)))
   const pids = new Set<number>()
   await Promise.all(clients.map(async (c) => {
@@ -165,7 +165,7 @@ t.test('the same socket.io clients under rr: sessions break (so the test above c
   t.teardown(() => { for (const c of clients) c.disconnect() })
   await Promise.all(clients.map(async (c) => {
     try {
-      await new Promise((resolve, reject) => { c.once('connect', resolve); c.once('connect_error', reject) })
+      await new Promise<void>((resolve, reject) => { c.once('connect', () => resolve()); c.once('connect_error', reject) })
       for (let n = 0; n < 20; n++) await ack(c, 'ping', n)
     } catch {}
   }))

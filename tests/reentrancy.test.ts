@@ -10,7 +10,7 @@ isolateControlSockets(t)
 
 async function start (t: Test, workers: number): Promise<ClusterHandle> {
   const port = await freePort()
-  const cluster = await run({ app: fixture('apps/http.js'), workers, env: { PORT: String(port) }, log: { level: 'silent' } })
+  const cluster = await run({ readyTimeoutMs: 60_000, app: fixture('apps/http.js'), workers, env: { PORT: String(port) }, log: { level: 'silent' } })
   t.teardown(async () => {
     const pids = cluster.workers().map((w) => w.pid)
     await cluster.stop()
@@ -36,7 +36,7 @@ t.test('scale(3) from a worker.fork listener after a crash: three ready workers,
   process.kill(cluster.workers()[0].pid, 'SIGKILL')
   await until(() => asked && settled(cluster, 3), 'the cluster to settle on 3 ready workers', 20_000)
   // Every fork of a settled cluster is already reported: nothing more is coming.
-  const ids = serving(cluster).map((w) => w.id)
+  const ids = serving(cluster).map((w) => w.workerId)
   t.same(ids, [0, 1, 2], 'one worker in each of the slots 0, 1, 2, not two in slot 0')
 })
 
@@ -82,7 +82,7 @@ t.test('reload() from a worker.exit listener: queued behind nothing, it replaces
   await until(() => outcomes.length === 1, 'the listener to ask for a reload')
   t.equal(await outcomes[0], 'complete')
   await until(() => settled(cluster, 2) && serving(cluster).length === 2, 'two serving workers')
-  t.same(serving(cluster).map((w) => [w.id, w.generation]), [[0, 1], [1, 1]], 'each slot has one worker of the new generation')
+  t.same(serving(cluster).map((w) => [w.workerId, w.generation]), [[0, 1], [1, 1]], 'each slot has one worker of the new generation')
 })
 
 t.test('stop() from a worker.exit listener: no restart, exit 0', async (t) => {

@@ -11,12 +11,12 @@ t.test('run() resolves once every worker listens; the handle lists workers and s
   const port = await freePort()
   const seen: string[] = []
   const started = Date.now()
-  const cluster = await run({ app: fixture('apps/http.js'), workers: 2, env: { PORT: String(port) }, log: { level: 'silent' } })
+  const cluster = await run({ readyTimeoutMs: 60_000, app: fixture('apps/http.js'), workers: 2, env: { PORT: String(port) }, log: { level: 'silent' } })
   t.comment(`ready in ${Date.now() - started} ms`)
   cluster.on('event', (e: { event: string }) => seen.push(e.event))
   const workers = cluster.workers()
   t.equal(workers.length, 2)
-  t.same(workers.map((w) => w.id), [0, 1])
+  t.same(workers.map((w) => w.workerId), [0, 1])
   t.ok(workers.every((w) => w.state === 'ready' && w.pid > 0))
   const pids = await distinct(`http://127.0.0.1:${port}/`, 2)
   t.same(new Set(pids), new Set(workers.map((w) => w.pid)))
@@ -40,7 +40,7 @@ t.test('run() rejects an invalid config with a ConfigError and forks nothing', a
 })
 
 t.test('run() rejects with a ClusterError (exit code 3) when the app fails at boot', async (t) => {
-  const err = await run({ app: fixture('apps/boot-throw.js'), workers: 1, log: { level: 'silent' } }).catch((e) => e)
+  const err = await run({ readyTimeoutMs: 60_000, app: fixture('apps/boot-throw.js'), workers: 1, log: { level: 'silent' } }).catch((e) => e)
   t.type(err, ClusterError)
   t.equal(err.exitCode, 3)
 })
@@ -48,6 +48,8 @@ t.test('run() rejects with a ClusterError (exit code 3) when the app fails at bo
 t.test('readiness "message": a worker is ready only once it calls ready()', async (t) => {
   const port = await freePort()
   const cluster = await run({
+    // workers here boot through the test runner's TypeScript loader, slowly on a busy machine
+    readyTimeoutMs: 60_000,
     app: fixture('apps/ready-message.js'),
     workers: 2,
     readiness: 'message',
@@ -64,6 +66,8 @@ t.test('hooks run with the facts; a hook that throws does not stop the primary',
   const port = await freePort()
   const calls: Array<[string, any]> = []
   const cluster = await run({
+    // workers here boot through the test runner's TypeScript loader, slowly on a busy machine
+    readyTimeoutMs: 60_000,
     app: fixture('apps/http.js'),
     workers: 1,
     env: { PORT: String(port) },
@@ -74,25 +78,26 @@ t.test('hooks run with the facts; a hook that throws does not stop the primary',
     onShutdown: (s) => calls.push(['shutdown', s]),
   })
   t.equal((await get(`http://127.0.0.1:${port}/`)).status, 200, 'the app serves despite the throwing hooks')
-  t.equal(await cluster.stop('test'), 0)
+  t.equal(await cluster.stop(), 0)
   t.same(calls.map(([name]) => name), ['fork', 'ready', 'shutdown', 'exit'])
   t.match(calls[0][1], { workerId: 0, pid: Number })
   t.match(calls[3][1], { workerId: 0, reason: 'drained', code: 0 })
-  t.match(calls[2][1], { signal: 'test' })
+  t.match(calls[2][1], { signal: 'stop' })
 })
 
 t.test('the handle exposes each worker\'s latest heartbeat figures', async (t) => {
   const port = await freePort()
-  const cluster = await run({ app: fixture('apps/http.js'), workers: 1, heartbeatTimeoutMs: 400, env: { PORT: String(port) }, log: { level: 'silent' } })
+  const cluster = await run({ readyTimeoutMs: 60_000, app: fixture('apps/http.js'), workers: 1, heartbeatTimeoutMs: 400, env: { PORT: String(port) }, log: { level: 'silent' } })
   t.teardown(() => cluster.stop())
   for (let i = 0; i < 3; i++) await get(`http://127.0.0.1:${port}/`)
   const stats = await until(() => {
-    const s = cluster.workers()[0]?.stats
-    return s && s.requests >= 3 ? s : undefined
+    const s = cluster.workers()[0]
+    return s && (s.requests ?? 0) >= 3 ? s : undefined
   }, 'a heartbeat counting the requests', 5000)
-  t.ok(stats.rssBytes > 10 * 1024 * 1024, 'rss')
-  t.ok(stats.heapUsedBytes > 0, 'heap')
-  t.ok(stats.eventLoopDelayMs >= 0, 'event-loop delay')
+  t.ok(stats.rssBytes! > 10 * 1024 * 1024, 'rss')
+  t.ok(stats.heapUsedBytes! > 0, 'heap')
+  t.ok(stats.eventLoopDelayMs! >= 0, 'event-loop delay')
   t.equal(stats.inflight, 0)
+  t.same(Object.keys(cluster).sort(), ['config', 'exited', 'off', 'on', 'once', 'reload', 'scale', 'status', 'stop', 'workers'], 'the handle has the documented methods and nothing else')
   t.equal(await cluster.stop(), 0)
 })

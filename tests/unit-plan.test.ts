@@ -2,7 +2,7 @@
 // what decide() records and which steps it asks for.
 import t from 'tap'
 import { decide, initialState, LISTEN_FAILED_GRACE_MS, SELF_DRAIN_HOLD_MS, timerKey } from '../lib/supervisor/plan.js'
-import { Sim, POLICY, events, eventOf, forks, ofKind } from './helpers/plan-sim.js'
+import { Sim, ANNOUNCE, POLICY, beat, events, eventOf, forks, ofKind } from './helpers/plan-sim.js'
 
 const running = (workers: number, policy = {}) => {
   const sim = new Sim(workers, policy)
@@ -16,7 +16,7 @@ const newConfig = (workers: number, policy = POLICY) => ({ type: 'config' as con
 t.test('decide() leaves the state it is given untouched', async (t) => {
   const state = initialState(2, POLICY)
   const before = JSON.stringify([...state.members], null, 0) + JSON.stringify(state)
-  const { state: next, steps } = decide(state, [{ type: 'start', announce: {} }], { now: 1, random: () => 0 })
+  const { state: next, steps } = decide(state, [{ type: 'start', announce: ANNOUNCE }], { now: 1, random: () => 0 })
   t.equal(JSON.stringify([...state.members]) + JSON.stringify(state), before)
   t.equal(next.members.size, 2)
   t.equal(forks(steps).length, 2)
@@ -31,7 +31,7 @@ t.test('start: a fork per slot, then started once every worker is ready', async 
   t.same(ofKind(sim.ready(1), 'started'), [], 'not started with one of two ready')
   const second = sim.ready(2)
   t.same(ofKind(second, 'started'), [{ do: 'started' }])
-  t.same(ofKind(sim.feed({ type: 'beat', member: 1, stats: { rssBytes: 1, heapUsedBytes: 1, eventLoopDelayMs: 0, requests: 0, inflight: 0 } }), 'started'), [], 'started only once')
+  t.same(ofKind(sim.feed({ type: 'beat', member: 1, stats: beat({ rssBytes: 1, heapUsedBytes: 1, eventLoopDelayMs: 0, requests: 0, inflight: 0 }) }), 'started'), [], 'started only once')
   t.ok(sim.start().length === 0, 'a second start does nothing')
 })
 
@@ -129,7 +129,7 @@ t.test('a reload during a reload is queued once, then ignored; the queued one ru
 t.test('a recycle whose replacement fails: the stale worker keeps serving, the slot backs off, then tries again', async (t) => {
   const sim = running(1, { maxRequests: 100 })
   const [old] = sim.currents() as number[]
-  const stats = { rssBytes: 1, heapUsedBytes: 1, eventLoopDelayMs: 0, requests: 100, inflight: 0 }
+  const stats = beat({ rssBytes: 1, heapUsedBytes: 1, requests: 100 })
   const marked = sim.feed({ type: 'beat', member: old, stats })
   t.same(events(marked), ['worker.recycle', 'worker.fork'])
   const successor = forks(marked)[0].member
@@ -326,7 +326,7 @@ t.test('worker.drain says why: reload, rollback, scale, recycle, shutdown, signa
   t.same(drains(sim.ready(back.member)), ['rollback'], 'the new worker that served is replaced by an old one')
   t.same(drains(sim.feed({ type: 'scale', workers: 2 })), ['scale'])
   const [a] = sim.currents() as number[]
-  sim.feed({ type: 'beat', member: a, stats: { rssBytes: 200 * 1024 * 1024, heapUsedBytes: 1, eventLoopDelayMs: 0, requests: 0, inflight: 0, refused: 0, connections: 0 } })
+  sim.feed({ type: 'beat', member: a, stats: beat({ rssBytes: 200 * 1024 * 1024, heapUsedBytes: 1, eventLoopDelayMs: 0, requests: 0, inflight: 0, refused: 0, connections: 0 }) })
   const successor = sim.state.slots[0].successor!
   t.same(drains(sim.ready(successor)), ['recycle'])
   const [, b] = sim.currents() as number[]
@@ -396,7 +396,7 @@ t.test('not ready in time: killed and counted; hung: killed and counted; a stall
 
 t.test('memory recycling and scaling down', async (t) => {
   const sim = running(3, { maxMemoryMb: 100 })
-  const big = { rssBytes: 200 * 1024 * 1024, heapUsedBytes: 1, eventLoopDelayMs: 0, requests: 5, inflight: 0 }
+  const big = beat({ rssBytes: 200 * 1024 * 1024, heapUsedBytes: 1, requests: 5 })
   const steps = sim.feed({ type: 'beat', member: sim.currents()[1]!, stats: big })
   t.match(eventOf(steps, 'worker.recycle')!.fields, { reason: 'memory', rssMb: 200, maxMemoryMb: 100 })
   const down = sim.feed({ type: 'scale', delta: -2 })

@@ -1,6 +1,5 @@
 // Unit tests for lib/config/resolve.ts: layers, merging, validation and its messages.
 // Every outside fact (CPU count, file existence) is faked.
-import path from 'node:path'
 import t, { type Test } from 'tap'
 import { z } from 'zod'
 import {
@@ -436,8 +435,12 @@ t.test('resolveConfig: a partial nested object gets the rest of its defaults', a
 
 t.test('resolveConfig: given values and configFile are kept', async (t) => {
   const cfg = resolveConfig(fakes([file({
-    app: 'server.js', args: ['--port', '3000'], env: { NODE_ENV: 'production' }, readiness: 'message',
-    stopOnExitCodes: [78], maxMemoryMb: 512,
+    app: 'server.js',
+    args: ['--port', '3000'],
+    env: { NODE_ENV: 'production' },
+    readiness: 'message',
+    stopOnExitCodes: [78],
+    maxMemoryMb: 512,
   })], { configFile: FILE }).inputs)
   t.strictSame(cfg.args, ['--port', '3000'])
   t.strictSame(cfg.env, { NODE_ENV: 'production' })

@@ -45,7 +45,7 @@ t.test('the last worker dies with a connection handed to it and others queued: e
   await cli.waitFor('app.block')
   const settled = await Promise.all(Array.from({ length: 5 }, () => get(`${url}/`, { timeout: 8000 }).then(
     (reply) => `status ${reply.status}`,
-    (err: NodeJS.ErrnoException) => err.code ?? err.message,
+    (err: NodeJS.ErrnoException) => err.code ?? err.message
   )))
   t.notOk(settled.some((s) => s.includes('no answer in time')), `every client settled: ${settled.join(', ')}`)
   await cli.waitFor('worker.exit', (e) => e.pid === pid)
@@ -64,7 +64,7 @@ t.test('a worker dies with a connection handed to it while the other is busy: th
   await cli.waitFor('app.block')
   const replies = await Promise.all(Array.from({ length: 4 }, () => get(`${url}/`, { timeout: 30_000 }).then(
     (reply) => reply.status,
-    (err: NodeJS.ErrnoException) => err.code ?? err.message,
+    (err: NodeJS.ErrnoException) => err.code ?? err.message
   )))
   t.same(replies, [200, 200, 200, 200], 'every connection sent while both were blocked is served')
   await Promise.all(blocks)
@@ -167,5 +167,5 @@ t.test('a worker not ready within readyTimeoutMs is killed and counted as a cras
   t.equal(exits.length, 3, 'crashes + 1 exits trip the breaker')
   t.ok(exits.every((e) => e.reason === 'not-ready' && e.signal === 'SIGKILL' && !e.expected))
   t.ok(exits.every((e) => e.uptimeMs >= 300), 'each was given readyTimeoutMs')
-  t.match(cli.events.find((e) => e.event === 'boot.failed'), { cause: 'crash-rate', lastExits: [{ reason: 'not-ready' }] })
+  t.match(cli.events.find((e) => e.event === 'boot.failed'), { cause: 'crash-rate', lastExits: [{ reason: 'not-ready' }], message: /no worker became ready within readyTimeoutMs \(300 ms\); if it needs longer to start, raise readyTimeoutMs/ })
 })

@@ -197,7 +197,7 @@ function formatStatus (s: ClusterStatus, now: number): string {
     `up ${duration(s.uptimeMs)}`, `crashes ${s.crashes.inWindow} in ${duration(s.crashes.windowMs)}`, reload,
   ].filter(Boolean).join('  ')
   const rows = s.members.map((m) => [
-    String(m.id), String(m.pid), m.state, String(m.generation), duration(m.uptimeMs), String(m.restarts),
+    String(m.workerId), String(m.pid), m.state, String(m.generation), duration(m.uptimeMs), String(m.restarts),
     megabytes(m.rssBytes), megabytes(m.heapUsedBytes), m.eventLoopDelayMs === null ? '-' : `${m.eventLoopDelayMs} ms`,
     m.requests === null ? '-' : m.requests.toLocaleString('en-US'), m.inflight === null ? '-' : String(m.inflight),
   ])

@@ -48,7 +48,7 @@ function ownSeries ({ status, missing, durationSeconds }: Scrape): Registry {
   const abandoned = counter('worker_abandoned_requests_total', 'requests whose client closed its connection before their handler ran, and which were not run', ['worker'])
   const restarts = counter('worker_restarts_total', 'restarts of the slot after a crash', ['worker'])
   for (const m of serving(status.members)) {
-    const labels = { worker: String(m.id) }
+    const labels = { worker: String(m.workerId) }
     restarts.inc(labels, m.restarts)
     if (m.rssBytes === null) continue
     rss.set(labels, m.rssBytes)
@@ -61,7 +61,7 @@ function ownSeries ({ status, missing, durationSeconds }: Scrape): Registry {
   }
 
   const exits = counter('worker_exits_total', 'worker exits by reason (crashed, signaled, hung, drained, recycled, ...)', ['reason'])
-  for (const [reason, n] of Object.entries(status.restarts)) exits.inc({ reason }, n ?? 0)
+  for (const [reason, n] of Object.entries(status.exits)) exits.inc({ reason }, n ?? 0)
   counter('crashes_total', 'crashes counted toward the crash-rate breaker').inc(status.crashes.total)
   gauge('crashes_in_window', 'crashes inside the crash-rate window now').set(status.crashes.inWindow)
   const reloads = counter('reloads_total', 'reloads by outcome', ['outcome'])
@@ -77,8 +77,8 @@ function serving (members: WorkerStatus[]): WorkerStatus[] {
   const bySlot = new Map<number, WorkerStatus>()
   for (const m of members) {
     if (m.state === 'draining') continue
-    const seen = bySlot.get(m.id)
-    if (!seen || (seen.state !== 'ready' && m.state === 'ready')) bySlot.set(m.id, m)
+    const seen = bySlot.get(m.workerId)
+    if (!seen || (seen.state !== 'ready' && m.state === 'ready')) bySlot.set(m.workerId, m)
   }
   return [...bySlot.values()]
 }

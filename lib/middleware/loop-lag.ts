@@ -77,21 +77,21 @@ export class LoopTicker {
   readonly intervalMs: number
   /** the lag limit: a request from out of sight that finds the loop further behind makes it catch up. */
   readonly limitMs: number
-  private lastTick: number
+  #lastTick: number
   /** the last moment the loop was not behind (the start, until the first tick). */
-  private onTimeAt: number
-  private lastIdle: number
-  private ticked = false
-  private catching = false
+  #onTimeAt: number
+  #lastIdle: number
+  #ticked = false
+  #catching = false
   /** while catching up: when it began, and the idle time then. */
-  private catchUpSince = 0
-  private catchUpIdle = 0
+  #catchUpSince = 0
+  #catchUpIdle = 0
   /** when a request from out of sight last came. */
-  private lastUnseenAt = Number.NEGATIVE_INFINITY
-  private readonly clock: Clock
-  private readonly readIdle: IdleReader
-  private readonly timer: NodeJS.Timeout
-  private readonly onTick: (now: number, behindMs: number) => void
+  #lastUnseenAt = Number.NEGATIVE_INFINITY
+  readonly #clock: Clock
+  readonly #readIdle: IdleReader
+  readonly #timer: NodeJS.Timeout
+  readonly #onTick: (now: number, behindMs: number) => void
 
   /** onTick gets the time and behind(now) as this tick leaves it (0 when the loop was not behind). */
   constructor (
@@ -103,20 +103,20 @@ export class LoopTicker {
   ) {
     this.intervalMs = intervalMs
     this.limitMs = limitMs
-    this.clock = clock
-    this.readIdle = readIdle
-    this.onTick = onTick
-    this.lastTick = clock()
-    this.onTimeAt = this.lastTick
-    this.lastIdle = readIdle()
-    this.timer = setTimeout(this.tick, intervalMs)
+    this.#clock = clock
+    this.#readIdle = readIdle
+    this.#onTick = onTick
+    this.#lastTick = clock()
+    this.#onTimeAt = this.#lastTick
+    this.#lastIdle = readIdle()
+    this.#timer = setTimeout(this.tick, intervalMs)
     // never keep the process alive just to measure it
-    this.timer.unref()
+    this.#timer.unref()
   }
 
   /** Current lag of this turn, as a request arriving at `now` experiences it. */
-  lag (now: number = this.clock()): number {
-    return eventLoopLag(now, this.lastTick, this.intervalMs)
+  lag (now: number = this.#clock()): number {
+    return eventLoopLag(now, this.#lastTick, this.intervalMs)
   }
 
   /**
@@ -124,8 +124,8 @@ export class LoopTicker {
    * the last tick at which the loop was not behind, so a row of long turns
    * adds up. Never less than lag().
    */
-  behind (now: number = this.clock()): number {
-    return eventLoopLag(now, this.onTimeAt, this.intervalMs)
+  behind (now: number = this.#clock()): number {
+    return eventLoopLag(now, this.#onTimeAt, this.intervalMs)
   }
 
   /**
@@ -133,58 +133,64 @@ export class LoopTicker {
    * (the first of a new connection): behind(now). Beyond the limit, the loop
    * begins to catch up; while it does, such requests keep it catching up.
    */
-  unseen (now: number = this.clock()): number {
-    this.lastUnseenAt = now
+  unseen (now: number = this.#clock()): number {
+    this.#lastUnseenAt = now
     const behind = this.behind(now)
-    if (behind > this.limitMs && !this.catching) {
-      this.catching = true
-      this.catchUpSince = now
-      this.catchUpIdle = this.readIdle()
+    if (behind > this.limitMs && !this.#catching) {
+      this.#catching = true
+      this.#catchUpSince = now
+      this.#catchUpIdle = this.#readIdle()
     }
     return behind
   }
 
   /** Catching up: every request is to be judged by behind(). */
   get catchingUp (): boolean {
-    return this.catching
+    return this.#catching
+  }
+
+  /** Whether its timer keeps the process alive (never: it is unref'd). */
+  hasRef (): boolean {
+    return this.#timer.hasRef()
   }
 
   stop (): void {
-    clearTimeout(this.timer)
+    clearTimeout(this.#timer)
   }
 
-  private readonly tick = (): void => {
-    const now = this.clock()
-    const onTime = eventLoopLag(now, this.lastTick, this.intervalMs) <= this.intervalMs
-    const idle = this.readIdle()
-    if (!this.ticked) {
+  /** One tick, as its timer runs it (the tests run it by hand). */
+  readonly tick = (): void => {
+    const now = this.#clock()
+    const onTime = eventLoopLag(now, this.#lastTick, this.intervalMs) <= this.intervalMs
+    const idle = this.#readIdle()
+    if (!this.#ticked) {
       // the first tick may be late from the app's own start-up: that is not a backlog
-      this.onTimeAt = now
-    } else if (this.catching) {
-      this.catchUp(now, idle)
+      this.#onTimeAt = now
+    } else if (this.#catching) {
+      this.#catchUp(now, idle)
     } else if (onTime) {
-      this.onTimeAt = now
-    } else if (idle - this.lastIdle >= IDLE_EVIDENCE_MS) {
+      this.#onTimeAt = now
+    } else if (idle - this.#lastIdle >= IDLE_EVIDENCE_MS) {
       // it waited for I/O in this gap, at the earliest right after the last tick:
       // behind since the wait ended, by the busy rest of the gap at most
-      const waitedUntil = this.lastTick + (idle - this.lastIdle)
-      if (waitedUntil > this.onTimeAt) this.onTimeAt = waitedUntil
+      const waitedUntil = this.#lastTick + (idle - this.#lastIdle)
+      if (waitedUntil > this.#onTimeAt) this.#onTimeAt = waitedUntil
     }
-    this.lastIdle = idle
-    this.lastTick = now
-    this.ticked = true
+    this.#lastIdle = idle
+    this.#lastTick = now
+    this.#ticked = true
     // refresh() re-arms the same unref'd timer: no allocation, no catch-up burst after a stall
-    this.timer.refresh()
-    this.onTick(now, this.behind(now))
+    this.#timer.refresh()
+    this.#onTick(now, this.behind(now))
   }
 
   /** Caught up: spare time since it began, or no request from out of sight for as long as the limit? */
-  private catchUp (now: number, idle: number): void {
-    const spanMs = now - this.catchUpSince
-    const spare = spanMs >= this.intervalMs && idle - this.catchUpIdle >= CATCH_UP_IDLE_SHARE * spanMs
-    if (spare || now - this.lastUnseenAt >= this.limitMs) {
-      this.onTimeAt = now
-      this.catching = false
+  #catchUp (now: number, idle: number): void {
+    const spanMs = now - this.#catchUpSince
+    const spare = spanMs >= this.intervalMs && idle - this.#catchUpIdle >= CATCH_UP_IDLE_SHARE * spanMs
+    if (spare || now - this.#lastUnseenAt >= this.limitMs) {
+      this.#onTimeAt = now
+      this.#catching = false
     }
   }
 }

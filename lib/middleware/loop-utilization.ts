@@ -72,30 +72,30 @@ function elapsedOf (reading: EluReading): number {
  */
 export class UtilizationWindow {
   readonly windowMs: number
-  private readonly stepMs: number
+  readonly #stepMs: number
   /** with less history than this, report 0: a few ms after start-up say nothing. */
-  private readonly minSpanMs: number
-  private readonly read: EluReader
+  readonly #minSpanMs: number
+  readonly #read: EluReader
   /** ring of kept readings; `newest` is the index of the latest. */
-  private readonly ring: EluReading[]
-  private newest = 0
+  readonly #ring: EluReading[]
+  #newest = 0
 
   constructor (windowMs = ELU_WINDOW_MS, read: EluReader = readEventLoopUtilization) {
     this.windowMs = windowMs
-    this.stepMs = windowMs / ELU_STEPS
-    this.minSpanMs = windowMs / 2
-    this.read = read
+    this.#stepMs = windowMs / ELU_STEPS
+    this.#minSpanMs = windowMs / 2
+    this.#read = read
     const first = read()
     // two spare slots: the one old enough is found even when a step ran late
-    this.ring = Array.from({ length: ELU_STEPS + 2 }, () => copy(first))
+    this.#ring = Array.from({ length: ELU_STEPS + 2 }, () => copy(first))
   }
 
   /** Takes a reading, keeps it (copied into the ring's own slot) if a step has passed since the last one kept, and returns it. */
   sample (): EluReading {
-    const reading = this.read()
-    if (elapsedOf(reading) - elapsedOf(this.ring[this.newest]) >= this.stepMs) {
-      this.newest = (this.newest + 1) % this.ring.length
-      const slot = this.ring[this.newest]
+    const reading = this.#read()
+    if (elapsedOf(reading) - elapsedOf(this.#ring[this.#newest]) >= this.#stepMs) {
+      this.#newest = (this.#newest + 1) % this.#ring.length
+      const slot = this.#ring[this.#newest]
       slot.idle = reading.idle
       slot.active = reading.active
     }
@@ -109,14 +109,14 @@ export class UtilizationWindow {
   current (): number {
     const now = this.sample()
     const at = elapsedOf(now)
-    const size = this.ring.length
+    const size = this.#ring.length
     // newest to oldest; the oldest is the slot after the newest
     for (let back = 0; back < size; back++) {
-      const from = this.ring[(this.newest + size - back) % size]
+      const from = this.#ring[(this.#newest + size - back) % size]
       if (at - elapsedOf(from) >= this.windowMs) return utilizationBetween(from, now)
     }
-    const oldest = this.ring[(this.newest + 1) % size]
-    return at - elapsedOf(oldest) >= this.minSpanMs ? utilizationBetween(oldest, now) : 0
+    const oldest = this.#ring[(this.#newest + 1) % size]
+    return at - elapsedOf(oldest) >= this.#minSpanMs ? utilizationBetween(oldest, now) : 0
   }
 }
 

@@ -12,23 +12,23 @@ export type MemoryReader = () => MemoryReading
 const readProcessMemory: MemoryReader = () => process.memoryUsage()
 
 export class MemorySampler {
-  private last: MemoryReading = { heapUsed: 0, rss: 0 }
-  private sampledAt = Number.NEGATIVE_INFINITY
-  private readonly intervalMs: number
-  private readonly read: MemoryReader
+  #last: MemoryReading = { heapUsed: 0, rss: 0 }
+  #sampledAt = Number.NEGATIVE_INFINITY
+  readonly #intervalMs: number
+  readonly #read: MemoryReader
 
   constructor (intervalMs: number, read: MemoryReader = readProcessMemory) {
-    this.intervalMs = intervalMs
-    this.read = read
+    this.#intervalMs = intervalMs
+    this.#read = read
   }
 
   /** The latest reading, refreshed first if it is older than the interval. */
   get (now: number): MemoryReading {
-    if (now - this.sampledAt >= this.intervalMs) {
-      const { heapUsed, rss } = this.read()
-      this.last = { heapUsed, rss }
-      this.sampledAt = now
+    if (now - this.#sampledAt >= this.#intervalMs) {
+      const { heapUsed, rss } = this.#read()
+      this.#last = { heapUsed, rss }
+      this.#sampledAt = now
     }
-    return this.last
+    return this.#last
   }
 }

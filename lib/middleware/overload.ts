@@ -26,11 +26,11 @@ export class OverloadTracker {
   /** number of episodes started. */
   episodes = 0
   current: OverloadEpisode | null = null
-  private readonly recoveryMs: number
+  readonly #recoveryMs: number
 
   /** recoveryMs: how long every limit must stay clear before the episode ends. */
   constructor (recoveryMs: number) {
-    this.recoveryMs = recoveryMs
+    this.#recoveryMs = recoveryMs
   }
 
   get active (): boolean {
@@ -66,7 +66,7 @@ export class OverloadTracker {
   /** Every limit is clear at `now`. Returns the summary if the episode ends here. */
   clear (now: number): OverloadEnded | null {
     const episode = this.current
-    if (episode === null || now - episode.lastExceededAt < this.recoveryMs) return null
+    if (episode === null || now - episode.lastExceededAt < this.#recoveryMs) return null
     this.current = null
     return { start: episode.start, durationMs: now - episode.since, shed: episode.shed }
   }

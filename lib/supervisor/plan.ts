@@ -576,7 +576,9 @@ class Pass {
         cause,
         message: listen
           ? `the app cannot listen on ${listen.address}: ${listen.code} (${listen.message})`
-          : 'the app fails at boot: no worker of this generation ever became ready',
+          : s.lastExits.every((e) => e.reason === 'not-ready')
+            ? `the app fails at boot: no worker became ready within readyTimeoutMs (${s.policy.readyTimeoutMs} ms); if it needs longer to start, raise readyTimeoutMs`
+            : 'the app fails at boot: no worker of this generation ever became ready',
         ...(listen ? { address: listen.address, code: listen.code } : {}),
       }, undefined, culprit)
     } else {

@@ -7,9 +7,10 @@ import type { ExitReason, WorkerPhase } from '../common/lifecycle.js'
 import { inWindow } from './crash-window.js'
 import type { State } from './plan.js'
 
+/** A worker process, as status() and workers() show it. */
 export interface WorkerStatus {
-  /** the slot, 0..N-1 */
-  id: number
+  /** its slot, 0..N-1 (CLUSTER_RUN_WORKER_ID), which a replacement inherits */
+  workerId: number
   pid: number
   state: WorkerPhase
   generation: number
@@ -44,7 +45,8 @@ export interface ClusterStatus {
   workers: { desired: number, ready: number, starting: number, draining: number }
   crashes: { inWindow: number, windowMs: number, limit: number, total: number }
   lastReload: { outcome: 'complete' | 'aborted', at: number, generation: number, reason?: string } | null
-  restarts: Partial<Record<ExitReason, number>>
+  /** worker exits so far, by reason (drained ones included) */
+  exits: Partial<Record<ExitReason, number>>
   reloads: { complete: number, aborted: number }
   members: WorkerStatus[]
 }
@@ -72,11 +74,11 @@ export function buildStatus (state: State, config: Config, pidOf: (member: numbe
       total: state.totals.crashes,
     },
     lastReload: state.lastReload ?? null,
-    restarts: { ...state.totals.exits },
+    exits: { ...state.totals.exits },
     reloads: { ...state.totals.reloads },
     members: members
       .map((m) => ({
-        id: m.slot,
+        workerId: m.slot,
         pid: pidOf(m.id),
         state: m.phase,
         generation: m.generation,
@@ -91,6 +93,6 @@ export function buildStatus (state: State, config: Config, pidOf: (member: numbe
         refused: m.stats?.refused ?? null,
         abandoned: m.stats?.abandoned ?? null,
       }))
-      .sort((a, b) => a.id - b.id || a.startedAt - b.startedAt),
+      .sort((a, b) => a.workerId - b.workerId || a.startedAt - b.startedAt),
   }
 }

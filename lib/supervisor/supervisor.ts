@@ -9,13 +9,12 @@
 // A listener or hook that calls back into the handle only queues an input: it is
 // handled by the next pass, never inside the current one.
 import cluster, { type Worker } from 'node:cluster'
-import { EventEmitter } from 'node:events'
 import type { Config } from '../config/schema.js'
 import { ConfigError, ClusterError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 import { hookOf, levelOf, type AnyEvent, type Emit } from './events.js'
-import type { HookFacts, HookName, ReloadOutcome, WorkerPhase } from '../common/lifecycle.js'
-import { dispatch, isProtocolMessage, type Handlers, type HeartbeatStats, type ToPrimary, type ToWorker } from '../protocol/messages.js'
+import type { HookFacts, HookName, ReloadOutcome } from '../common/lifecycle.js'
+import { dispatch, isProtocolMessage, type Handlers, type ToPrimary, type ToWorker } from '../protocol/messages.js'
 import { launchOptions } from '../protocol/launch.js'
 import { heartbeatEvery } from './heartbeat-check.js'
 import { rescueHandoffs } from './handoff-rescue.js'
@@ -26,17 +25,6 @@ import { decide, initialState, type Input, type Policy, type State, type Step, t
 
 export type { ReloadOutcome }
 
-/** A worker as the run() handle shows it. */
-export interface WorkerInfo {
-  id: number
-  pid: number
-  state: WorkerPhase
-  generation: number
-  startedAt: number
-  /** the latest heartbeat's figures, once one arrived */
-  stats?: HeartbeatStats
-}
-
 export interface SupervisorOptions {
   config: Config
   log: Logger
@@ -44,6 +32,8 @@ export interface SupervisorOptions {
   reloadConfig?: () => Promise<Config>
   /** runs once the cluster has stopped, before `exited` resolves (closing the control socket) */
   onStopped?: (exitCode: number) => Promise<void> | void
+  /** told of every event, once logged (the run() handle re-emits them) */
+  onEvent?: (event: AnyEvent) => void
   random?: () => number
 }
 
@@ -60,7 +50,7 @@ const STDERR_TAIL_BYTES = 4096
 
 let frozenPolicy: Config['schedulingPolicy'] | undefined
 
-export class Supervisor extends EventEmitter {
+export class Supervisor {
   #state: State
   /** the config of each generation still in use; the wish's generation is the current one */
   readonly #configs = new Map<number, Config>()
@@ -68,6 +58,7 @@ export class Supervisor extends EventEmitter {
   readonly #log: Logger
   readonly #reloadConfig?: () => Promise<Config>
   readonly #onStopped?: (exitCode: number) => Promise<void> | void
+  readonly #onEvent?: (event: AnyEvent) => void
   readonly #random: () => number
   readonly #processes = new Map<number, Process>()
   readonly #timers = new Map<string, NodeJS.Timeout>()
@@ -83,12 +74,12 @@ export class Supervisor extends EventEmitter {
   readonly #exited = deferred<number>()
 
   constructor (options: SupervisorOptions) {
-    super()
     this.#configs.set(0, options.config)
     this.#state = initialState(options.config.workers, policyOf(options.config))
     this.#log = options.log
     this.#reloadConfig = options.reloadConfig
     this.#onStopped = options.onStopped
+    this.#onEvent = options.onEvent
     this.#random = options.random ?? Math.random
     this.#started.promise.catch(() => {}) // observed through start(); never unhandled
   }
@@ -207,12 +198,6 @@ export class Supervisor extends EventEmitter {
     } catch {
       return false
     }
-  }
-
-  workers (): WorkerInfo[] {
-    return [...this.#state.members.values()]
-      .map((m) => ({ id: m.slot, pid: this.#processes.get(m.id)?.pid ?? -1, state: m.phase, generation: m.generation, startedAt: m.forkedAt, stats: m.stats }))
-      .sort((a, b) => a.id - b.id || a.startedAt - b.startedAt)
   }
 
   // ── the pass ─────────────────────────────────────────────────────────────────
@@ -432,8 +417,7 @@ export class Supervisor extends EventEmitter {
   #announce (e: AnyEvent): void {
     const { event, ...fields } = e
     this.#log[levelOf(event, fields as never)](e)
-    this.emit(event, fields)
-    this.emit('event', e)
+    this.#onEvent?.(e)
     const call = hookOf(event, fields as never)
     if (call) this.#hook(call[0], call[1])
   }

@@ -37,21 +37,22 @@ const KEY = Symbol.for('cluster-run.worker-state')
 
 export function workerState (): WorkerState {
   const g = globalThis as unknown as Record<symbol, WorkerState | undefined>
-  let state = g[KEY]
-  if (!state) {
-    state = {
-      supervised: false,
-      draining: false,
-      requests: 0,
-      refused: 0,
-      abandoned: 0,
-      unready: false,
-      metrics: [],
-      shutdownHooks: [],
-      drainHooks: [],
-      events: new EventEmitter(),
-    }
-    g[KEY] = state
+  g[KEY] ??= newWorkerState()
+  return g[KEY]
+}
+
+/** A state of nothing yet: the process's own (workerState) starts so, and so do the tests' private ones. */
+export function newWorkerState (): WorkerState {
+  return {
+    supervised: false,
+    draining: false,
+    requests: 0,
+    refused: 0,
+    abandoned: 0,
+    unready: false,
+    metrics: [],
+    shutdownHooks: [],
+    drainHooks: [],
+    events: new EventEmitter(),
   }
-  return state
 }

@@ -19,7 +19,8 @@ export interface Load {
 /** Starts keep-alive load; it ends by itself after `maxSeconds` at the latest. */
 export function startLoad (url: string, { connections = 20, maxSeconds = 60 } = {}): Load {
   let resets = 0
-  const instance = autocannon({ url, connections, duration: maxSeconds, timeout: 10 })
+  // with a callback autocannon returns its instance (an emitter), not a promise
+  const instance = autocannon({ url, connections, duration: maxSeconds, timeout: 10 }, () => {})
   instance.on('reqError', (err: NodeJS.ErrnoException) => { if (err.code === 'ECONNRESET') resets++ })
   const done = new Promise<LoadResult>((resolve, reject) => {
     instance.once('done', (r: any) => resolve({

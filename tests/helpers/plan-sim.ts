@@ -1,6 +1,26 @@
 // A world for the pure plan: a clock, the worker processes the plan forked (alive
 // until an exit is fed back), and the timers it set. No process, no real time.
 import { decide, initialState, type Input, type Policy, type State, type Step, type Emit } from '../../lib/supervisor/plan.js'
+import type { HeartbeatStats } from '../../lib/protocol/messages.js'
+
+/** What primary.start announces; the plan passes it on as it is. */
+export const ANNOUNCE = {
+  workers: 2,
+  workersReason: 'set by test',
+  schedulingPolicy: 'rr' as const,
+  app: '/app/server.js',
+  appSource: 'test',
+  configFile: null,
+  node: 'v0',
+  name: 'test',
+  controlSocket: false as const,
+  metrics: null,
+}
+
+/** A heartbeat's figures, all zero but what is given. */
+export const beat = (stats: Partial<HeartbeatStats> = {}): HeartbeatStats => ({
+  rssBytes: 0, heapUsedBytes: 0, eventLoopDelayMs: 0, requests: 0, inflight: 0, refused: 0, abandoned: 0, connections: 0, ...stats,
+})
 
 export const POLICY: Policy = {
   readiness: 'listening',
@@ -45,7 +65,7 @@ export class Sim {
     return steps
   }
 
-  start (): Step[] { return this.feed({ type: 'start', announce: {} }) }
+  start (): Step[] { return this.feed({ type: 'start', announce: ANNOUNCE }) }
 
   /** Reports every starting worker ready (as the 'listening' event does). */
   readyAll (): Step[] {
