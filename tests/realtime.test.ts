@@ -127,6 +127,10 @@ t.test('an upgrade request to a draining worker gets 503 with Retry-After before
   t.match(received, /^HTTP\/1\.1 503 Service Unavailable\r\n/)
   t.match(received, /\r\nRetry-After: 1\r\n/)
   t.notMatch(received, /101 Switching/)
+  // a raw client reads as much body as the response declares: the length must be true
+  await until(() => socket.destroyed || socket.readableEnded, 'the refusal to end its connection')
+  const [head, body] = [received.slice(0, received.indexOf('\r\n\r\n')), received.slice(received.indexOf('\r\n\r\n') + 4)]
+  t.equal(Number(/\r\nContent-Length: (\d+)/.exec(head)?.[1]), Buffer.byteLength(body, 'latin1'), `Content-Length is the body's length (${JSON.stringify(body)})`)
   t.equal(await cli.exited, 0)
 })
 

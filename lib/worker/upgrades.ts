@@ -4,7 +4,7 @@
 // instead of cutting them (1006).
 import type net from 'node:net'
 import type { Socket } from 'node:net'
-import type { IncomingMessage } from 'node:http'
+import { STATUS_CODES, type IncomingMessage } from 'node:http'
 
 /** Every upgraded socket still open, and whether its upgrade was to a WebSocket. */
 export const upgraded = new Map<Socket, { websocket: boolean }>()
@@ -17,7 +17,13 @@ export function trackUpgrades (server: net.Server): void {
   })
 }
 
-const REFUSAL = 'HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 36\r\n\r\nthis worker is draining; reconnect\n'
+/** A response written on a raw socket, built from its parts: the status line from http.STATUS_CODES, the length counted. */
+function rawResponse (status: number, headers: Record<string, string>, body: string): string {
+  const head = [`HTTP/1.1 ${status} ${STATUS_CODES[status]}`, ...Object.entries({ ...headers, 'Content-Length': String(Buffer.byteLength(body)) }).map(([k, v]) => `${k}: ${v}`)]
+  return `${head.join('\r\n')}\r\n\r\n${body}`
+}
+
+const REFUSAL = rawResponse(503, { 'Retry-After': '1', Connection: 'close', 'Content-Type': 'text/plain' }, 'this worker is draining; reconnect\n')
 
 /**
  * From now on the server refuses upgrade requests with 503 and Retry-After before the
