@@ -35,8 +35,12 @@ export interface Policy {
   shutdownDelayMs: number
 }
 
+/**
+ * A worker process as the plan knows it (a member of the cluster). Its `id` is the
+ * plan's own key for the process, unique for the life of the primary (not a pid, which
+ * only the applier knows); its `slot` is what the public names call workerId.
+ */
 interface MemberFacts {
-  /** unique for the life of the primary; not a pid */
   id: number
   slot: number
   generation: number

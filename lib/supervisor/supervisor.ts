@@ -37,8 +37,8 @@ export interface SupervisorOptions {
   random?: () => number
 }
 
-/** What the applier holds of a worker process; the plan knows it by member id. */
-interface Process {
+/** What the applier holds of a worker process (the plan keeps its facts as a member, by the same id). */
+interface WorkerProcess {
   worker: Worker
   pid: number
   stderrTail: string
@@ -60,7 +60,7 @@ export class Supervisor {
   readonly #onStopped?: (exitCode: number) => Promise<void> | void
   readonly #onEvent?: (event: AnyEvent) => void
   readonly #random: () => number
-  readonly #processes = new Map<number, Process>()
+  readonly #processes = new Map<number, WorkerProcess>()
   readonly #timers = new Map<string, NodeJS.Timeout>()
   readonly #replies = new Map<number, (outcome: ReloadOutcome) => void>()
   readonly #metricsReplies = new Map<number, (metrics: unknown[]) => void>()
@@ -315,7 +315,7 @@ export class Supervisor {
     })
     const worker = cluster.fork(launch.env)
     const rescue = config.schedulingPolicy === 'rr' ? rescueHandoffs(worker) : undefined
-    const proc: Process = { worker, pid: worker.process.pid ?? -1, stderrTail: '', sticky: new Set() }
+    const proc: WorkerProcess = { worker, pid: worker.process.pid ?? -1, stderrTail: '', sticky: new Set() }
     this.#processes.set(member, proc)
 
     worker.process.stderr?.on('data', (chunk: Buffer) => {
@@ -347,7 +347,7 @@ export class Supervisor {
   }
 
   /** Sticky: accept on the address the worker's app listens on (once for all workers), then it is listening. */
-  async #listenSticky (member: number, proc: Process, { address, port, host, backlog }: Extract<ToPrimary, { clusterRun: 'sticky-listen' }>): Promise<void> {
+  async #listenSticky (member: number, proc: WorkerProcess, { address, port, host, backlog }: Extract<ToPrimary, { clusterRun: 'sticky-listen' }>): Promise<void> {
     let listener = this.#sticky.get(address)
     if (!listener) {
       listener = openStickyListener(address, { port, host, backlog }, this.config.sticky.by, {
