@@ -2,6 +2,7 @@
 //
 //   cli ─► run ─► supervisor ─► config ─► common
 //    │      ├──► control ─┘ │ ├──► balancer ─► protocol ─► common
+//    │      │      └──► logs ─► common
 //    │      └──► metrics ───┘ └──► protocol
 //    └──► control (the client commands)
 //   worker ─► protocol, common        middleware ─► worker/state, common
@@ -17,10 +18,11 @@ const allowed = {
   config: ['common'],
   balancer: ['common', 'protocol'],
   supervisor: ['common', 'protocol', 'config', 'balancer'],
-  control: ['common', 'supervisor'],
+  control: ['common', 'supervisor', 'logs'],
   metrics: ['common', 'supervisor'],
   worker: ['common', 'protocol'],
   middleware: ['common', 'worker'],
+  logs: ['common'],
 }
 
 module.exports = {

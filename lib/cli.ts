@@ -37,6 +37,7 @@ async function main (argv: string[]): Promise<number> {
   if (COMMANDS.has(argv[0])) {
     const { runCommand } = await import('./control/commands.js')
     return runCommand(argv, {
+      stdout: process.stdout,
       out: (text) => process.stdout.write(text + '\n'),
       err: (text) => process.stderr.write(text + '\n'),
       env: process.env,

@@ -2,6 +2,7 @@
 // what decide() records and which steps it asks for.
 import t from 'tap'
 import { decide, initialState, LISTEN_FAILED_GRACE_MS, SELF_DRAIN_HOLD_MS, timerKey } from '../lib/supervisor/plan.js'
+import { levelOf, type EventFields } from '../lib/supervisor/events.js'
 import { Sim, ANNOUNCE, POLICY, beat, events, eventOf, forks, ofKind } from './helpers/plan-sim.js'
 
 const running = (workers: number, policy = {}) => {
@@ -340,10 +341,10 @@ t.test('a worker that exits during its drain with requests open: drain-cut with 
   sim.feed({ type: 'stop', signal: 'SIGINT' })
   sim.feed({ type: 'exiting', member: a, inflight: 1, connections: 2 })
   const cut = sim.exit(a, 0)
-  t.match(eventOf(cut, 'worker.exit'), { level: 'warn', fields: { reason: 'drain-cut', cause: 'shutdown', inflight: 1, connections: 2, expected: true } })
+  t.match(eventOf(cut, 'worker.exit'), { fields: { reason: 'drain-cut', cause: 'shutdown', inflight: 1, connections: 2, expected: true } })
   sim.feed({ type: 'exiting', member: b, inflight: 0, connections: 0 })
   const done = sim.exit(b, 0)
-  t.match(eventOf(done, 'worker.exit'), { level: 'info', fields: { reason: 'drained', cause: 'shutdown' } })
+  t.match(eventOf(done, 'worker.exit'), { fields: { reason: 'drained', cause: 'shutdown' } })
   t.notOk('inflight' in eventOf(done, 'worker.exit')!.fields, 'no counts when nothing was cut')
   t.match(eventOf(done, 'shutdown.complete')!.fields, { exitCode: 1, killed: 0, cut: 1 })
   t.match(ofKind(done, 'exit'), [{ code: 1 }])
@@ -352,8 +353,11 @@ t.test('a worker that exits during its drain with requests open: drain-cut with 
 t.test('worker.exit levels: a crash is an error, an unasked exit 0 a warning, a drain info', async (t) => {
   const sim = running(2)
   const [a, b] = sim.currents() as number[]
-  t.match(eventOf(sim.exit(a, 1), 'worker.exit'), { level: 'error', fields: { reason: 'crashed' } })
-  t.match(eventOf(sim.exit(b, 0), 'worker.exit'), { level: 'warn', fields: { reason: 'exited' } })
+  const crashed = eventOf(sim.exit(a, 1), 'worker.exit')!
+  t.match(crashed, { fields: { reason: 'crashed' }, stderrOf: a }, 'a crash carries its stderr tail')
+  t.equal(levelOf('worker.exit', crashed.fields as EventFields['worker.exit']), 'error')
+  const exited = eventOf(sim.exit(b, 0), 'worker.exit')!
+  t.equal(levelOf('worker.exit', exited.fields as EventFields['worker.exit']), 'warn')
 })
 
 t.test('a worker that drains by itself: its slot is filled after a short hold, not at once', async (t) => {

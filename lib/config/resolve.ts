@@ -2,7 +2,7 @@
 // outside fact (env, CPU count, file existence) is passed in.
 import path from 'node:path'
 import * as z from 'zod/mini'
-import { configSchema, restartBackoffSchema, maxCrashRateSchema, logSchema, metricsSchema, stickySchema, type Config } from './schema.js'
+import { configSchema, restartBackoffSchema, maxCrashRateSchema, logSchema, rotateSchema, historySchema, metricsSchema, stickySchema, type Config } from './schema.js'
 import { ConfigError } from '../common/errors.js'
 import { numberOrString, type Layer } from './layer.js'
 import { formatIssues } from '../common/issues.js'
@@ -84,11 +84,19 @@ export function resolveConfig (inputs: ResolveInputs): Config {
     workers = parsed.workers
     workersReason = `set by ${sources.get('workers') ?? 'config'}`
   }
+  if (!parsed.log.stdout && !parsed.log.file) {
+    throw new ConfigError('Invalid configuration', [`log.stdout: false writes the log nowhere without log.file (given: false${sources.get('log.stdout') ? `, from ${sources.get('log.stdout')}` : ''})`])
+  }
+  const log = {
+    ...parsed.log,
+    ...(parsed.log.file ? { file: path.resolve(cwd, parsed.log.file) } : {}),
+    ...(parsed.log.errorFile ? { errorFile: path.resolve(cwd, parsed.log.errorFile) } : {}),
+  }
   const name = parsed.name ?? defaultName(app, inputs.packageName?.(path.dirname(app)))
   const controlSocket = parsed.controlSocket === undefined
     ? (inputs.controlDir === undefined ? false : socketPath(inputs.controlDir, name))
     : parsed.controlSocket && path.resolve(cwd, parsed.controlSocket)
-  return Object.freeze({ ...parsed, app, appSource: sources.get('app') ?? 'config', cwd, workers, workersReason, configFile: inputs.configFile, name, controlSocket })
+  return Object.freeze({ ...parsed, log, app, appSource: sources.get('app') ?? 'config', cwd, workers, workersReason, configFile: inputs.configFile, name, controlSocket })
 }
 
 const KNOWN_KEYS: Record<string, string[]> = {
@@ -96,6 +104,8 @@ const KNOWN_KEYS: Record<string, string[]> = {
   restartBackoff: Object.keys(restartBackoffSchema.shape),
   maxCrashRate: Object.keys(maxCrashRateSchema.shape),
   log: Object.keys(logSchema.shape),
+  'log.rotate': Object.keys(rotateSchema.shape),
+  'log.history': Object.keys(historySchema.shape),
   metrics: Object.keys(metricsSchema.shape),
   sticky: Object.keys(stickySchema.shape),
 }

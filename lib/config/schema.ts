@@ -50,9 +50,49 @@ export const stickySchema = z.strictObject({
   ], { error: 'Invalid input: expected "address" or { header: "<name>" }' }), 'address'),
 })
 
+const SIZE = /^(\d+(?:\.\d+)?)\s*([KMG])i?B?$/i
+/** A size in bytes: a number, or text with a unit (K, M, G: powers of 1024). */
+const size = z.pipe(
+  z.union([positiveInt, z.string().check(z.regex(SIZE, { error: 'Invalid input: expected bytes, or a size such as "10M" (units K, M, G)' }))], { error: 'Invalid input: expected bytes, or a size such as "10M" (units K, M, G)' }),
+  z.transform((value) => {
+    if (typeof value === 'number') return value
+    const [, n, unit] = SIZE.exec(value)!
+    return Math.round(Number(n) * 1024 ** ('KMG'.indexOf(unit.toUpperCase()) + 1))
+  })
+)
+
+/** What rotating-file-stream takes: hours that divide a day, minutes and seconds that divide an hour, or days. */
+const INTERVAL = /^(?:\d+d|(?:1|2|3|4|6|8|12|24)h|(?:1|2|3|4|5|6|10|12|15|20|30|60)[ms])$/
+
+export const rotateSchema = z.strictObject({
+  /** rotate the file when it reaches this size */
+  size: z.optional(size),
+  /** rotate the file every interval: '1d', '12h', '30m' */
+  interval: z.optional(z.string().check(z.regex(INTERVAL, { error: 'Invalid input: expected an interval such as "1d", "12h" or "30m" (hours that divide a day, minutes that divide an hour)' }))),
+  /** rotated files kept (file.1 … file.N); older ones are removed */
+  keep: z._default(positiveInt, 5),
+})
+
+export const historySchema = z.strictObject({
+  /** lines kept for `cluster-run logs` */
+  lines: z._default(positiveInt, 1000),
+  /** and at most these many bytes of them */
+  bytes: z._default(size, 1024 * 1024),
+})
+
 export const logSchema = z.strictObject({
   level: z._default(z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']), 'info'),
   pretty: z._default(z.boolean(), false),
+  /** 'capture': the primary reads the workers' stdout and stderr and writes their lines, attributed; 'inherit': they write to its stdout and stderr themselves */
+  workerOutput: z._default(z.enum(['capture', 'inherit']), 'capture'),
+  /** write the log to the primary's stdout (false: to log.file only) */
+  stdout: z._default(z.boolean(), true),
+  /** a file the log is written to as well (or instead: stdout: false) */
+  file: z.optional(nonEmpty),
+  /** warnings, errors and the workers' stderr go here instead of log.file */
+  errorFile: z.optional(nonEmpty),
+  rotate: z._default(rotateSchema, rotateSchema.parse({})),
+  history: z._default(historySchema, historySchema.parse({})),
 })
 
 const hook = <H extends HookName>() => z.custom<(facts: HookFacts[H]) => unknown>((v) => typeof v === 'function', { message: 'Invalid input: expected a function' })

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util'
 import { UsageError } from '../common/errors.js'
 import { usageOf } from '../common/issues.js'
 import { request, NotRunningError } from './client.js'
+import { followLogs, parseLogs } from './logs-command.js'
 import { controlDir, socketPath, NAME_PATTERN } from '../common/cluster-paths.js'
 import type { ClusterStatus } from '../supervisor/status.js'
 
@@ -15,6 +16,8 @@ import type { ClusterStatus } from '../supervisor/status.js'
 const UNAVAILABLE = 69
 
 export interface Output {
+  /** what out() writes to, for a command that streams (logs) */
+  stdout: NodeJS.WriteStream
   out: (text: string) => void
   err: (text: string) => void
   env: Record<string, string | undefined>
@@ -32,6 +35,7 @@ const COMMAND_OPTIONS = {
 
 export async function runCommand (argv: string[], io: Output): Promise<number> {
   const [command, ...args] = argv
+  if (command === 'logs') return runLogs(args, io)
   // "scale -1": a negative count is not an option
   const counts = command === 'scale' ? args.filter((a) => /^-\d+$/.test(a)) : []
   const rest = args.filter((a) => !counts.includes(a))
@@ -222,4 +226,29 @@ function duration (ms: number): string {
 
 function megabytes (bytes: number | null): string {
   return bytes === null ? '-' : `${Math.round(bytes / 1e6)} MB`
+}
+
+async function runLogs (args: string[], io: Output): Promise<number> {
+  const invocation = parseLogs(args)
+  const dir = controlDir(io.env, os.homedir())
+  try {
+    const socket = invocation.socket ? path.resolve(invocation.socket) : await find(dir, invocation.name)
+    if (invocation.reopen) {
+      await send(socket, 'POST', '/logs/reopen', undefined, 5000)
+      io.out(invocation.json ? JSON.stringify({ reopened: true }) : 'log files reopened')
+      return 0
+    }
+    try {
+      return await followLogs(socket, invocation, io.stdout)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ECONNREFUSED') throw new Unavailable(`no cluster is running on ${socket}`)
+      throw new Unavailable((err as Error).message)
+    }
+  } catch (err) {
+    if (err instanceof Unavailable) {
+      io.err(`cluster-run logs: ${err.message}`)
+      return UNAVAILABLE
+    }
+    throw err
+  }
 }

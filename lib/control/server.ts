@@ -11,6 +11,19 @@ import { prepareDirectory, InsecureDirectoryError } from './directory.js'
 import { MAX_SOCKET_PATH } from '../common/cluster-paths.js'
 import { request, NotRunningError } from './client.js'
 import { StartError } from '../common/errors.js'
+import { matches, type Entry, type Filter, type History } from '../logs/history.js'
+
+/** What `cluster-run logs` reads: the history of log lines (logs/sink.ts). */
+export interface LogsSource {
+  history: Pick<History, 'last' | 'follow'>
+  /** reopens the log files (for a logrotate that moved them); throws when one cannot be */
+  reopen: () => void
+  /** lines followers were too slow to take */
+  missed: number
+}
+
+/** The most lines one request may ask for. */
+const MAX_LINES = 100_000
 
 /** What the socket steers: the supervisor. */
 export interface Controlled {
@@ -47,7 +60,7 @@ export interface ControlServer {
  * refused unless it is this user's and owner-only; otherwise it is one the config
  * chose, which must exist and be writable by nobody else.
  */
-export async function openControlSocket (file: string, target: Controlled, ownDirectory: boolean): Promise<ControlServer> {
+export async function openControlSocket (file: string, target: Controlled, ownDirectory: boolean, logs?: LogsSource): Promise<ControlServer> {
   if (Buffer.byteLength(file) > MAX_SOCKET_PATH) {
     throw new StartError(`the control socket path is too long for a unix socket (${Buffer.byteLength(file)} bytes, at most ${MAX_SOCKET_PATH}): ${file}; set controlSocket or CLUSTER_RUN_HOME to a shorter path`, 78)
   }
@@ -62,8 +75,10 @@ export async function openControlSocket (file: string, target: Controlled, ownDi
   await removeStale(file)
 
   const stopping = new Set<http.ServerResponse>()
-  const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, (req, res) => {
-    void handle(req, res, target, stopping)
+  const following = new Set<http.ServerResponse>()
+  // requestTimeout 0: a follower's request lasts as long as it follows (headers still time out)
+  const server = http.createServer({ requestTimeout: 0, headersTimeout: 5_000 }, (req, res) => {
+    void handle(req, res, target, stopping, { logs, following })
   })
   server.maxConnections = 64
   server.keepAliveTimeout = 1000
@@ -88,6 +103,9 @@ export async function openControlSocket (file: string, target: Controlled, ownDi
     close: async (exitCode) => {
       for (const res of stopping) reply(res, 200, { exitCode })
       stopping.clear()
+      // followers are told the cluster has stopped, and their requests end
+      for (const res of following) res.end(JSON.stringify({ stopped: true, exitCode }) + '\n')
+      following.clear()
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
         server.closeIdleConnections()
@@ -133,8 +151,9 @@ async function removeStale (file: string): Promise<void> {
   }
 }
 
-async function handle (req: http.IncomingMessage, res: http.ServerResponse, target: Controlled, stopping: Set<http.ServerResponse>): Promise<void> {
-  const route = `${req.method} ${new URL(req.url ?? '/', 'http://localhost').pathname}`
+async function handle (req: http.IncomingMessage, res: http.ServerResponse, target: Controlled, stopping: Set<http.ServerResponse>, logging: { logs?: LogsSource, following: Set<http.ServerResponse> }): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost')
+  const route = `${req.method} ${url.pathname}`
   let body: unknown
   try {
     body = await readJson(req)
@@ -165,14 +184,90 @@ async function handle (req: http.IncomingMessage, res: http.ServerResponse, targ
       res.once('close', () => stopping.delete(res))
       void target.stop('control')
       return
+    case 'GET /logs': {
+      if (!logging.logs) return reply(res, 404, { error: 'this cluster keeps no log history' })
+      const query = parseLogsQuery(url.searchParams)
+      if (typeof query === 'string') return reply(res, 400, { error: query })
+      return streamLogs(res, logging.logs, query, logging.following)
+    }
+    case 'POST /logs/reopen':
+      if (!logging.logs) return reply(res, 404, { error: 'this cluster keeps no log history' })
+      try {
+        logging.logs.reopen()
+      } catch (err) {
+        return reply(res, 500, { error: `the log files were not all reopened: ${(err as Error).message}` })
+      }
+      return reply(res, 200, { reopened: true })
   }
-  const known = { '/status': 'GET', '/reload': 'POST', '/scale': 'POST', '/stop': 'POST' } as Record<string, string>
+  const known = { '/status': 'GET', '/reload': 'POST', '/scale': 'POST', '/stop': 'POST', '/logs': 'GET', '/logs/reopen': 'POST' } as Record<string, string>
   const pathname = route.slice(route.indexOf(' ') + 1)
   if (known[pathname]) {
     res.setHeader('Allow', known[pathname])
     return reply(res, 405, { error: `${req.method} is not allowed on ${pathname}; use ${known[pathname]}` })
   }
-  return reply(res, 404, { error: `no such endpoint: ${pathname}; the endpoints are GET /status, POST /reload, POST /scale, POST /stop` })
+  return reply(res, 404, { error: `no such endpoint: ${pathname}; the endpoints are GET /status, POST /reload, POST /scale, POST /stop, GET /logs, POST /logs/reopen` })
+}
+
+interface LogsQuery { lines: number, follow: boolean, filter: Filter }
+
+/** ?lines=n&follow=1&worker=n&stream=stdout|stderr&events=1: the query checked, or what is wrong with it. */
+function parseLogsQuery (params: URLSearchParams): LogsQuery | string {
+  const known = new Set(['lines', 'follow', 'worker', 'stream', 'events'])
+  for (const key of params.keys()) if (!known.has(key)) return `unknown parameter "${key}"; the parameters are lines, follow, worker, stream, events`
+  const lines = Number(params.get('lines') ?? 50)
+  if (!Number.isSafeInteger(lines) || lines < 0 || lines > MAX_LINES) return `lines: expected a whole number from 0 to ${MAX_LINES}`
+  const worker = params.get('worker')
+  if (worker !== null && !/^\d+$/.test(worker)) return 'worker: expected a worker id (0, 1, …)'
+  const stream = params.get('stream')
+  if (stream !== null && stream !== 'stdout' && stream !== 'stderr') return 'stream: expected stdout or stderr'
+  const flag = (name: string): boolean => params.get(name) === '1' || params.get(name) === 'true'
+  return {
+    lines,
+    follow: flag('follow'),
+    filter: { workerId: worker === null ? undefined : Number(worker), stream: stream ?? undefined, events: flag('events') },
+  }
+}
+
+/** One log entry as a line of the answer: its source and text, or the event's JSON. */
+function envelope (entry: Entry): string {
+  const { seq, time, source } = entry
+  return JSON.stringify(source
+    ? { seq, time, ...source, line: entry.bytes.toString('utf8') }
+    : { seq, time, event: entry.bytes.toString('utf8') }) + '\n'
+}
+
+/**
+ * The last lines, then (following) each new one as it is written, one JSON line each. A
+ * follower that reads too slowly is not waited for: the lines it cannot take are
+ * skipped, and once it has caught up it is told how many it missed.
+ */
+function streamLogs (res: http.ServerResponse, logs: LogsSource, { lines, follow, filter }: LogsQuery, following: Set<http.ServerResponse>): void {
+  res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
+  for (const entry of logs.history.last(lines, filter)) res.write(envelope(entry))
+  if (!follow) return void res.end()
+  following.add(res)
+  let missed = 0
+  let full = false
+  const stop = logs.history.follow((entry) => {
+    if (!matches(entry, filter)) return
+    if (full) {
+      missed++
+      logs.missed++
+      return
+    }
+    if (!res.write(envelope(entry))) {
+      full = true
+      res.once('drain', () => {
+        full = false
+        if (missed > 0) res.write(JSON.stringify({ missed }) + '\n')
+        missed = 0
+      })
+    }
+  })
+  res.once('close', () => {
+    stop()
+    following.delete(res)
+  })
 }
 
 /** The request's JSON body (undefined when empty), at most MAX_BODY_BYTES. */

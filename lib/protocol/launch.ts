@@ -11,6 +11,7 @@ const ENV = {
   shutdownTimeoutMs: 'CLUSTER_RUN_SHUTDOWN_TIMEOUT_MS',
   sticky: 'CLUSTER_RUN_STICKY',
   shutdownDelayMs: 'CLUSTER_RUN_SHUTDOWN_DELAY_MS',
+  captured: 'CLUSTER_RUN_CAPTURED',
 } as const
 
 const TS_ENTRY = /\.[mc]?ts$/
@@ -29,6 +30,8 @@ export interface LaunchSettings {
   sticky: boolean
   /** on its own SIGTERM, how long the worker serves on, unready, before it drains */
   shutdownDelayMs: number
+  /** the primary reads its stdout and stderr (pipes), line by line */
+  captured: boolean
 }
 
 export interface LaunchTarget {
@@ -49,6 +52,7 @@ export function launchOptions (target: LaunchTarget, settings: LaunchSettings): 
       [ENV.shutdownTimeoutMs]: String(settings.shutdownTimeoutMs),
       [ENV.sticky]: settings.sticky ? '1' : '0',
       [ENV.shutdownDelayMs]: String(settings.shutdownDelayMs),
+      [ENV.captured]: settings.captured ? '1' : '0',
     },
   }
 }
@@ -64,6 +68,7 @@ export function readLaunch (env: NodeJS.ProcessEnv = process.env): LaunchSetting
     shutdownTimeoutMs: Number(env[ENV.shutdownTimeoutMs]) || 10_000,
     sticky: env[ENV.sticky] === '1',
     shutdownDelayMs: Number(env[ENV.shutdownDelayMs]) || 0,
+    captured: env[ENV.captured] === '1',
   }
 }
 

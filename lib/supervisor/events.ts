@@ -9,6 +9,8 @@ export type Level = 'info' | 'warn' | 'error' | 'fatal'
 /** The fields of each event, as the log line and the run() handle's listeners get them. */
 export interface EventFields {
   'primary.start': {
+    /** the primary's */
+    pid: number
     workers: number
     workersReason: string
     schedulingPolicy: 'rr' | 'none' | 'sticky'
@@ -47,6 +49,8 @@ export interface EventFields {
     connections?: number
     /** still open at the drain's deadline */
     connectionsDestroyed?: number | null
+    /** a crash, a hang, a failed start: the last lines the worker wrote to stderr */
+    stderr?: string[]
   }
   'worker.restart': { workerId: number, delayMs: number, attempt: number }
   'crash-rate.exceeded': { crashes: number, windowMs: number, lastExits: ExitRecord[] }
@@ -70,6 +74,8 @@ export interface EventFields {
   'reload.ignored': { reason: string }
   scale: { from: number, to: number }
   'hook.error': { hook: HookName, error: string }
+  'log.reopened': { files: string[] }
+  'log.reopen-failed': { error: string }
 }
 
 export type EventName = keyof EventFields
@@ -112,6 +118,8 @@ export const EVENTS: { [K in EventName]: Row<K> } = {
   'reload.ignored': { level: 'info' },
   scale: { level: 'info' },
   'hook.error': { level: 'error' },
+  'log.reopened': { level: 'info' },
+  'log.reopen-failed': { level: 'error' },
 }
 
 /** The level an event is logged at. */

@@ -311,13 +311,12 @@ class Pass {
       m.killedAtDeadline = true
       this.steps.push({ do: 'kill', member: m.id })
     },
-    check: (input) => this.#checkHung(),
+    check: () => this.#checkHung(),
     scale: (input) => this.#scale(input.workers ?? this.state.wish.workers + (input.delta ?? 0)),
     reload: (input) => this.#reload(input.ticket),
     config: (input) => this.#configRead(input),
     stop: (input) => this.#stop(input.signal, input.exitCode ?? 0),
-    'delay-over': (input) => {
-    },
+    'delay-over': () => this.#drainAll(),
   }
 
   #ready (m: MemberFacts): void {
@@ -365,7 +364,7 @@ class Pass {
       ...(m.openAtExit && m.openAtExit.inflight + m.openAtExit.connections > 0 ? { inflight: m.openAtExit.inflight, connections: m.openAtExit.connections } : {}),
       // still open at the deadline: ended by the worker itself, or (killed) as last reported
       ...(verdict.reason === 'drain-timeout' ? { connectionsDestroyed: m.destroyed ?? m.stats?.connections ?? null } : {}),
-    }, id)
+    }, id, verdict.crash ? id : undefined)
     this.steps.push({ do: 'forget', member: id })
 
     if (s.lifecycle === 'stopping') return this.#finishWhenEmpty()

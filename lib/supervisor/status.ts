@@ -28,6 +28,22 @@ export interface WorkerStatus {
   refused: number | null
   /** requests whose client left before their handler ran (not run) */
   abandoned: number | null
+  /** lines and bytes it wrote to stdout and stderr (null when its output is not captured) */
+  outputLines: number | null
+  outputBytes: number | null
+}
+
+/** What the primary's logging reports of itself. */
+export interface LogStatus {
+  /** lines `cluster-run logs -f` followers were too slow to take (nothing else is ever dropped) */
+  missedByFollowers: number
+}
+
+/** What the status reads of the parts that are not the plan's: each process's pid and output, the log. */
+export interface StatusSources {
+  pidOf: (member: number) => number
+  outputOf: (pid: number) => { lines: number, bytes: number } | undefined
+  log: () => LogStatus
 }
 
 export interface ClusterStatus {
@@ -48,10 +64,11 @@ export interface ClusterStatus {
   /** worker exits so far, by reason (drained ones included) */
   exits: Partial<Record<ExitReason, number>>
   reloads: { complete: number, aborted: number }
+  log: LogStatus
   members: WorkerStatus[]
 }
 
-export function buildStatus (state: State, config: Config, pidOf: (member: number) => number, now: number): ClusterStatus {
+export function buildStatus (state: State, config: Config, { pidOf, outputOf, log }: StatusSources, now: number): ClusterStatus {
   const members = [...state.members.values()]
   const count = (phase: WorkerPhase): number => members.filter((m) => m.phase === phase).length
   const lifecycle = state.lifecycle === 'running' && !state.started ? 'starting' : state.lifecycle === 'idle' ? 'starting' : state.lifecycle
@@ -76,6 +93,7 @@ export function buildStatus (state: State, config: Config, pidOf: (member: numbe
     lastReload: state.lastReload ?? null,
     exits: { ...state.totals.exits },
     reloads: { ...state.totals.reloads },
+    log: log(),
     members: members
       .map((m) => ({
         workerId: m.slot,
@@ -92,6 +110,8 @@ export function buildStatus (state: State, config: Config, pidOf: (member: numbe
         inflight: m.stats?.inflight ?? null,
         refused: m.stats?.refused ?? null,
         abandoned: m.stats?.abandoned ?? null,
+        outputLines: outputOf(pidOf(m.id))?.lines ?? null,
+        outputBytes: outputOf(pidOf(m.id))?.bytes ?? null,
       }))
       .sort((a, b) => a.workerId - b.workerId || a.startedAt - b.startedAt),
   }

@@ -19,11 +19,20 @@ import { launchOptions } from '../protocol/launch.js'
 import { heartbeatEvery } from './heartbeat-check.js'
 import { rescueHandoffs } from './handoff-rescue.js'
 import { whenGone } from './worker-gone.js'
-import { buildStatus, type ClusterStatus } from './status.js'
+import { buildStatus, type ClusterStatus, type LogStatus } from './status.js'
 import { openStickyListener, type StickyListener } from '../balancer/listener.js'
 import { decide, initialState, type Input, type Policy, type State, type Step, type Warning } from './plan.js'
 
 export type { ReloadOutcome }
+
+/** The workers' output, as the supervisor needs it: their stdio, and each one's reading. */
+export interface WorkerOutputs {
+  stdio: ['ignore', 'pipe' | 'inherit', 'pipe', 'ipc']
+  attach: (worker: Worker, source: { workerId: number, pid: number, generation: number }) => { stderrTail: () => string[] }
+  /** lines and bytes a worker process has written, when its output is captured */
+  countsOf: (pid: number) => { lines: number, bytes: number } | undefined
+  log: () => LogStatus
+}
 
 export interface SupervisorOptions {
   config: Config
@@ -32,6 +41,8 @@ export interface SupervisorOptions {
   reloadConfig?: () => Promise<Config>
   /** runs once the cluster has stopped, before `exited` resolves (closing the control socket) */
   onStopped?: (exitCode: number) => Promise<void> | void
+  /** how the workers' stdout and stderr are set up and read (logs/capture.ts) */
+  outputs: WorkerOutputs
   /** told of every event, once logged (the run() handle re-emits them) */
   onEvent?: (event: AnyEvent) => void
   random?: () => number
@@ -41,12 +52,11 @@ export interface SupervisorOptions {
 interface WorkerProcess {
   worker: Worker
   pid: number
-  stderrTail: string
+  /** the last lines it wrote to stderr */
+  stderrTail: () => string[]
   /** sticky: the addresses it listens on, whose connections it may be handed */
   sticky: Set<string>
 }
-
-const STDERR_TAIL_BYTES = 4096
 
 let frozenPolicy: Config['schedulingPolicy'] | undefined
 
@@ -59,6 +69,7 @@ export class Supervisor {
   readonly #reloadConfig?: () => Promise<Config>
   readonly #onStopped?: (exitCode: number) => Promise<void> | void
   readonly #onEvent?: (event: AnyEvent) => void
+  readonly #outputs: WorkerOutputs
   readonly #random: () => number
   readonly #processes = new Map<number, WorkerProcess>()
   readonly #timers = new Map<string, NodeJS.Timeout>()
@@ -80,6 +91,7 @@ export class Supervisor {
     this.#reloadConfig = options.reloadConfig
     this.#onStopped = options.onStopped
     this.#onEvent = options.onEvent
+    this.#outputs = options.outputs
     this.#random = options.random ?? Math.random
     this.#started.promise.catch(() => {}) // observed through start(); never unhandled
   }
@@ -119,6 +131,7 @@ export class Supervisor {
         app: config.app,
         appSource: config.appSource,
         configFile: config.configFile ?? null,
+        pid: process.pid,
         node: process.version,
         name: config.name,
         controlSocket: config.controlSocket,
@@ -165,7 +178,11 @@ export class Supervisor {
 
   /** The cluster as `cluster-run status` shows it: from what the primary holds, at once. */
   status (): ClusterStatus {
-    return buildStatus(this.#state, this.config, (member) => this.#processes.get(member)?.pid ?? -1, Date.now())
+    return buildStatus(this.#state, this.config, {
+      pidOf: (member) => this.#processes.get(member)?.pid ?? -1,
+      outputOf: (pid) => this.#outputs.countsOf(pid),
+      log: () => this.#outputs.log(),
+    }, Date.now())
   }
 
   /**
@@ -304,24 +321,21 @@ export class Supervisor {
       shutdownTimeoutMs: config.shutdownTimeoutMs,
       sticky: config.schedulingPolicy === 'sticky',
       shutdownDelayMs: config.shutdownDelayMs,
+      captured: this.#outputs.stdio[1] === 'pipe',
     })
     cluster.setupPrimary({
       exec: config.app,
       args: config.args,
       cwd: config.cwd,
       execArgv: launch.execArgv,
-      // stdout goes straight through; stderr is piped so a boot failure can show its tail.
-      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      stdio: this.#outputs.stdio,
     })
     const worker = cluster.fork(launch.env)
     const rescue = config.schedulingPolicy === 'rr' ? rescueHandoffs(worker) : undefined
-    const proc: WorkerProcess = { worker, pid: worker.process.pid ?? -1, stderrTail: '', sticky: new Set() }
+    const pid = worker.process.pid ?? -1
+    const { stderrTail } = this.#outputs.attach(worker, { workerId: slot, pid, generation })
+    const proc: WorkerProcess = { worker, pid, stderrTail, sticky: new Set() }
     this.#processes.set(member, proc)
-
-    worker.process.stderr?.on('data', (chunk: Buffer) => {
-      process.stderr.write(chunk)
-      proc.stderrTail = (proc.stderrTail + chunk.toString()).slice(-STDERR_TAIL_BYTES)
-    })
     worker.on('listening', (address) => this.#submit({ type: 'listening', member, address: formatAddress(address) }))
     // Each message of the worker becomes a fact for the plan, but a scrape's answer and
     // the sticky listen, which the applier serves itself.
@@ -409,8 +423,13 @@ export class Supervisor {
     // what the planner leaves to the applier: the worker's pid (after its slot), the culprit's stderr tail
     let fields: Record<string, unknown> = planned
     if (member !== undefined) fields = { workerId: fields.workerId, pid: this.#processes.get(member)?.pid ?? -1, ...fields }
-    if (stderrOf !== undefined) fields = { ...fields, stderr: (this.#processes.get(stderrOf)?.stderrTail ?? '').trimEnd().split('\n').slice(-20) }
+    if (stderrOf !== undefined) fields = { ...fields, stderr: this.#processes.get(stderrOf)?.stderrTail() ?? [] }
     this.#announce({ event, ...fields } as AnyEvent)
+  }
+
+  /** An event of the primary's that no pass makes (the log files reopened): logged and emitted like the others. */
+  report (e: AnyEvent): void {
+    this.#announce(e)
   }
 
   /** Logs the event, emits it on the handle, runs its hook. */

@@ -18,6 +18,14 @@ function send (message: ToPrimary): void {
 
 if (process.send && launch) {
   state.supervised = true
+  // Read line by line by the primary: writes block while its pipe is full (the primary
+  // slows the app down rather than hold its lines), and a write followed at once by
+  // process.exit() is not lost (Node's pipes are asynchronous otherwise).
+  if (launch.captured) {
+    for (const stream of [process.stdout, process.stderr]) {
+      (stream as unknown as { _handle?: { setBlocking?: (blocking: boolean) => void } })._handle?.setBlocking?.(true)
+    }
+  }
   // Sticky sessions: the primary accepts on the app's port and hands connections over.
   trackServers(launch.sticky
     ? (server, args) => { const target = tcpTarget(args); return target && privateListen(server, target, args, send) }

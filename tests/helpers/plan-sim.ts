@@ -5,6 +5,7 @@ import type { HeartbeatStats } from '../../lib/protocol/messages.js'
 
 /** What primary.start announces; the plan passes it on as it is. */
 export const ANNOUNCE = {
+  pid: 1,
   workers: 2,
   workersReason: 'set by test',
   schedulingPolicy: 'rr' as const,

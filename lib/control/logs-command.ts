@@ -1,0 +1,124 @@
+// `cluster-run logs [name]`: the last lines of a running cluster (its workers' output,
+// and with --events the primary's own events, in the order they were written), from
+// its control socket; -f follows until Ctrl-C or the cluster stops. Written out with
+// backpressure: into a slow pipe (`| less`) everything arrives, and the command ends
+// only once its output is flushed.
+import http from 'node:http'
+import { parseArgs } from 'node:util'
+import { UsageError } from '../common/errors.js'
+import { usageOf } from '../common/issues.js'
+import { jsonLine, prettyLine, type LineSource } from '../logs/format.js'
+
+export const LOGS_OPTIONS = {
+  lines: { type: 'string', short: 'n' },
+  follow: { type: 'boolean', short: 'f' },
+  worker: { type: 'string' },
+  stdout: { type: 'boolean' },
+  stderr: { type: 'boolean' },
+  events: { type: 'boolean' },
+  reopen: { type: 'boolean' },
+  json: { type: 'boolean' },
+  socket: { type: 'string' },
+  timeout: { type: 'string' },
+} as const
+
+export interface LogsInvocation {
+  name?: string
+  socket?: string
+  reopen: boolean
+  json: boolean
+  query: URLSearchParams
+  follow: boolean
+}
+
+export function parseLogs (args: string[]): LogsInvocation {
+  let parsed
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, strict: true, options: LOGS_OPTIONS })
+  } catch (err) {
+    throw usageOf(err, LOGS_OPTIONS, 'logs: ')
+  }
+  const { values, positionals } = parsed
+  if (positionals.length > 1) throw new UsageError(`logs takes at most one name (given: ${positionals.join(' ')})`)
+  const lines = values.lines ?? '50'
+  if (!/^\d+$/.test(lines)) throw new UsageError(`logs: -n/--lines expects a number of lines (given: ${JSON.stringify(lines)})`)
+  if (values.worker !== undefined && !/^\d+$/.test(values.worker)) throw new UsageError(`logs: --worker expects a worker id, 0, 1, … (given: ${JSON.stringify(values.worker)})`)
+  if (values.stdout && values.stderr) throw new UsageError('logs: --stdout and --stderr together are both streams: give neither')
+  const query = new URLSearchParams({ lines })
+  if (values.follow) query.set('follow', '1')
+  if (values.worker !== undefined) query.set('worker', values.worker)
+  if (values.stdout) query.set('stream', 'stdout')
+  if (values.stderr) query.set('stream', 'stderr')
+  if (values.events) query.set('events', '1')
+  return { name: positionals[0], socket: values.socket, reopen: values.reopen === true, json: values.json === true, query, follow: values.follow === true }
+}
+
+type Envelope =
+  | ({ seq: number, time: number, line: string } & LineSource)
+  | { seq: number, time: number, event: string }
+  | { missed: number }
+  | { stopped: true, exitCode: number }
+
+/** An answer line as this command prints it, with its newline. */
+export function render (envelope: Envelope, json: boolean, colour: boolean): string {
+  if ('missed' in envelope) {
+    return json ? JSON.stringify(envelope) + '\n' : `… ${envelope.missed} lines missed: this command read them too slowly\n`
+  }
+  if ('stopped' in envelope) return json ? JSON.stringify(envelope) + '\n' : `(the cluster stopped, exit code ${envelope.exitCode})\n`
+  if ('event' in envelope) {
+    if (json) return envelope.event + '\n'
+    const { event, time, level: _l, ...fields } = JSON.parse(envelope.event) as Record<string, unknown>
+    const details = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')
+    return `${clock(String(time))} ${String(event)} ${details}\n`
+  }
+  const { seq: _s, time, line, ...source } = envelope
+  const bytes = Buffer.from(line)
+  return (json ? jsonLine(bytes, source, time) : prettyLine(bytes, source, colour)).toString('utf8')
+}
+
+/** HH:MM:SS.mmm of an ISO time. */
+function clock (iso: string): string {
+  return iso.slice(11, 23)
+}
+
+/** Prints the answer of GET /logs as it comes; resolves with the exit code. */
+export function followLogs (socketPath: string, { query, json }: LogsInvocation, out: NodeJS.WriteStream): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const colour = out.isTTY === true
+    let done = false
+    const finish = (code: number): void => {
+      if (done) return
+      done = true
+      process.off('SIGINT', onSigint)
+      // only once everything written has left, for a slow reader of a pipe
+      out.write('', () => resolve(code))
+    }
+    const onSigint = (): void => { req.destroy(); finish(0) }
+    process.once('SIGINT', onSigint)
+    // a reader that went away (`| head`): nothing more to print, and no error for it
+    out.once('error', () => { req.destroy(); finish(0) })
+    const req = http.get({ socketPath, path: `/logs?${query}`, agent: false, headers: { host: 'localhost' } }, (res) => {
+      if (res.statusCode !== 200) {
+        let text = ''
+        res.setEncoding('utf8').on('data', (chunk: string) => { text += chunk })
+        res.on('end', () => reject(new Error(`the cluster refused the request (${res.statusCode}): ${(JSON.parse(text || '{}') as { error?: string }).error}`)))
+        return
+      }
+      let pending = ''
+      res.setEncoding('utf8').on('data', (chunk: string) => {
+        pending += chunk
+        const lines = pending.split('\n')
+        pending = lines.pop()!
+        let text = ''
+        for (const line of lines) if (line) text += render(JSON.parse(line) as Envelope, json, colour)
+        if (text && !out.write(text)) {
+          res.pause()
+          out.once('drain', () => res.resume())
+        }
+      })
+      res.on('end', () => finish(0))
+      res.on('error', () => finish(0))
+    })
+    req.on('error', (err) => { if (!done) reject(err) })
+  })
+}

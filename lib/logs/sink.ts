@@ -1,0 +1,73 @@
+// The one place the primary's log lines pass through: the workers' lines (captured from
+// their stdout and stderr) and the primary's own events. Each is formatted, kept in the
+// history that `cluster-run logs` reads, counted, and written out.
+import { createRequire } from 'node:module'
+import type PinoPretty from 'pino-pretty'
+import { History, type HistoryLimits } from './history.js'
+import { jsonLine, prettyLine, type LineSource } from './format.js'
+import { LogOutput, type OutputOptions } from './output.js'
+
+export interface SinkOptions {
+  /** human-readable lines instead of JSON */
+  pretty: boolean
+  /** colours (pretty mode, on a terminal) */
+  colour: boolean
+  history: HistoryLimits
+  output: OutputOptions
+}
+
+/** Lines and bytes a worker process has written. */
+export interface OutputCounts { lines: number, bytes: number }
+
+const LEVEL = /^\{"level":(\d+)/
+
+export class LogSink {
+  readonly history: History
+  readonly #output: LogOutput
+  readonly #options: SinkOptions
+  readonly #counts = new Map<number, OutputCounts>()
+  #pretty?: (line: string) => string
+  /** lines that followers too slow to take them did not get */
+  missed = 0
+
+  constructor (options: SinkOptions) {
+    this.#options = options
+    this.history = new History(options.history)
+    this.#output = new LogOutput(options.output)
+    if (options.pretty) {
+      // pino-pretty only when asked for: it weighs ~10 MB in a primary that may run for months
+      const pinoPretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty
+      this.#pretty = pinoPretty.prettyFactory({ ignore: 'hostname', messageKey: 'event', colorize: options.colour })
+    }
+  }
+
+  /** A line of a worker's output; false when the output is full (wait for onDrain). */
+  workerLine (bytes: Buffer, source: LineSource, time = Date.now()): boolean {
+    this.history.add(time, bytes, source)
+    let counts = this.#counts.get(source.pid)
+    if (!counts) this.#counts.set(source.pid, counts = { lines: 0, bytes: 0 })
+    counts.lines++
+    counts.bytes += bytes.length
+    const line = this.#pretty ? prettyLine(bytes, source, this.#options.colour) : jsonLine(bytes, source, time)
+    return this.#output.write(line, source.stream === 'stderr')
+  }
+
+  /** One of the primary's events: a JSON line from its logger, with its newline. */
+  write (line: string): void {
+    const level = Number(LEVEL.exec(line)?.[1] ?? 30)
+    this.history.add(Date.now(), Buffer.from(line.endsWith('\n') ? line.slice(0, -1) : line))
+    this.#output.write(Buffer.from(this.#pretty ? this.#pretty(line) : line), level >= 40)
+  }
+
+  onDrain (fn: () => void): void { this.#output.onDrain(fn) }
+
+  /** What a worker process has written so far. */
+  countsOf (pid: number): OutputCounts | undefined { return this.#counts.get(pid) }
+
+  /** Forgets a worker process that is gone (its counts were reported). */
+  forget (pid: number): void { this.#counts.delete(pid) }
+
+  reopen (): void { this.#output.reopen() }
+
+  close (): Promise<void> { return this.#output.close() }
+}
