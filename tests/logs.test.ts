@@ -78,3 +78,112 @@ t.test('several workers writing at once, lines of 0 B to 1 MiB: every line whole
   check('the file', jsonLines(fs.readFileSync(file, 'utf8')))
   t.equal(fs.statSync(file).mode & 0o777, 0o640, 'the file is not world-readable')
 })
+
+/** A cluster of the writer app from a config in a directory of its own; its control home too. */
+async function writerCluster (t: Test, config: Record<string, unknown>, env: Record<string, string> = {}): Promise<{ cli: Cli, dir: string, home: string, url: string }> {
+  const port = await freePort()
+  const home = controlHome(t)
+  const dir = t.testdir({ 'cluster.config.json': JSON.stringify({ app: WRITER, workers: 1, ...config }), logs: {} })
+  const cli = startCli(t, [], { cwd: dir, env: { PORT: String(port), CLUSTER_RUN_HOME: home, ...env } })
+  await cli.untilReady(config.workers as number ?? 1)
+  return { cli, dir, home, url: `http://127.0.0.1:${port}` }
+}
+
+/** Runs `cluster-run logs <args>` against the cluster; its output is read only if `read`. */
+function logsCommand (t: Test, home: string, args: string[]): { exited: Promise<number | null>, out: () => string, read: () => void } {
+  const child = spawn(process.execPath, [CLI, 'logs', ...args], { env: { ...process.env, CLUSTER_RUN_HOME: home }, stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let out = ''
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+  return {
+    exited,
+    out: () => out,
+    read: () => { child.stdout.setEncoding('utf8').on('data', (c: string) => { out += c }) },
+  }
+}
+
+t.test('a worker that writes and calls process.exit() at once loses nothing', async (t) => {
+  const { cli } = await writerCluster(t, { restartBackoff: { initialMs: 60_000 } }, { WRITE_LINES: '300', EXIT_AFTER: '1' })
+  const first = cli.events.find((e) => e.event === 'worker.fork')!.pid
+  await cli.waitFor('worker.exit', (e) => e.pid === first)
+  const got = jsonLines(cli.stdout()).map(attributed).filter((l) => l !== undefined && l[3] === first)
+  t.equal(got.length, expected(0, 300, false).length, 'every line it wrote before process.exit(), to the last')
+  t.same(got.filter((l) => l![0] === 'stdout').at(-1)!.slice(0, 2), ['stdout', 'done 0'], 'its last stdout line too')
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+})
+
+t.test('a crash\'s worker.exit carries the worker\'s last lines of stderr', async (t) => {
+  const { cli, url } = await writerCluster(t, {})
+  await get(`${url}/crash`).catch(() => {})
+  const exit = await cli.waitFor('worker.exit')
+  t.match(exit, { reason: 'crashed', level: 50 })
+  t.ok(exit.stderr.includes('about to crash in worker 0'), `its stderr: ${JSON.stringify(exit.stderr)}`)
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+})
+
+t.test('rotation by size under load: every line once across the rotated files, by rename', async (t) => {
+  const { cli, dir } = await writerCluster(t, { workers: 3, log: { file: 'app.log', rotate: { size: '256K', keep: 200 } } }, { WRITE_LINES: '300' })
+  const file = path.join(dir, 'app.log')
+  const files = (): string[] => fs.readdirSync(dir).filter((f) => f.startsWith('app.log')).map((f) => path.join(dir, f))
+  // a file may be renamed between the listing and the reading: read as nothing then
+  const read = (f: string): string => { try { return fs.readFileSync(f, 'utf8') } catch { return '' } }
+  await until(() => ['0', '1', '2'].every((slot) => files().some((f) => read(f).includes(`"text":"done ${slot}"`))), 'every worker to have written everything', 60_000)
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+  t.ok(files().length > 3, `rotated: ${files().length} files`)
+  const lines = files().flatMap((f) => jsonLines(fs.readFileSync(f, 'utf8')))
+  for (const slot of [0, 1, 2]) {
+    const got = lines.map(attributed).filter((l) => l !== undefined && l[2] === slot).map((l) => `${l![0]} ${l![1]}`).sort()
+    t.same(got, expected(slot, 300, false).map(([stream, text]) => `${stream} ${text}`).sort(), `worker ${slot}: each line once, none lost`)
+  }
+  t.ok(fs.existsSync(file), 'the current file is at its path')
+})
+
+t.test('SIGUSR1 and `logs --reopen` reopen the file after an outside logrotate moved it; a path that cannot be opened keeps the old file', async (t) => {
+  const { cli, dir, home, url } = await writerCluster(t, { log: { file: 'logs/app.log' } })
+  const file = path.join(dir, 'logs', 'app.log')
+  const say = async (text: string, where: string): Promise<void> => {
+    await get(`${url}/say?text=${text}`)
+    await until(() => fs.existsSync(where) && fs.readFileSync(where, 'utf8').includes(text), `"${text}" in ${path.basename(where)}`)
+  }
+  await say('before', file)
+  fs.renameSync(file, `${file}.1`)
+  cli.signal('SIGUSR1')
+  await cli.waitFor('log.reopened')
+  await say('after-signal', file)
+  t.notMatch(fs.readFileSync(`${file}.1`, 'utf8'), 'after-signal', 'the moved file got nothing more')
+  fs.renameSync(file, `${file}.2`)
+  const reopen = logsCommand(t, home, ['--reopen'])
+  reopen.read()
+  t.equal(await reopen.exited, 0)
+  t.match(reopen.out(), 'log files reopened')
+  await say('after-command', file)
+  // the directory itself moved away: the file cannot be opened again at its path
+  fs.renameSync(path.join(dir, 'logs'), path.join(dir, 'logs-old'))
+  cli.signal('SIGUSR1')
+  t.match(await cli.waitFor('log.reopen-failed'), { level: 50, error: /ENOENT/ })
+  await say('kept', path.join(dir, 'logs-old', 'app.log'))
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+})
+
+t.test('a follower too slow to read is not waited for: it is told how many lines it missed; the cluster loses none', async (t) => {
+  const { cli, home, url } = await writerCluster(t, {})
+  const follower = logsCommand(t, home, ['-f', '-n', '0', '--json'])
+  // its output is not read yet: its pipe fills, then the primary's socket to it
+  await until(async () => (await get(`${url}/status`).catch(() => null)) !== null, 'the app to answer')
+  await new Promise((resolve) => setTimeout(resolve, 500)) // the follower has connected
+  for (let i = 0; i < 10; i++) await get(`${url}/burst?n=2000`)
+  await until(() => cli.stdout().includes('"text":"burst 0 19999 ') || jsonLines(cli.stdout()).filter((l) => l.text?.startsWith('burst 0 1999 ')).length === 10, 'every burst line on the primary\'s stdout', 60_000)
+  t.equal(jsonLines(cli.stdout()).filter((l) => l.text?.startsWith('burst ')).length, 20_000, 'the primary wrote all 20,000 lines')
+  follower.read()
+  await until(() => /\{"missed":\d+\}/.test(follower.out()), 'the follower to be told what it missed', 30_000)
+  const missed = Number(/\{"missed":(\d+)\}/.exec(follower.out())![1])
+  t.ok(missed > 0, `it missed ${missed} lines`)
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+  t.equal(await follower.exited, 0, 'the follower ends with the cluster')
+  t.match(follower.out(), /\{"stopped":true,"exitCode":0\}\n$/)
+})

@@ -244,7 +244,10 @@ function envelope (entry: Entry): string {
 function streamLogs (res: http.ServerResponse, logs: LogsSource, { lines, follow, filter }: LogsQuery, following: Set<http.ServerResponse>): void {
   res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
   for (const entry of logs.history.last(lines, filter)) res.write(envelope(entry))
-  if (!follow) return void res.end()
+  if (!follow) {
+    res.end()
+    return
+  }
   following.add(res)
   let missed = 0
   let full = false

@@ -69,10 +69,16 @@ export class LogOutput {
     this.#drained.push(fn)
   }
 
+  /** the destinations whose 'drain' is awaited */
+  readonly #full = new Set<Target>()
+
   #to (target: Target, line: Buffer | string): boolean {
-    if (target.write(line)) return true
+    if (target.write(line) && !this.#full.has(target)) return true
+    if (this.#full.has(target)) return false
+    this.#full.add(target)
     this.#waiting++
     target.once('drain', () => {
+      this.#full.delete(target)
       if (--this.#waiting > 0) return
       for (const fn of this.#drained.splice(0)) fn()
     })
