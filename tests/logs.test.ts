@@ -187,3 +187,32 @@ t.test('a follower too slow to read is not waited for: it is told how many lines
   t.equal(await follower.exited, 0, 'the follower ends with the cluster')
   t.match(follower.out(), /\{"stopped":true,"exitCode":0\}\n$/)
 })
+
+t.test('a log file in a directory that does not exist: exit 73 naming the path, nothing forked', async (t) => {
+  const dir = t.testdir({ 'cluster.config.json': JSON.stringify({ app: WRITER, workers: 1, log: { file: 'no/such/dir/app.log' } }) })
+  const cli = startCli(t, [], { cwd: dir, env: { PORT: String(await freePort()) } })
+  t.equal(await cli.exited, 73)
+  t.match(cli.stderr(), `cluster-run: cannot open the log file ${path.join(dir, 'no/such/dir/app.log')}: ENOENT`)
+  t.same(cli.workerPids(), [], 'no worker was forked')
+})
+
+t.test('log.workerOutput: inherit passes the workers\' output through untouched; pretty mode prefixes each line with its worker', async (t) => {
+  const inherit = await writerCluster(t, { log: { workerOutput: 'inherit' } })
+  await get(`${inherit.url}/say?text=raw-line`)
+  await until(() => inherit.cli.stdout().includes('\nraw-line\n'), 'the line, as the app wrote it')
+  t.notMatch(inherit.cli.stdout(), 'worker.output', 'not wrapped')
+  inherit.cli.signal('SIGTERM')
+  t.equal(await inherit.cli.exited, 0)
+
+  const pretty = await (async () => {
+    const port = await freePort()
+    const cli = startCli(t, [WRITER, '-w', '1', '--pretty'], { env: { PORT: String(port) } })
+    await until(() => cli.stdout().includes('worker.ready'), 'the worker to be ready')
+    return { cli, url: `http://127.0.0.1:${port}` }
+  })()
+  await get(`${pretty.url}/say?text=pretty-line`)
+  await until(() => /w0 \d+ \| pretty-line\n/.test(pretty.cli.stdout()), 'the line with its worker\'s prefix')
+  t.match(pretty.cli.stdout(), /INFO .*: primary\.start\n/, 'the events are pretty too')
+  pretty.cli.signal('SIGTERM')
+  t.equal(await pretty.cli.exited, 0)
+})

@@ -236,7 +236,7 @@ t.test('resolveConfig: other settings follow the same precedence', async (t) => 
     flags('--log-level', 'warn'),
   ]).inputs)
   t.equal(cfg.schedulingPolicy, 'none', 'env over file')
-  t.strictSame(cfg.log, { level: 'warn', pretty: true }, 'flag level over env over file; pretty kept from the file')
+  t.match(cfg.log, { level: 'warn', pretty: true }, 'flag level over env over file; pretty kept from the file')
 })
 
 // ---------------------------------------------------------------- resolveConfig: paths
@@ -397,7 +397,7 @@ t.test('resolveConfig: every default is filled', async (t) => {
     maxRequests: 0,
     maxRequestsJitter: 0,
     stopOnExitCodes: [],
-    log: { level: 'info', pretty: false },
+    log: { level: 'info', pretty: false, workerOutput: 'capture', stdout: true, rotate: { keep: 5 }, history: { lines: 1000, bytes: 1024 * 1024 } },
     configFile: undefined,
     appSource: '/proj/cluster.config.js',
     name: 'server',
@@ -430,7 +430,7 @@ t.test('resolveConfig: a partial nested object gets the rest of its defaults', a
   const cfg = resolveConfig(fakes([file({ app: 'server.js', restartBackoff: { initialMs: 500 }, maxCrashRate: { crashes: 2 }, log: { pretty: true } })]).inputs)
   t.strictSame(cfg.restartBackoff, { initialMs: 500, maxMs: 15_000, factor: 2, jitter: 0.1, resetAfterMs: 30_000 })
   t.strictSame(cfg.maxCrashRate, { crashes: 2, windowMs: 60_000 })
-  t.strictSame(cfg.log, { level: 'info', pretty: true })
+  t.strictSame(cfg.log, { level: 'info', pretty: true, workerOutput: 'capture', stdout: true, rotate: { keep: 5 }, history: { lines: 1000, bytes: 1024 * 1024 } })
 })
 
 t.test('resolveConfig: given values and configFile are kept', async (t) => {
@@ -500,4 +500,19 @@ t.test('ConfigError: message and issues', async (t) => {
   t.equal(plain.exitCode, 78)
   t.equal(plain.name, 'ConfigError')
   t.ok(plain instanceof Error)
+})
+
+t.test('resolveConfig: log files, rotation and history: sizes with units, paths from cwd, and every bad value named', async (t) => {
+  const cfg = resolveConfig(fakes([file({ app: 'server.js', log: { file: 'logs/app.log', errorFile: '/var/log/err.log', rotate: { size: '10M', interval: '1d', keep: 7 }, history: { lines: 200, bytes: '2M' } } })]).inputs)
+  t.match(cfg.log, { file: '/proj/logs/app.log', errorFile: '/var/log/err.log', rotate: { size: 10 * 1024 * 1024, interval: '1d', keep: 7 }, history: { lines: 200, bytes: 2 * 1024 * 1024 }, workerOutput: 'capture', stdout: true })
+  t.match(resolveConfig(fakes([file({ app: 'server.js', log: { rotate: { size: 4096 } } })]).inputs).log.rotate, { size: 4096, keep: 5 }, 'a size in bytes')
+  const err = configError(t, fakes([file({ app: 'server.js', log: { file: '', rotate: { size: '10X', interval: '7h', keep: 0 }, history: { lines: -1 }, workerOutput: 'tee' } })]).inputs)
+  t.equal(err.issues.length, 6, err.issues.join('\n'))
+  for (const re of [/^log\.file: /, /^log\.rotate\.size: .*expected bytes, or a size such as "10M"/, /^log\.rotate\.interval: .*expected an interval such as "1d"/, /^log\.rotate\.keep: /, /^log\.history\.lines: /, /^log\.workerOutput: /]) {
+    t.ok(err.issues.some((l) => re.test(l)), `an issue matches ${re}`)
+  }
+  const nowhere = configError(t, fakes([file({ app: 'server.js', log: { stdout: false } })]).inputs)
+  t.match(nowhere.issues, [/^log\.stdout: false writes the log nowhere without log\.file/])
+  const unknown = configError(t, fakes([file({ app: 'server.js', log: { rotate: { sise: '1M' } } })]).inputs)
+  t.match(unknown.issues, [/^log\.rotate\.sise: unknown key, did you mean "size"\?/])
 })

@@ -398,6 +398,11 @@ export class Supervisor {
         warnings.push({ key: 'schedulingPolicy', message: 'the scheduling policy cannot change without a restart of the primary; keeping the current one' })
         next = { ...next, schedulingPolicy: frozenPolicy }
       }
+      if (JSON.stringify(next.log) !== JSON.stringify(this.config.log)) {
+        // the log's destinations and capture are set up once, at start
+        warnings.push({ key: 'log', message: 'log settings are applied at start; keeping the current ones until the next start' })
+        next = { ...next, log: this.config.log }
+      }
       this.#readConfig = Object.freeze(next)
       input = { type: 'config', ok: true, workers: next.workers, policy: policyOf(next), warnings }
     } catch (err) {
