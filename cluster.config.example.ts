@@ -51,8 +51,19 @@ export default defineConfig({
   maxRequestsJitter: 0,
   // a worker exiting with one of these codes means the app cannot boot: stop at once, exit 3
   stopOnExitCodes: [],
-  // log level and human-readable output (flags --log-level, --pretty; env CLUSTER_RUN_LOG_LEVEL)
-  log: { level: 'info', pretty: false },
+  // the log: level and human-readable output (flags --log-level, --pretty; env CLUSTER_RUN_LOG_LEVEL);
+  // the workers' stdout and stderr captured and attributed ('inherit': passed through untouched);
+  // a file beside or instead of stdout, rotated by size or interval (SIGUSR1 reopens it);
+  // the last lines kept for `cluster-run logs`
+  log: {
+    level: 'info',
+    pretty: false,
+    workerOutput: 'capture',
+    stdout: true,
+    // file: 'logs/app.log', errorFile: 'logs/error.log',
+    rotate: { keep: 5 }, // size: '10M', interval: '1d'
+    history: { lines: 1000, bytes: '1M' },
+  },
   // hooks, run in the primary; one that throws is logged as hook.error and ignored
   onWorkerFork: ({ workerId, pid }) => {},
   onWorkerReady: ({ workerId, pid }) => {},
