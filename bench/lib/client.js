@@ -98,7 +98,11 @@ export function startLoad ({
     const socket = conn.socket = net.connect({ host, port, noDelay: true })
     open.add(conn)
     socket.on('data', (chunk) => onData(conn, chunk))
-    socket.on('end', () => { if (conn.req && conn.head?.untilClose) complete(conn, conn.buf ?? Buffer.alloc(0)) })
+    socket.on('end', () => {
+      // the server closed its side: no request goes out on it after this
+      conn.reusable = false
+      if (conn.req && conn.head?.untilClose) complete(conn, conn.buf ?? Buffer.alloc(0))
+    })
     socket.on('error', (err) => { conn.error = err.code ?? err.message })
     socket.on('close', () => {
       conn.reusable = false
