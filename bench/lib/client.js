@@ -15,8 +15,8 @@
 //   open loop    rate, keepAlive: false: `rate` requests per second, each on a
 //                connection of its own, sent on schedule whatever the answers.
 // A load ends after `durationS`, after `amount` requests, or at stop(), whichever
-// comes first; the requests under way then still count (a rate load waits at most
-// `timeoutS` for them, what is left is `unfinished`).
+// comes first; the requests under way then still count (the load waits at most
+// `timeoutS` for them and for a paced load's backlog; what is left is `unfinished`).
 //
 // Every request ends once, as one of: a response read to its end and counted under
 // the name `classify(response)` gives it ('ok' for 2xx and 'other' by default); an
