@@ -3,7 +3,7 @@
 //
 // `node dist/bundle/cli.js bench/apps/soak-app.js -w 4 --config <tmp>/soak.config.json`
 // (a 2 s hang check, request and memory recycling, a crash breaker that deliberate
-// kills do not trip) gets a paced node:http keep-alive load for the whole run.
+// kills do not trip) gets a paced keep-alive load for the whole run.
 // After a settle period and a first quarter of the chaos (which grows the primary's
 // heap to its working size once), the primary's RSS and open fds are sampled; then, at
 // random intervals (0.5-3 s), the chaos loop SIGKILLs a worker, pauses one (SIGSTOP, SIGCONT
@@ -27,6 +27,7 @@ import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { startLoad as clientLoad } from './lib/client.js'
 import { CLI, appPath, freePort, isOurs, killEverythingNow, leftovers, start } from './lib/contenders.js'
 import { fmt, median, summarize, table } from './lib/stats.js'
 
@@ -45,7 +46,7 @@ const APP = appPath('soak-app.js')
 const WORKERS = 4
 const MIN_WORKERS = 2
 const MAX_WORKERS = 6
-const TIMEOUT_S = 10 // per request, on socket inactivity
+const TIMEOUT_S = 10 // per request, from the moment it was sent
 const GROW_MB = 128
 /** A failed request is put down to the last chaos action at most this long before it. */
 const ATTRIBUTION_MS = TIMEOUT_S * 1000
@@ -221,71 +222,29 @@ async function samplePrimary (c, view, label, n = 5) {
 // ── the load ─────────────────────────────────────────────────────────────────
 
 /**
- * `connections` loops on a keep-alive Agent, each pacing itself to its share of
- * `rate`; every request ends in exactly one of: 2xx, another status, an error, a
- * timeout. Runs until stop(), at most `maxS` seconds.
+ * `connections` keep-alive connections paced to `rate` in all (bench/lib/client.js);
+ * every request ends in exactly one of: 2xx, another status, an error, a timeout.
+ * Runs until stop(), at most `maxS` seconds.
  */
-const WORKER_PID = Symbol('worker pid')
-
 function startLoad ({ port, connections, rate, timeoutS, maxS }) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections })
-  const stats = { sent: 0, ok: 0, statuses: {}, failures: [], latencies: [], perSecond: [] }
-  let stopping = false
-  const hardStop = setTimeout(() => { stopping = true }, maxS * 1000)
-  const intervalMs = (connections * 1000) / rate
-
-  const one = () => new Promise((resolve) => {
-    const sentAt = performance.now()
-    stats.sent++
-    let settled = false
-    const settle = (kind) => {
-      if (settled) return
-      settled = true
-      const at = performance.now()
-      const second = Math.floor(secs(at))
-      stats.perSecond[second] ??= { ok: 0, failed: 0 }
-      if (kind === null) {
-        stats.ok++
-        stats.latencies.push(at - sentAt)
-        stats.perSecond[second].ok++
-      } else {
-        stats.failures.push({ at, sentAt, kind, pid: req.socket?.[WORKER_PID] ?? null })
-        stats.perSecond[second].failed++
-      }
-      resolve()
-    }
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
-      // the worker behind this keep-alive socket, for a later request that fails on it
-      if (req.socket) req.socket[WORKER_PID] = Number(res.headers['x-worker-pid']) || null
-      stats.statuses[res.statusCode] = (stats.statuses[res.statusCode] ?? 0) + 1
-      res.on('error', (err) => settle(err?.code ?? err?.message ?? 'error'))
-      res.on('close', () => settle('closed before the end of the response'))
-      res.on('end', () => settle(res.statusCode >= 200 && res.statusCode < 300 ? null : `HTTP ${res.statusCode}`))
-      res.resume()
-    })
-    req.setTimeout(timeoutS * 1000, () => {
-      settle('timeout')
-      req.destroy()
-    })
-    req.on('error', (err) => settle(err?.code ?? err?.message ?? 'error'))
-  })
-
-  const loop = async (i) => {
-    let next = performance.now() + (i * intervalMs) / connections
-    while (!stopping) {
-      const wait = next - performance.now()
-      if (wait > 0) await sleep(wait)
-      if (stopping) break
-      await one()
-      next = Math.max(next + intervalMs, performance.now())
+  const stats = { ok: 0, statuses: {}, failures: [], latencies: [], perSecond: [] }
+  const onSettle = ({ class: cls, status, error, startAt, at, response, connection }) => {
+    // the worker behind this keep-alive connection, for a later request that fails on it
+    if (response) connection.pid = Number(response.header('x-worker-pid')) || null
+    if (status !== null) stats.statuses[status] = (stats.statuses[status] ?? 0) + 1
+    const second = Math.floor(secs(at))
+    stats.perSecond[second] ??= { ok: 0, failed: 0 }
+    if (cls === 'ok') {
+      stats.ok++
+      stats.latencies.push(at - startAt)
+      stats.perSecond[second].ok++
+    } else {
+      stats.failures.push({ at, sentAt: startAt, kind: error ?? `HTTP ${status}`, pid: connection.pid ?? null })
+      stats.perSecond[second].failed++
     }
   }
-  const done = Promise.all(Array.from({ length: connections }, (_, i) => loop(i))).then(() => {
-    clearTimeout(hardStop)
-    agent.destroy()
-    return stats
-  })
-  return { stats, stop: () => { stopping = true; return done } }
+  const load = clientLoad({ port, path: '/', connections, rate, timeoutS, durationS: maxS, onSettle })
+  return { stats, stop: () => load.stop().then((r) => ({ ...stats, sent: r.sent, unfinished: r.unfinished })) }
 }
 
 // ── chaos ────────────────────────────────────────────────────────────────────
@@ -607,7 +566,7 @@ function printReport (r, c) {
   out.push(`## cluster-run soak — ${SECONDS} s, seed ${SEED}, node ${process.version}, ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? '?'})`)
   out.push('')
   out.push(`\`node dist/bundle/cli.js bench/apps/soak-app.js -w ${WORKERS} --config soak.config.json\` (primary pid ${c?.pid ?? '–'}), config: \`${JSON.stringify(CLUSTER_CONFIG)}\`. ` +
-    `Load: node:http keep-alive, ${CONNECTIONS} connections paced to ${RATE} req/s in all, ${TIMEOUT_S} s timeout, for the whole run. ` +
+    `Load: bench/lib/client.js, ${CONNECTIONS} keep-alive connections paced to ${RATE} req/s in all, ${TIMEOUT_S} s timeout, for the whole run. ` +
     `Chaos every ${CHAOS_GAP_MS[0] / 1000}–${CHAOS_GAP_MS[1] / 1000} s from ${fmt(PHASES.settleS)} s until ${fmt(PHASES.chaosEndS)} s (the first sample after its first quarter, ${fmt(PHASES.warmEndS)} s): ` +
     `SIGKILL a worker, pause one ${SHORT_PAUSE_MS.join('–')} ms or ${LONG_PAUSE_MS.join('–')} ms (SIGSTOP/SIGCONT; hang check 2 s), SIGHUP, SIGTTIN/SIGTTOU (${MIN_WORKERS}–${MAX_WORKERS} workers), ` +
     `GET /grow?mb=${GROW_MB} (past maxMemoryMb). Rerun the same chaos with \`SOAK_SEED=${SEED}\`.`)

@@ -7,8 +7,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CLI, ROOT, appPath } from './contenders.js'
-import { load } from './load.js'
-import { httpLoad } from './http-load.js'
+import { load } from './client.js'
 import { watchCpu } from './cpu.js'
 import { fmt, max, median } from './stats.js'
 
@@ -99,14 +98,15 @@ export async function finish (c, context) {
   return info
 }
 
-/** A load against a contender, with the machine's CPU use by other processes recorded. */
-export async function measure (c, { client = 'autocannon', ...opts }) {
+/** classify() for loads that count the guard's refusals apart: 2xx, 503 and the rest. */
+export const okShedOther = (res) => (res.status >= 200 && res.status < 300 ? 'ok' : res.status === 503 ? 'shed' : 'other')
+
+/** A load (bench/lib/client.js) against a contender, with the machine's CPU use by other processes recorded. */
+export async function measure (c, opts) {
   const cpuDone = watchCpu(c)
-  const result = await (client === 'node:http' ? httpLoad : load)({ port: c.port, ...opts })
+  const result = await load({ port: c.port, ...opts })
   result.cpu = cpuDone()
-  if (result.unanswered > 0 && !opts.during) {
-    note(`${c.label}: ${result.unanswered} requests of ${opts.path} written and never answered (no restart was going on)`, { statuses: result.statuses, errorKinds: result.errorKinds })
-  }
+  if (result.unfinished > 0) note(`${c.label}: ${result.unfinished} requests of ${opts.path} still unanswered when the load gave up on them`, { statuses: result.statuses, errorKinds: result.errorKinds })
   return result
 }
 

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CLI, KINDS, freePort, start } from '../lib/contenders.js'
-import { load } from '../lib/load.js'
+import { load } from '../lib/client.js'
 import { fmt, median, table } from '../lib/stats.js'
 import { CONFIG, HEAVY_APP, QUICK, REPS, finish, measure, otherLoadLine, progress, rotate, slim } from '../lib/shared.js'
 
@@ -75,7 +75,7 @@ async function run () {
       try {
         await load({ port, ...CONFIG.warmup })
         const workers = [...c.workerPids]
-        r.flood = await measure(c, { client: 'node:http', ...FLOOD })
+        r.flood = await measure(c, FLOOD)
         const gaveUpAt = r.flood.settledAt
         r.closeWait = closeWait(port)
         Object.assign(r, await untilIdle(workers, gaveUpAt))
@@ -103,8 +103,8 @@ async function run () {
       closeWait: median(mine.map((r) => r.closeWait)),
       answered: median(mine.map((r) => r.flood.ok)),
       gaveUp: median(mine.map((r) => r.flood.timeouts)),
-      p50Ms: median(mine.map((r) => r.flood.latencyOk.p50)),
-      p99Ms: median(mine.map((r) => r.flood.latencyOk.p99)),
+      p50Ms: median(mine.map((r) => r.flood.latency.ok.p50)),
+      p99Ms: median(mine.map((r) => r.flood.latency.ok.p99)),
       abandoned: median(mine.map((r) => r.abandoned)),
     }]
   }))

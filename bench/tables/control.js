@@ -9,6 +9,7 @@ import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { startLoad } from '../lib/client.js'
 import { CLI, ROOT, freePort, start } from '../lib/contenders.js'
 import { watchCpu } from '../lib/cpu.js'
 import { fmt, max, median, summarize, table, verdict } from '../lib/stats.js'
@@ -91,46 +92,28 @@ function timedNode (args, env) {
 }
 
 /**
- * The CPU flood: `concurrency` lanes, each sending GET /spin?ms=N on its own
- * keep-alive connection to 127.0.0.1, the next as soon as the previous is answered.
- * It stops when stop() is called or after `capMs`, whichever comes first.
+ * The CPU flood: a closed loop of `concurrency` keep-alive connections to
+ * 127.0.0.1, each sending GET /spin?ms=N again as soon as the previous one is
+ * answered (bench/lib/client.js). It stops when stop() is called or after `capMs`,
+ * whichever comes first; the answers name the worker that ran them.
  */
 function flood ({ port, concurrency, spinMs, capMs }) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
-  const deadline = performance.now() + capMs
-  const stats = { concurrency, spinMs, ok: 0, failed: 0, errors: {}, byPid: {}, startedAt: performance.now(), durationMs: null, cappedOut: false }
-  let stopped = false
-  const one = () => new Promise((resolve) => {
-    const fail = (kind) => { stats.failed++; stats.errors[kind] = (stats.errors[kind] ?? 0) + 1; resolve(false) }
-    const req = http.get({ host: '127.0.0.1', port, path: `/spin?ms=${spinMs}`, agent }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (c) => { body += c })
-      res.on('end', () => {
-        if (res.statusCode !== 200) return fail(`status ${res.statusCode}`)
-        stats.ok++
-        let pid = 'unknown'
-        try { pid = JSON.parse(body).pid } catch {}
-        stats.byPid[pid] = (stats.byPid[pid] ?? 0) + 1
-        resolve(true)
-      })
-      res.on('error', (err) => fail(err.code ?? err.message))
-    })
-    req.setTimeout(60_000, () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })))
-    req.on('error', (err) => fail(err.code ?? err.message))
-  })
-  const lane = async () => {
-    while (!stopped) {
-      if (performance.now() >= deadline) { stats.cappedOut = true; break }
-      if (!(await one())) await sleep(50)
-    }
+  const byPid = {}
+  const classify = (res) => {
+    if (res.status !== 200) return 'other'
+    let pid = 'unknown'
+    try { pid = JSON.parse(res.body.toString('utf8')).pid } catch {}
+    byPid[pid] = (byPid[pid] ?? 0) + 1
+    return 'ok'
   }
-  const done = Promise.all(Array.from({ length: concurrency }, lane)).then(() => {
-    agent.destroy()
-    stats.durationMs = Math.round(performance.now() - stats.startedAt)
-    return stats
-  })
-  return { stats, done, stop: () => { stopped = true; return done } }
+  const load = startLoad({ port, path: `/spin?ms=${spinMs}`, connections: concurrency, durationS: capMs / 1000, timeoutS: 60, classify })
+  const stats = (r) => {
+    const errors = { ...r.errorKinds }
+    for (const [status, n] of Object.entries(r.statuses)) if (status !== '200') errors[`status ${status}`] = n
+    const durationMs = Math.round(r.settledAt - r.startedAt)
+    return { concurrency, spinMs, ok: r.ok, failed: r.failed, errors, byPid, durationMs, cappedOut: durationMs >= capMs }
+  }
+  return { stop: () => load.stop().then(stats) }
 }
 
 /**

@@ -9,7 +9,7 @@
 //      (30 s by default) → its replacement listens, under a light paced load
 //   5. worker CPU per request: utime + stime of the workers (/proc/<pid>/stat)
 //      over a paced load at a fixed rate on the hello app, divided by the requests
-//   6. /light req/s (autocannon, closed loop): reported, no target
+//   6. /light req/s (a closed loop): reported, no target
 // BENCH_ONLY=footprint runs it alone.
 import { execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
@@ -19,7 +19,7 @@ import { pathToFileURL } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CLI, ROOT, appPath, freePort, isOurs, rssMb, start, track } from '../lib/contenders.js'
 import { watchCpu } from '../lib/cpu.js'
-import { pacedClient } from '../lib/paced-load.js'
+import { load, startLoad } from '../lib/client.js'
 import { fmt, fmtRatio, max, median, ratio, table, verdict } from '../lib/stats.js'
 import { CONFIG, HEAVY_APP, QUICK, finish, measure, note, otherLoadLine, progress, rotate, slim, strip } from '../lib/shared.js'
 
@@ -113,8 +113,8 @@ function compare (pairs) {
 
 function slimLoad (r) {
   if (!r) return null
-  const { latencyOk, latencyShed, latencyOther, duringResult, ...rest } = r
-  return { ...rest, p99: latencyOk?.p99 ?? null, mean: latencyOk?.mean ?? null }
+  const { latency, duringResult, ...rest } = r
+  return { ...rest, p99: latency.ok.p99, mean: latency.ok.mean }
 }
 
 // ---------------------------------------------------------------------------
@@ -253,13 +253,11 @@ async function restartRound (r, env) {
   const S = SETTINGS.restart
   const order = pairOrder(r)
   const cs = {}
-  const clients = {}
   const loads = {}
   try {
     for (const kind of order) {
       cs[kind] = await start(kind, { app: HEAVY_APP, workers: SETTINGS.workers, port: await freePort(), env })
-      clients[kind] = await pacedClient({ port: cs[kind].port, path: S.path, connections: S.connections })
-      loads[kind] = clients[kind].run({ rate: S.rate, durationS: 3600 })
+      loads[kind] = startLoad({ port: cs[kind].port, path: S.path, connections: S.connections, rate: S.rate, durationS: 3600 })
     }
     const lastFork = Math.max(...order.map((k) => Math.max(...cs[k].events.filter((e) => e.event === 'worker.fork' || e.event === 'fork').map((e) => e.at))))
     const waitMs = Math.max(0, lastFork + S.upMs - performance.now())
@@ -284,10 +282,8 @@ async function restartRound (r, env) {
     }
     const loadResults = {}
     for (const kind of order) {
-      clients[kind].stop()
-      loadResults[kind] = await loads[kind]
-      clients[kind].close()
-      clients[kind] = null
+      loadResults[kind] = slimLoad(await loads[kind].stop())
+      loads[kind] = null
     }
     const exits = {}
     for (const kind of order) {
@@ -299,8 +295,7 @@ async function restartRound (r, env) {
     return { round: r, order, kills, loads: loadResults, exits, contenders: Object.fromEntries(order.map((k) => [k, slim(cs[k])])) }
   } finally {
     for (const kind of order) {
-      clients[kind]?.stop()
-      clients[kind]?.close()
+      await loads[kind]?.stop()
       if (cs[kind]) await cs[kind].stop()
     }
   }
@@ -322,17 +317,15 @@ function cpuSnapshot (c) {
 async function cpuRun (kind, env) {
   const S = SETTINGS.cpu
   const c = await start(kind, { app: HELLO_APP, workers: SETTINGS.workers, port: await freePort(), env })
-  let client
+  const paced = { port: c.port, path: S.path, connections: S.connections, rate: S.rate }
   try {
-    client = await pacedClient({ port: c.port, path: S.path, connections: S.connections })
-    const warm = await client.run({ rate: S.rate, durationS: S.warmupS })
+    // the measured load opens connections of its own: 16 connects in ~60 000 requests
+    const warm = await load({ ...paced, durationS: S.warmupS })
     const before = cpuSnapshot(c)
     const cpuDone = watchCpu(c)
-    const load = await client.run({ rate: S.rate, durationS: S.durationS })
-    load.cpu = cpuDone()
+    const measured = await load({ ...paced, durationS: S.durationS })
+    measured.cpu = cpuDone()
     const after = cpuSnapshot(c)
-    client.close()
-    client = null
     let ticks = 0
     let ns = 0
     const gone = []
@@ -344,9 +337,9 @@ async function cpuRun (kind, env) {
       ns += b.ns - a.ns
     }
     if (gone.length || Object.keys(before.workers).length !== SETTINGS.workers) note(`table footprint: ${LABEL[kind]}: the workers changed during the CPU run`, { before: Object.keys(before.workers), gone })
-    const served = load.ok + load.non2xx
-    if (load.errors || load.non2xx || load.unfinished) note(`table footprint: ${LABEL[kind]}: the paced load had failures`, { errors: load.errors, non2xx: load.non2xx, unfinished: load.unfinished, errorKinds: load.errorKinds })
-    if (load.achievedRate < S.minAchieved * S.rate) note(`table footprint: ${LABEL[kind]}: the paced load reached ${fmt(load.achievedRate)} req/s of ${S.rate}`, { achievedRate: load.achievedRate, maxBacklog: load.maxBacklog })
+    const served = measured.answered
+    if (measured.failed || measured.unfinished) note(`table footprint: ${LABEL[kind]}: the paced load had failures`, { failed: measured.failed, statuses: measured.statuses, unfinished: measured.unfinished, errorKinds: measured.errorKinds })
+    if (measured.achievedRate < S.minAchieved * S.rate) note(`table footprint: ${LABEL[kind]}: the paced load reached ${fmt(measured.achievedRate)} req/s of ${S.rate}`, { achievedRate: measured.achievedRate, maxBacklog: measured.maxBacklog })
     const selfUs = (after.self.user + after.self.system) - (before.self.user + before.self.system)
     const exit = await finish(c, 'table footprint, CPU per request')
     return {
@@ -359,12 +352,11 @@ async function cpuRun (kind, env) {
       primaryUsPerRequest: served && after.primary.ticks !== null ? ((after.primary.ticks - before.primary.ticks) / CLK_TCK) * 1e6 / served : null,
       clientUsPerRequest: served ? selfUs / served : null,
       warmup: { achievedRate: warm.achievedRate, ok: warm.ok, errors: warm.errors },
-      load: { ...load, latency: { p50: load.latency.p50, p99: load.latency.p99, max: load.latency.max } },
+      load: { ...slimLoad(measured), p50: measured.latency.ok.p50, max: measured.latency.ok.max },
       exit,
       contender: slim(c),
     }
   } finally {
-    client?.close()
     await c.stop()
   }
 }
@@ -424,11 +416,11 @@ function summarize ({ starts, boot, restarts, cpu }) {
     cpuPrimary: compare(sides(cpu, (x) => x.primaryUsPerRequest)),
     cpuAchieved: cpu.flatMap((p) => [p[BARE].load.achievedRate, p[CR].load.achievedRate]),
     cpuClientUs: median(cpu.flatMap((p) => [p[BARE].clientUsPerRequest, p[CR].clientUsPerRequest])),
-    cpuP99: { bare: median(cpu.map((p) => p[BARE].load.latency.p99)), cr: median(cpu.map((p) => p[CR].load.latency.p99)) },
+    cpuP99: { bare: median(cpu.map((p) => p[BARE].load.p99)), cr: median(cpu.map((p) => p[CR].load.p99)) },
     bootOnline: compare(boot.pairs.map((p) => ({ bare: p.bareOnlineMs, cr: p.crOnlineMs }))),
     restartReady: median(restarts.flatMap((r) => r.kills.filter((k) => k.kind === CR).map((k) => k.readyMs))),
     restartUptimeMinS: (Math.min(...restarts.flatMap((r) => r.kills.map((k) => k.uptimeMs ?? Infinity)))) / 1000,
-    restartLoadFailed: Object.fromEntries([BARE, CR].map((k) => [k, restarts.reduce((n, r) => n + (r.loads[k]?.errors ?? 0) + (r.loads[k]?.non2xx ?? 0), 0)])),
+    restartLoadFailed: Object.fromEntries([BARE, CR].map((k) => [k, restarts.reduce((n, r) => n + (r.loads[k]?.failed ?? 0), 0)])),
     startFirstFork: compare(sides(starts, (x) => x.firstForkMs)),
     rssAfterLoad: compare(sides(starts.filter((p) => p[BARE].light && p[CR].light), (x) => x.rssAfterLoadMb)),
     references: Object.fromEntries(REFERENCES.map((k) => [k, {
@@ -469,7 +461,7 @@ function print (res) {
       line('worker boot: fork → listening, hello app (bare = no preload)', 'boot', 'ms', 1, `≤ bare + ${T.bootDeltaMs} ms`, verdicts.boot),
       line(`restart: kill -9 → replacement listening (Express, up > ${S.restart.resetAfterMs / 1000} s, /light ${S.restart.rate} req/s)`, 'restart', 'ms', 0, `≤ bare + ${T.restartDeltaMs} ms`, verdicts.restart),
       line(`worker CPU per request at ${S.cpu.rate} req/s (hello app, 2 workers)`, 'cpu', 'µs', 2, `≤ bare + ${T.cpuDeltaUs} µs`, verdicts.cpu),
-      line(`/light req/s (Express, autocannon ${S.light.connections} connections, ${S.light.durationS} s)`, 'light', 'req/s', 0, 'reported', undefined),
+      line(`/light req/s (Express, closed loop, ${S.light.connections} connections, ${S.light.durationS} s)`, 'light', 'req/s', 0, 'reported', undefined),
     ],
     'lrrrrrrll',
   )
@@ -506,8 +498,8 @@ function print (res) {
     `**RSS and start:** ${S.startPairs} pairs of starts of \`bench/apps/express-heavy.js\`; VmRSS (\`/proc/<pid>/status\`) of the primary ${S.rssAfterMs} ms after the last worker listens (cluster-run: the second \`worker.ready\`; bare: its \`all-listening\` line); of that, spawn → the first fork seen: ${fmt(extra.startFirstFork.bare)} ms bare, ${fmt(extra.startFirstFork.cr)} ms cluster-run (medians). After the /light load of the first ${S.lightPairs} pair(s): ${fmt(extra.rssAfterLoad.bare, 1)} MB bare, ${fmt(extra.rssAfterLoad.cr, 1)} MB cluster-run.`,
     `**Worker boot:** \`bench/lib/boot-forks.js\`, a node:cluster primary forking \`bench/apps/hello.js\` ${S.bootForks} times with \`--import ${path.relative(ROOT, new URL(res.boot.preloadUrl).pathname)}\` and cluster-run's launch environment and ${S.bootForks} times without, alternating, one worker at a time; fork → the \`listening\` event in that primary (fork → \`online\`: ${fmt(extra.bootOnline.bare, 1)} ms plain, ${fmt(extra.bootOnline.cr, 1)} ms with the preload).`,
     `**Restart:** ${S.restart.rounds} round(s); in each, both contenders run side by side on their own ports, each under a paced /light load of ${S.restart.rate} req/s over ${S.restart.connections} keep-alive connections; once every worker has been up ${S.restart.upMs / 1000} s (killed workers were up at least ${fmt(extra.restartUptimeMinS, 1)} s), one worker of each slot of each contender gets \`kill -9\`, alternately, ${S.restart.settleMs / 1000} s apart; kill → the replacement's \`listening\` (bare) or \`worker.listening\` of the slot (cluster-run; its \`worker.ready\` came ${fmt(extra.restartReady)} ms after the kill, median). Requests lost with the killed workers: ${extra.restartLoadFailed[BARE]} bare, ${extra.restartLoadFailed[CR]} cluster-run.`,
-    `**CPU per request:** ${S.cpu.runs} run(s) per contender, alternating, each a fresh cluster of \`bench/apps/hello.js\` (node:http) with 2 workers: a paced open-loop load (\`bench/lib/paced-load.js\`, ${S.cpu.connections} keep-alive connections, a request every 1/${S.cpu.rate} s, no pipelining) for ${S.cpu.warmupS} s, then ${S.cpu.durationS} s measured: utime + stime of both workers (\`/proc/<pid>/stat\`, CLK_TCK ${res.clkTck}) over the measured part, divided by the requests answered. Achieved: ${fmt(Math.min(...achieved))}–${fmt(Math.max(...achieved))} req/s; client p99 ${fmt(extra.cpuP99.bare, 2)} ms bare, ${fmt(extra.cpuP99.cr, 2)} ms cluster-run. Cross-check from \`/proc/<pid>/schedstat\` (ns on CPU): ${fmt(extra.cpuSchedstat.bare, 2)} µs bare, ${fmt(extra.cpuSchedstat.cr, 2)} µs cluster-run (${sign(extra.cpuSchedstat.delta, 2)} µs). The primary's own CPU per request: ${fmt(extra.cpuPrimary.bare, 2)} µs bare, ${fmt(extra.cpuPrimary.cr, 2)} µs cluster-run. The load generator shares the 2 cores (${fmt(extra.cpuClientUs, 1)} µs of CPU per request in the bench process).`,
-    `**/light:** autocannon, ${S.light.connections} connections for ${S.light.durationS} s after a ${S.warmup.durationS} s warm-up, in the first ${S.lightPairs} start pair(s): a closed loop on 2 cores shared with the load generator, where pairs differ by several percent; the CPU row is the one that resolves a few percent.`,
+    `**CPU per request:** ${S.cpu.runs} run(s) per contender, alternating, each a fresh cluster of \`bench/apps/hello.js\` (node:http) with 2 workers: a paced load (\`bench/lib/client.js\`, ${S.cpu.connections} keep-alive connections used in turn, a request every 1/${S.cpu.rate} s, no pipelining) for ${S.cpu.warmupS} s, then a fresh one for ${S.cpu.durationS} s, measured: utime + stime of both workers (\`/proc/<pid>/stat\`, CLK_TCK ${res.clkTck}) over the measured part, divided by the requests answered. Achieved: ${fmt(Math.min(...achieved))}–${fmt(Math.max(...achieved))} req/s; client p99 ${fmt(extra.cpuP99.bare, 2)} ms bare, ${fmt(extra.cpuP99.cr, 2)} ms cluster-run. Cross-check from \`/proc/<pid>/schedstat\` (ns on CPU): ${fmt(extra.cpuSchedstat.bare, 2)} µs bare, ${fmt(extra.cpuSchedstat.cr, 2)} µs cluster-run (${sign(extra.cpuSchedstat.delta, 2)} µs). The primary's own CPU per request: ${fmt(extra.cpuPrimary.bare, 2)} µs bare, ${fmt(extra.cpuPrimary.cr, 2)} µs cluster-run. The load generator shares the 2 cores (${fmt(extra.cpuClientUs, 1)} µs of CPU per request in the bench process).`,
+    `**/light:** a closed loop of ${S.light.connections} keep-alive connections for ${S.light.durationS} s after a ${S.warmup.durationS} s warm-up, in the first ${S.lightPairs} start pair(s): on 2 cores shared with the load generator, where pairs differ by several percent; the CPU row is the one that resolves a few percent.`,
     `**Other managers:** after each pair, one start of each of ${REFERENCES.map((k) => LABEL[k]).join(' and ')} (\`bench/throng-primary.js\`: throng's worker function imports the app; \`pm2-runtime start <app> -i 2\`, ready when the port accepts; its primary is the pm2-runtime process), measured the same way, rotating their order.`,
     `Targets met: ${met} of ${Object.keys(verdicts).length} (the issue's four: primary RSS, CPU per request, restart, worker boot + cluster start).`,
   ]

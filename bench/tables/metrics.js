@@ -8,7 +8,7 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { KINDS, ROOT, appPath, freePort, start } from '../lib/contenders.js'
 import { watchCpu } from '../lib/cpu.js'
-import { load } from '../lib/load.js'
+import { load } from '../lib/client.js'
 import { fmt, fmtRatio, median, ratio, summarize, table, verdict } from '../lib/stats.js'
 import { CONFIG, QUICK, REPS, finish, measure, note, otherLoadLine, progress, slim } from '../lib/shared.js'
 
@@ -58,7 +58,7 @@ function registerKind () {
   }
 }
 
-/** GET on 127.0.0.1; resolves with status, body, ms (never rejects). */
+/** One GET on 127.0.0.1 (a scrape: its body is read); resolves with status, body, ms (never rejects). */
 function get (port, urlPath, agent, timeoutMs = 10_000) {
   return new Promise((resolve) => {
     const t0 = performance.now()
@@ -117,10 +117,9 @@ async function scrapeRun (workers) {
   progress(`table metrics: ${SETTINGS.scrapes} sequential scrapes, ${workers} workers`)
   const c = await start(KIND, { app: APP, workers, port, args: ['--metrics-port', String(mport), '-n', clusterName()] })
   const run = { workers, ...slim(c), metricsPort: mport }
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 })
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
   try {
-    const primed = await Promise.all(Array.from({ length: SETTINGS.primeRequests }, () => get(port, '/light', agent)))
-    run.primed = primed.filter((r) => r.status === 200).length
+    run.primed = (await load({ port, path: '/light', connections: 8, amount: SETTINGS.primeRequests })).ok
     await sleep(SETTINGS.idleMs)
     // the first scrape of a primary (cold code paths) is kept apart from the measured ones
     run.firstScrape = await scrape(mport, agent)
@@ -146,7 +145,7 @@ async function scrapeRun (workers) {
   return run
 }
 
-/** /light under autocannon, after a warm-up; the "on" arm is scraped every second during the measured load. */
+/** /light under a closed-loop load, after a warm-up; the "on" arm is scraped every second during the measured load. */
 async function throughputRun (armId, rep) {
   const arm = ARMS[armId]
   const port = await freePort()
@@ -177,7 +176,7 @@ async function throughputRun (armId, rep) {
     run.scrapesDuringLoad = run.light.duringResult ?? null
     delete run.light.duringResult
     const sc = run.scrapesDuringLoad
-    progress(`  /light ${fmt(run.light.rps)} req/s, p99 ${fmt(run.light.latencyOk.p99, 1)} ms, failed ${run.light.failed}` +
+    progress(`  /light ${fmt(run.light.rps)} req/s, p99 ${fmt(run.light.latency.ok.p99, 1)} ms, failed ${run.light.failed}` +
       (sc ? `; ${sc.ok}/${sc.n} scrapes, median ${fmt(sc.latency.p50, 1)} ms, max ${fmt(sc.latency.max, 1)} ms, missing≠0 in ${sc.missingNonZero}` : ''))
     if (run.light.failed) note(`metrics: /light (${arm.label}, pair ${rep + 1}) had ${run.light.failed} failed requests`, { errorKinds: run.light.errorKinds, statuses: run.light.statuses })
     if (sc?.failed) note(`metrics: ${sc.failed} of ${sc.n} scrapes under load failed (pair ${rep + 1})`, sc.errors)
@@ -206,7 +205,7 @@ async function run () {
     summary[armId] = {
       n: mine.length,
       rps: median(mine.map((r) => r.light.rps)),
-      p99Ms: median(mine.map((r) => r.light.latencyOk.p99)),
+      p99Ms: median(mine.map((r) => r.light.latency.ok.p99)),
       failed: mine.reduce((s, r) => s + r.light.failed, 0),
       perRun: mine.map((r) => Math.round(r.light.rps)),
     }
@@ -258,7 +257,7 @@ function print (r) {
       `${x.appCounterOk ? 'yes' : 'NO'} (${x.appCounter ?? '–'}/${x.primed})`,
     ]), 'rrrrrrrrrl'))
   out.push('')
-  out.push(`/light throughput: ${s.throughputWorkers} workers, autocannon ${CONFIG.light.connections} keep-alive connections for ${CONFIG.light.durationS} s after a ` +
+  out.push(`/light throughput: ${s.throughputWorkers} workers, a closed loop of ${CONFIG.light.connections} keep-alive connections for ${CONFIG.light.durationS} s after a ` +
     `${CONFIG.warmup.durationS} s warm-up, a fresh cluster per run; ${s.pairs} rounds, off and on alternating which goes first. ` +
     'The "on" cluster runs with `--metrics-port` and is scraped every second during the measured load.')
   out.push('')

@@ -1,21 +1,19 @@
 // Table 3 — overload protection: the /heavy flood against cluster-run, unguarded
 // and behind expressGuard with and without the loop-utilization limit, over
-// keep-alive connections (autocannon, table 1's load) and over new connections
+// keep-alive connections (a closed loop, table 1's load) and over new connections
 // (an open loop: requests sent on schedule, each on a connection of its own).
-import http from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { KINDS, freePort, start } from '../lib/contenders.js'
-import { watchCpu } from '../lib/cpu.js'
-import { load } from '../lib/load.js'
-import { fmt, max, median, summarize, table, verdict } from '../lib/stats.js'
-import { CONFIG, GUARDED_APP, HEAVY_APP, HEAVY_REPS, IDLE_MS, QUICK, REPS, TARGETS, finish, measure, otherLoadLine, progress, rotate, slim } from '../lib/shared.js'
+import { load } from '../lib/client.js'
+import { fmt, max, median, table, verdict } from '../lib/stats.js'
+import { CONFIG, GUARDED_APP, HEAVY_APP, HEAVY_REPS, IDLE_MS, QUICK, REPS, TARGETS, finish, measure, okShedOther, otherLoadLine, progress, rotate, slim } from '../lib/shared.js'
 
-// The open loop: `requests` GETs of /heavy at `ratePerS`, each on a new connection
-// (agent: false, `Connection: close`), sent on schedule whatever the answers: 4×
-// what 2 workers of 40 ms handlers serve. Kept in results.json as table3.openLoad.
-export const OPEN_LOAD = { path: '/heavy', requests: QUICK ? 200 : 300, ratePerS: 200, timeoutS: 30 }
+// The open loop: `amount` GETs of /heavy at `rate` per second, each on a new
+// connection (`Connection: close`), sent on schedule whatever the answers: 4× what
+// 2 workers of 40 ms handlers serve. Kept in results.json as table3.openLoad.
+export const OPEN_LOAD = { path: '/heavy', amount: QUICK ? 200 : 300, rate: 200, keepAlive: false, timeoutS: 30 }
 
-// `load` is 'keep' (CONFIG.heavy: autocannon over keep-alive connections) or 'open'
+// `load` is 'keep' (CONFIG.heavy: a closed loop over keep-alive connections) or 'open'
 // (OPEN_LOAD). `guard` names an entry of CONFIG.guards; `sheds` marks the rows
 // whose runs end in about a second because the guard refuses most of the flood
 // (they get all REPS repetitions; the others are as long as an unguarded flood
@@ -37,90 +35,14 @@ const T3_ROWS = [
 
 const LOAD_LABEL = { keep: 'keep-alive', open: 'new conns' }
 
-/**
- * The open loop against 127.0.0.1:port. Returns what lib/load.js returns for
- * autocannon (the fields the table reads), latencies measured from the moment
- * each request was due to its response's end.
- */
-async function openLoop ({ port, path, requests, ratePerS, timeoutS }) {
-  const ok = []
-  const shed = []
-  const otherStatus = []
-  const statuses = {}
-  const errorKinds = {}
-  let errors = 0
-  let timeouts = 0
-  let lastResponseAt = 0
-  const startedAt = performance.now()
-  const one = (dueAt) => new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      res.resume()
-      res.on('end', () => {
-        lastResponseAt = performance.now()
-        const ms = lastResponseAt - dueAt
-        statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1
-        if (res.statusCode >= 200 && res.statusCode < 300) ok.push(ms)
-        else if (res.statusCode === 503) shed.push(ms)
-        else otherStatus.push(ms)
-        resolve()
-      })
-      res.on('error', fail)
-    })
-    req.setTimeout(timeoutS * 1000, () => {
-      timeouts++
-      req.destroy(Object.assign(new Error('request timed out'), { code: 'TIMEOUT' }))
-    })
-    req.on('error', fail)
-    let failed = false
-    function fail (err) {
-      if (failed) return
-      failed = true
-      errors++
-      const kind = err?.code ?? err?.message ?? String(err)
-      errorKinds[kind] = (errorKinds[kind] ?? 0) + 1
-      resolve()
-    }
-  })
-  const pending = []
-  for (let i = 0; i < requests; i++) {
-    const dueAt = startedAt + (i * 1000) / ratePerS
-    const wait = dueAt - performance.now()
-    if (wait > 0) await sleep(wait)
-    pending.push(one(dueAt))
-  }
-  await Promise.all(pending)
-  const windowMs = (lastResponseAt || performance.now()) - startedAt
-  const non2xx = shed.length + otherStatus.length
-  return {
-    client: 'open loop',
-    path,
-    requests,
-    ratePerS,
-    windowMs,
-    ok: ok.length,
-    non2xx,
-    shed: shed.length,
-    errors, // timeouts included, as autocannon counts them
-    timeouts,
-    failed: errors + non2xx,
-    unanswered: 0, // every request ends in a response or an error
-    statuses,
-    errorKinds,
-    rps: ok.length / (windowMs / 1000),
-    latencyOk: summarize(ok),
-    latencyShed: summarize(shed),
-    latencyOther: summarize(otherStatus),
-  }
+/** The row's flood against a contender, 503s counted apart, with the machine's CPU use by other processes recorded. */
+function flood (c, row) {
+  return measure(c, { ...(row.load === 'keep' ? CONFIG.heavy : OPEN_LOAD), classify: okShedOther })
 }
 
-/** The row's flood against a contender, with the machine's CPU use by other processes recorded. */
-async function flood (c, row) {
-  if (row.load === 'keep') return measure(c, CONFIG.heavy)
-  const cpuDone = watchCpu(c)
-  const result = await openLoop({ port: c.port, ...OPEN_LOAD })
-  result.cpu = cpuDone()
-  return result
-}
+/** What a load counted as shed (503), and their latencies. */
+const shed = (r) => r.classes.shed ?? 0
+const latencyShed = (r) => r.latency.shed ?? { p99: null }
 
 /** `expressGuard({ ... })` as the app calls it. */
 function guardCall (name) {
@@ -165,10 +87,10 @@ async function table3 (t1) {
       const run = { row: row.id, rep, from: 'table 3', ...slim(c) }
       try {
         // the guard is in front of the warm-up too: what it refuses of /light is the price of its limits
-        run.warmup = summarizeWarmup(await load({ port, ...CONFIG.warmup }))
+        run.warmup = summarizeWarmup(await load({ port, ...CONFIG.warmup, classify: okShedOther }))
         if (IDLE_MS) await sleep(IDLE_MS)
         run.heavy = await flood(c, row)
-        progress(`  accepted ${run.heavy.ok}, shed ${run.heavy.shed}, errors ${run.heavy.errors}, p99 accepted ${fmt(run.heavy.latencyOk.p99)} ms, p99 shed ${fmt(run.heavy.latencyShed.p99)} ms, ${fmt(run.heavy.windowMs / 1000, 1)} s`)
+        progress(`  accepted ${run.heavy.ok}, shed ${shed(run.heavy)}, errors ${run.heavy.errors}, p99 accepted ${fmt(run.heavy.latency.ok.p99)} ms, p99 shed ${fmt(latencyShed(run.heavy).p99)} ms, ${fmt(run.heavy.windowMs / 1000, 1)} s`)
       } finally {
         run.stop = await finish(c, `table 3 rep ${rep + 1}`)
       }
@@ -185,15 +107,15 @@ async function table3 (t1) {
       n: rs.length,
       from: rs[0]?.from ?? null,
       accepted: median(rs.map((r) => r.heavy.ok)),
-      shed: median(rs.map((r) => r.heavy.shed)),
-      other: median(rs.map((r) => r.heavy.non2xx - r.heavy.shed)),
+      shed: median(rs.map((r) => shed(r.heavy))),
+      other: median(rs.map((r) => r.heavy.classes.other ?? 0)),
       timeouts: median(rs.map((r) => r.heavy.timeouts)),
       timeoutsMax: max(rs.map((r) => r.heavy.timeouts)),
       errors: median(rs.map((r) => r.heavy.errors - r.heavy.timeouts)),
-      acceptedP99Ms: median(rs.map((r) => r.heavy.latencyOk.p99)),
-      acceptedP99MaxMs: max(rs.map((r) => r.heavy.latencyOk.p99)),
-      shedP99Ms: median(rs.map((r) => r.heavy.latencyShed.p99)),
-      shedP99MaxMs: max(rs.map((r) => r.heavy.latencyShed.p99)),
+      acceptedP99Ms: median(rs.map((r) => r.heavy.latency.ok.p99)),
+      acceptedP99MaxMs: max(rs.map((r) => r.heavy.latency.ok.p99)),
+      shedP99Ms: median(rs.map((r) => latencyShed(r.heavy).p99)),
+      shedP99MaxMs: max(rs.map((r) => latencyShed(r.heavy).p99)),
       wallS: median(rs.map((r) => r.heavy.windowMs / 1000)),
       overloadStarts: countBy(rs.flatMap((r) => r.overloadStarts ?? [])),
       warmupShedPct: median(rs.filter((r) => r.warmup).map((r) => 100 * r.warmup.shed / Math.max(1, r.warmup.ok + r.warmup.failed))),
@@ -209,7 +131,7 @@ async function table3 (t1) {
 }
 
 function summarizeWarmup (r) {
-  return { ok: r.ok, shed: r.shed, failed: r.failed, p99OkMs: r.latencyOk.p99 }
+  return { ok: r.ok, shed: shed(r), failed: r.failed, p99OkMs: r.latency.ok.p99 }
 }
 
 function countBy (xs) {
@@ -269,9 +191,9 @@ function printTable3 ({ runs, summary }) {
     `### Table 3 — overload protection (cluster-run, ${CONFIG.workers} workers; median of the runs in column n)`,
     '',
     `/heavy floods, sent ${IDLE_MS ? `after the workers idled ${IDLE_MS} ms following` : 'as soon as'} the /light warm-up ends: ` +
-      `"keep-alive" = ${heavy.amount} requests over ${heavy.connections} keep-alive connections (autocannon, ${heavy.timeoutS} s per-request timeout; ` +
-      'it ignores Retry-After: every 503 is followed at once by the next request on that connection); ' +
-      `"new conns" = an open loop of ${OPEN_LOAD.requests} requests at ${OPEN_LOAD.ratePerS}/s, each on a new connection ` +
+      `"keep-alive" = ${heavy.amount} requests over ${heavy.connections} keep-alive connections (closed loop, ${heavy.timeoutS} s per-request timeout; ` +
+      'Retry-After is ignored: every 503 is followed at once by the next request on that connection); ' +
+      `"new conns" = an open loop of ${OPEN_LOAD.amount} requests at ${OPEN_LOAD.rate}/s, each on a new connection ` +
       `(${OPEN_LOAD.timeoutS} s timeout; latency counted from the moment a request was due). ` +
       `Guards: "${GUARD_LABEL.lag}" = \`${guardCall('lag')}\`; "${GUARD_LABEL.elu}" = \`${guardCall('elu')}\`. ` +
       'Latencies measured at the client, split by status. ' +

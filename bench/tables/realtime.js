@@ -8,15 +8,13 @@
 // nothing registered by the app.
 import { execFileSync, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import autocannon from 'autocannon'
 import WebSocket from 'ws'
 import { KINDS, ROOT, appPath, freePort, start } from '../lib/contenders.js'
 import { watchCpu } from '../lib/cpu.js'
-import { load } from '../lib/load.js'
+import { load } from '../lib/client.js'
 import { fmt, fmtRatio, max, median, ratio, summarize, table } from '../lib/stats.js'
 import { CONFIG, HEAVY_APP, QUICK, REPS, finish, note, otherLoadLine, progress, slim, strip } from '../lib/shared.js'
 
@@ -87,105 +85,30 @@ function stickyXffConfig (dir) {
 /** A distinct client address for connection n, as a proxy would put it in X-Forwarded-For. */
 const clientIp = (n) => `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`
 
-/** autocannon over keep-alive connections, each with an X-Forwarded-For of its own. */
-async function keepAliveLoad ({ port, path: urlPath, connections, durationS }) {
-  const ok = []
-  const statuses = {}
-  const errorKinds = {}
-  let clients = 0
-  let lastResponseAt = 0
-  const startedAt = performance.now()
-  const instance = autocannon({
-    url: `http://127.0.0.1:${port}${urlPath}`,
-    connections,
-    duration: durationS,
-    timeout: 30,
-    setupClient: (client) => { client.setHeaders({ 'x-forwarded-for': clientIp(clients++) }) },
-  })
-  instance.on('response', (client, statusCode, bytes, latencyMs) => {
-    lastResponseAt = performance.now()
-    statuses[statusCode] = (statuses[statusCode] ?? 0) + 1
-    if (statusCode >= 200 && statusCode < 300) ok.push(latencyMs)
-  })
-  instance.on('reqError', (err) => {
-    const kind = err?.code ?? err?.message ?? String(err)
-    errorKinds[kind] = (errorKinds[kind] ?? 0) + 1
-  })
-  const result = await instance
-  const windowMs = (lastResponseAt || performance.now()) - startedAt
-  const non2xx = Object.entries(statuses).filter(([s]) => s < 200 || s >= 300).reduce((n, [, v]) => n + v, 0)
-  return { path: urlPath, connections, durationS, windowMs, ok: ok.length, errors: result.errors, failed: result.errors + non2xx, statuses, errorKinds, rps: ok.length / (windowMs / 1000), latencyOk: summarize(ok) }
+/** /light over keep-alive connections (a closed loop), each with an X-Forwarded-For of its own. */
+function keepAliveLoad ({ port, path: urlPath, connections, durationS }) {
+  return load({ port, path: urlPath, connections, durationS, timeoutS: 30, headers: (n) => ({ 'x-forwarded-for': clientIp(n) }) })
 }
 
 /**
- * New connections as fast as the cluster takes them: `concurrency` loops, each
+ * New connections as fast as the cluster takes them: `concurrency` lanes, each
  * opening a connection, sending one GET with `Connection: close` (and its own
- * X-Forwarded-For), reading the response to its end, and starting over.
+ * X-Forwarded-For), reading the response to its end, and starting over. The
+ * answers name the worker's pid: the share of the busiest worker.
  */
 async function handoffLoad ({ port, path: urlPath, concurrency, durationS, timeoutMs }) {
-  const statuses = {}
-  const errorKinds = {}
   const perPid = {}
-  const latencies = []
-  let n = 0
-  let lastDoneAt = 0
-  const startedAt = performance.now()
-  const stopAt = startedAt + durationS * 1000
-  const one = () => new Promise((resolve) => {
-    const id = n++
-    const t0 = performance.now()
-    const chunks = []
-    let done = false
-    const socket = net.connect({ host: '127.0.0.1', port })
-    const end = (err) => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      socket.destroy()
-      lastDoneAt = performance.now()
-      if (err) {
-        const kind = err.code ?? err.message
-        errorKinds[kind] = (errorKinds[kind] ?? 0) + 1
-      } else {
-        const text = Buffer.concat(chunks).toString('latin1')
-        const status = /^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? 'none'
-        statuses[status] = (statuses[status] ?? 0) + 1
-        if (status.startsWith('2')) {
-          latencies.push(lastDoneAt - t0)
-          const pid = /"pid":(\d+)/.exec(text)?.[1] ?? '?'
-          perPid[pid] = (perPid[pid] ?? 0) + 1
-        }
-      }
-      resolve()
-    }
-    const timer = setTimeout(() => end({ code: 'TIMEOUT' }), timeoutMs)
-    socket.on('connect', () => {
-      socket.write(`GET ${urlPath} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Forwarded-For: ${clientIp(id)}\r\nConnection: close\r\n\r\n`)
-    })
-    socket.on('data', (chunk) => chunks.push(chunk))
-    socket.on('end', () => end(null))
-    socket.on('error', (err) => end(err))
-  })
-  const loop = async () => { while (performance.now() < stopAt) await one() }
-  await Promise.all(Array.from({ length: concurrency }, loop))
-  const windowMs = (lastDoneAt || performance.now()) - startedAt
-  const ok = latencies.length
-  const shares = Object.values(perPid)
-  return {
-    path: urlPath,
-    concurrency,
-    durationS,
-    windowMs,
-    connections: n,
-    ok,
-    failed: n - ok,
-    statuses,
-    errorKinds,
-    perPid,
-    busiestWorkerShare: ok ? Math.max(...shares) / ok : null,
-    connPerS: ok / (windowMs / 1000),
-    latencyOk: summarize(latencies),
+  const classify = (res) => {
+    if (res.status < 200 || res.status >= 300) return 'other'
+    const pid = /"pid":(\d+)/.exec(res.body.toString('latin1'))?.[1] ?? '?'
+    perPid[pid] = (perPid[pid] ?? 0) + 1
+    return 'ok'
   }
+  const r = await load({
+    port, path: urlPath, connections: concurrency, keepAlive: false, durationS, timeoutS: timeoutMs / 1000, classify,
+    headers: (n) => ({ 'x-forwarded-for': clientIp(n) }),
+  })
+  return { ...r, concurrency, perPid, busiestWorkerShare: r.ok ? Math.max(...Object.values(perPid)) / r.ok : null, connPerS: r.rps }
 }
 
 /** A load with the primary's own CPU time (utime + stime) and the machine's other load recorded. */
@@ -211,13 +134,13 @@ async function httpRun (armId, rep, dir) {
     await load({ port, ...CONFIG.warmup })
     run.keepAlive = await withPrimaryCpu(c, () => keepAliveLoad({ port, ...SETTINGS.keepAlive }))
     const k = run.keepAlive
-    progress(`  keep-alive /light ${fmt(k.rps)} req/s, p99 ${fmt(k.latencyOk.p99, 1)} ms, failed ${k.failed}, primary CPU ${fmt(k.primaryCpuPct, 1)} %`)
+    progress(`  keep-alive /light ${fmt(k.rps)} req/s, p99 ${fmt(k.latency.ok.p99, 1)} ms, failed ${k.failed}, primary CPU ${fmt(k.primaryCpuPct, 1)} %`)
     run.handoff = await withPrimaryCpu(c, () => handoffLoad({ port, ...SETTINGS.handoff }))
     const h = run.handoff
     h.primaryUsPerConn = h.primaryCpuMs === null || !h.ok ? null : (1000 * h.primaryCpuMs) / h.ok
     progress(`  new connections ${fmt(h.connPerS)}/s, failed ${h.failed} ${JSON.stringify(h.errorKinds)}, primary ${fmt(h.primaryUsPerConn)} µs CPU per connection (${fmt(h.primaryCpuPct, 1)} % of a core), busiest worker ${fmt(100 * h.busiestWorkerShare)} %`)
     if (k.failed) note(`realtime: keep-alive /light under ${arm.label} (round ${rep + 1}) had ${k.failed} failed requests`, { errorKinds: k.errorKinds, statuses: k.statuses })
-    if (h.failed) note(`realtime: ${h.failed} of ${h.connections} new connections under ${arm.label} (round ${rep + 1}) failed`, { errorKinds: h.errorKinds, statuses: h.statuses })
+    if (h.failed) note(`realtime: ${h.failed} of ${h.sent} new connections under ${arm.label} (round ${rep + 1}) failed`, { errorKinds: h.errorKinds, statuses: h.statuses })
   } finally {
     run.stop = await finish(c, `table realtime, ${armId}, round ${rep + 1}`)
   }
@@ -426,7 +349,7 @@ async function run () {
     summary[armId] = {
       n: mine.length,
       rps: median(mine.map((r) => r.keepAlive.rps)),
-      p99Ms: median(mine.map((r) => r.keepAlive.latencyOk.p99)),
+      p99Ms: median(mine.map((r) => r.keepAlive.latency.ok.p99)),
       kaFailed: mine.reduce((s, r) => s + r.keepAlive.failed, 0),
       kaPrimaryCpuPct: median(mine.map((r) => r.keepAlive.primaryCpuPct)),
       rpsPerRun: mine.map((r) => Math.round(r.keepAlive.rps)),
@@ -436,7 +359,7 @@ async function run () {
       primaryUsPerConn: median(mine.map((r) => r.handoff.primaryUsPerConn)),
       handoffPrimaryCpuPct: median(mine.map((r) => r.handoff.primaryCpuPct)),
       busiestWorkerShare: median(mine.map((r) => r.handoff.busiestWorkerShare)),
-      connectP99Ms: median(mine.map((r) => r.handoff.latencyOk.p99)),
+      connectP99Ms: median(mine.map((r) => r.handoff.latency.ok.p99)),
     }
   }
   const rounds = []
@@ -499,7 +422,7 @@ function print (r) {
   out.push(`### Table realtime — sticky sessions against rr, and a rolling reload with open WebSockets (${r.cli.path}${r.cli.fallback ? ', the bundle did not run' : ''})`)
   out.push('')
   out.push(`${s.workers} workers, the Express /light of table 1, a fresh cluster per run, ${s.pairs} rounds with the order of the arms changing. ` +
-    `Keep-alive: autocannon ${s.keepAlive.connections} connections for ${s.keepAlive.durationS} s after a ${CONFIG.warmup.durationS} s warm-up. ` +
+    `Keep-alive: a closed loop of ${s.keepAlive.connections} connections for ${s.keepAlive.durationS} s after a ${CONFIG.warmup.durationS} s warm-up. ` +
     `New connections: ${s.handoff.concurrency} loops, each opening a connection, sending one GET with \`Connection: close\` and reading the answer, for ${s.handoff.durationS} s. ` +
     'Every connection carries its own X-Forwarded-For in every arm; only "sticky, by x-forwarded-for" places connections by it. ' +
     'Primary CPU: utime + stime of the primary process (/proc/<pid>/stat) during the load.')

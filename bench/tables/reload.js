@@ -1,13 +1,13 @@
 // Table 2 — rolling restart under load: cluster-run's SIGHUP reload against the
-// bare primary's restart by hand, measured with autocannon and a node:http client.
+// bare primary's restart by hand, under a closed-loop keep-alive load that honours
+// `Connection: close` and never retries (bench/lib/client.js): a request it loses is
+// a request the server really dropped.
 import os from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { KINDS, freePort, start } from '../lib/contenders.js'
-import { load } from '../lib/load.js'
+import { load } from '../lib/client.js'
 import { fmt, max, median, table } from '../lib/stats.js'
 import { CONFIG, HEAVY_APP, REPS, finish, measure, note, otherLoadLine, progress, rotate, slim, strip } from '../lib/shared.js'
-
-const HTTP_CLIENT_REPS = 1
 
 /** cluster-run: SIGHUP, then wait for reload.complete (or reload.aborted). */
 async function reloadClusterRun (c) {
@@ -59,10 +59,8 @@ async function reloadBare (c) {
 }
 
 const T2_ROWS = [
-  { id: 'bare/autocannon', kind: 'bare', client: 'autocannon' },
-  { id: 'cr-rr/autocannon', kind: 'cr-rr', client: 'autocannon' },
-  { id: 'bare/node:http', kind: 'bare', client: 'node:http' },
-  { id: 'cr-rr/node:http', kind: 'cr-rr', client: 'node:http' },
+  { id: 'bare', kind: 'bare' },
+  { id: 'cr-rr', kind: 'cr-rr' },
 ]
 
 async function table2 () {
@@ -70,17 +68,14 @@ async function table2 () {
   const cfg = CONFIG.reload
   for (let rep = 0; rep < REPS; rep++) {
     for (const row of rotate(T2_ROWS, rep)) {
-      // autocannon is the measurement; the node:http client is a once-per-run cross-check
-      if (row.client === 'node:http' && rep >= HTTP_CLIENT_REPS) continue
       const { kind } = row
       const port = await freePort()
-      progress(`table 2, repetition ${rep + 1}/${REPS}: ${KINDS[kind].label}, ${cfg.workers} workers, ${row.client} client`)
+      progress(`table 2, repetition ${rep + 1}/${REPS}: ${KINDS[kind].label}, ${cfg.workers} workers`)
       const c = await start(kind, { app: HEAVY_APP, workers: cfg.workers, port })
-      const run = { row: row.id, client: row.client, rep, ...slim(c) }
+      const run = { row: row.id, rep, ...slim(c) }
       try {
         await load({ port, ...CONFIG.warmup })
         run.load = await measure(c, {
-          client: row.client,
           path: cfg.path,
           connections: cfg.connections,
           durationS: cfg.durationS,
@@ -97,9 +92,9 @@ async function table2 () {
         run.reload = run.load.duringResult
         delete run.load.duringResult
         const r = run.reload
-        progress(`  ok ${run.load.ok}, failed ${run.load.failed} ${JSON.stringify(run.load.errorKinds)}, unanswered ${run.load.unanswered}, p99 ${fmt(run.load.latencyOk.p99, 1)} ms, restart ${fmt(r.ms)} ms (${r.event})`)
+        progress(`  ok ${run.load.ok}, failed ${run.load.failed} ${JSON.stringify(run.load.errorKinds)}, p99 ${fmt(run.load.latency.ok.p99, 1)} ms, restart ${fmt(r.ms)} ms (${r.event})`)
         if (kind === 'cr-rr') {
-          const what = `cluster-run reload under load (${row.client}, rep ${rep + 1})`
+          const what = `cluster-run reload under load (rep ${rep + 1})`
           if (r.event !== 'reload.complete') note(`${what} ended with ${r.event}`, r)
           else if (r.replaced !== cfg.workers) note(`${what} replaced ${r.replaced} of ${cfg.workers} workers`, r.events)
           if (run.load.failed > 0) note(`${what}: ${run.load.failed} failed requests`, { errorKinds: run.load.errorKinds, statuses: run.load.statuses, reloadEvents: r.events })
@@ -118,9 +113,7 @@ async function table2 () {
       ok: median(mine.map((r) => r.load.ok)),
       failed: median(mine.map((r) => r.load.failed)),
       failedMax: max(mine.map((r) => r.load.failed)),
-      unanswered: median(mine.map((r) => r.load.unanswered)),
-      unansweredMax: max(mine.map((r) => r.load.unanswered)),
-      p99Ms: median(mine.map((r) => r.load.latencyOk.p99)),
+      p99Ms: median(mine.map((r) => r.load.latency.ok.p99)),
       reloadMs: median(mine.map((r) => (r.reload.event === 'reload.complete' || r.reload.event === 'done') ? r.reload.ms : null)),
       reloadOutcomes: mine.map((r) => r.reload.event),
       errorKinds: mine.map((r) => r.load.errorKinds),
@@ -142,19 +135,18 @@ function printTable2 ({ runs, summary }) {
     for (const ek of s.errorKinds) for (const [k, v] of Object.entries(ek)) kinds[k] = (kinds[k] ?? 0) + v
     const detail = Object.entries(kinds).map(([k, v]) => `${k}×${v}`).join(', ') || '–'
     const failed = s.failedMax > s.failed ? `${fmt(s.failed)} (max ${s.failedMax})` : fmt(s.failed)
-    const lost = row.client !== 'autocannon' ? '–' : s.unansweredMax > s.unanswered ? `${fmt(s.unanswered)} (max ${s.unansweredMax})` : fmt(s.unanswered)
-    return [KINDS[row.kind].label, how[row.kind], row.client, `${s.n}`, fmt(s.ok), failed, lost, fmt(s.p99Ms, 1), fmt(s.reloadMs), detail]
+    return [KINDS[row.kind].label, how[row.kind], `${s.n}`, fmt(s.ok), failed, fmt(s.p99Ms, 1), fmt(s.reloadMs), detail]
   }).filter(Boolean)
   return [
     `### Table 2 — rolling restart under load (${cfg.workers} workers on ${os.availableParallelism()} cores; median of the runs in column n)`,
     '',
-    `/light, ${cfg.connections} keep-alive connections for ${cfg.durationS} s; the restart starts ${cfg.triggerAfterMs / 1000} s in. ` +
-      'autocannon is the measurement; the node:http keep-alive client (a protocol-abiding client, no retries) is a cross-check.',
+    `/light, ${cfg.connections} keep-alive connections for ${cfg.durationS} s (closed loop, ${cfg.timeoutS} s per-request timeout; ` +
+      'a connection is not reused after a response with `Connection: close`, and nothing is retried); ' +
+      `the restart starts ${cfg.triggerAfterMs / 1000} s in.`,
     '',
-    table(['contender', 'restart', 'client', 'n', 'ok', 'failed', 'unanswered', 'p99 ms', 'restart ms', 'errors, all runs'], rows, 'lllrrrrrrl'),
+    table(['contender', 'restart', 'n', 'ok', 'failed', 'p99 ms', 'restart ms', 'errors, all runs'], rows, 'llrrrrrl'),
     '',
-    '"failed" = errors (resets, timeouts) + non-2xx seen by the client during the whole run. "unanswered" (autocannon only): requests autocannon wrote on a ' +
-      'connection after the response that closed it — it ignores `Connection: close`, reconnects and counts them nowhere; the node:http client never sends those. ' +
+    '"failed" = errors (resets, timeouts) + non-2xx seen by the client during the whole run. ' +
       otherLoadLine(runs.map((r) => r.load)),
   ].join('\n')
 }
