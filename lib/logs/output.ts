@@ -5,7 +5,8 @@
 // be reopened for an outside logrotate (SIGUSR1).
 import fs from 'node:fs'
 import pino from 'pino'
-import { createStream, type RotatingFileStream } from 'rotating-file-stream'
+import { createRequire } from 'node:module'
+import type { RotatingFileStream } from 'rotating-file-stream'
 import { StartError } from '../common/errors.js'
 
 export interface FileOptions {
@@ -125,6 +126,8 @@ function openFile ({ path, size, interval, keep }: FileOptions): RotatingFileStr
   } catch (err) {
     throw new StartError(`cannot open the log file ${path}: ${(err as Error).message}`, 73)
   }
+  // loaded only when a file is asked for: the primary's memory is a target
+  const { createStream } = createRequire(import.meta.url)('rotating-file-stream') as typeof import('rotating-file-stream')
   const stream = createStream(path, {
     mode: FILE_MODE,
     rotate: keep,

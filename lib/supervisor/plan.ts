@@ -473,10 +473,12 @@ class Pass {
     for (const warning of input.warnings ?? []) this.#emit('config.warning', warning)
     const workers = reload.scaleTo ?? input.workers
     if (workers !== s.wish.workers) this.#emit('scale', { from: s.wish.workers, to: workers })
+    // said at start and again only when the reload changes what it is about
+    const changed = workers !== s.wish.workers || JSON.stringify(input.policy) !== JSON.stringify(s.policy)
     s.wish = { workers, generation: s.wish.generation + 1 }
     s.policy = input.policy
     s.crashes = []
-    this.#warnAboutPolicy(input.policy, workers)
+    if (changed) this.#warnAboutPolicy(input.policy, workers)
     reload.phase = 'replacing'
     this.steps.push({ do: 'adopt-config', generation: s.wish.generation })
     this.#emit('reload.start', { generation: s.wish.generation, workers })
