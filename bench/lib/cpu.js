@@ -2,6 +2,7 @@
 // time (/proc/stat) minus the CPU time of the bench itself, the contender's
 // primary (with its reaped workers) and its live workers. The benchmark shares
 // its cores with whatever else runs, so every run records this.
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 
 function machine () {
@@ -42,5 +43,20 @@ export function watchCpu (contender) {
     const mine = o1 - o0
     const pct = (x) => Math.round((1000 * x) / total) / 10
     return { busyPct: pct(busy), oursPct: pct(mine), otherPct: pct(Math.max(0, busy - mine)) }
+  }
+}
+
+/** Clock ticks per second, what /proc/<pid>/stat counts CPU time in. */
+export let CLK_TCK = 100
+try { CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100 } catch {}
+
+/** utime + stime of a PID in clock ticks (its own, not its reaped children's); null if it is gone. */
+export function cpuTicks (pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number)
+    return f[11] + f[12]
+  } catch {
+    return null
   }
 }

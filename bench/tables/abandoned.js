@@ -10,6 +10,7 @@ import fs from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CLI, KINDS, freePort, start } from '../lib/contenders.js'
 import { load } from '../lib/client.js'
+import { CLK_TCK, cpuTicks } from '../lib/cpu.js'
 import { fmt, median, table } from '../lib/stats.js'
 import { CONFIG, HEAVY_APP, QUICK, REPS, finish, measure, otherLoadLine, progress, rotate, slim } from '../lib/shared.js'
 
@@ -20,17 +21,6 @@ const IDLE_SHARE = 0.1
 const IDLE_WINDOW_MS = 300
 const IDLE_WAIT_MS = 90_000
 const TARGET_IDLE_S = 2
-
-const CLK_TCK = 100
-function cpuTicks (pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number)
-    return f[11] + f[12]
-  } catch {
-    return 0
-  }
-}
 
 /** The TCP connections on `port` in CLOSE-WAIT (the peer has closed; a process here still holds them). */
 function closeWait (port) {
@@ -49,12 +39,12 @@ function closeWait (port) {
 
 /** From `since` (performance.now()), samples the workers' CPU until they idle: the seconds that took and the CPU seconds they used meanwhile. */
 async function untilIdle (pids, since) {
-  const first = pids.reduce((sum, pid) => sum + cpuTicks(pid), 0)
+  const first = pids.reduce((sum, pid) => sum + (cpuTicks(pid) ?? 0), 0)
   const samples = [{ at: performance.now(), ticks: first }]
   while (performance.now() - since < IDLE_WAIT_MS) {
     await sleep(50)
     const at = performance.now()
-    const ticks = pids.reduce((sum, pid) => sum + cpuTicks(pid), 0)
+    const ticks = pids.reduce((sum, pid) => sum + (cpuTicks(pid) ?? 0), 0)
     samples.push({ at, ticks })
     const back = samples.findLast((s) => at - s.at >= IDLE_WINDOW_MS)
     if (!back) continue

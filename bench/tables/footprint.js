@@ -18,7 +18,7 @@ import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CLI, ROOT, appPath, freePort, isOurs, rssMb, start, track } from '../lib/contenders.js'
-import { watchCpu } from '../lib/cpu.js'
+import { CLK_TCK, cpuTicks, watchCpu } from '../lib/cpu.js'
 import { load, startLoad } from '../lib/client.js'
 import { fmt, fmtRatio, max, median, ratio, table, verdict } from '../lib/stats.js'
 import { CONFIG, HEAVY_APP, QUICK, finish, measure, note, otherLoadLine, progress, rotate, slim, strip } from '../lib/shared.js'
@@ -59,20 +59,6 @@ const REFERENCES = ['throng', 'pm2']
 const LABEL = { [BARE]: 'bare node:cluster', [CR]: 'cluster-run rr', throng: 'throng 5', pm2: 'PM2 7 (pm2-runtime)' }
 /** Pair i runs A then B for even i, B then A for odd i. */
 const pairOrder = (i) => (i % 2 === 0 ? [BARE, CR] : [CR, BARE])
-
-let CLK_TCK = 100
-try { CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100 } catch {}
-
-/** utime + stime of a PID in clock ticks (its own, not its reaped children's); null if gone. */
-function procTicks (pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number)
-    return f[11] + f[12]
-  } catch {
-    return null
-  }
-}
 
 /** Time on CPU of a PID in ns (/proc/<pid>/schedstat, first field): a finer cross-check of the ticks. */
 function schedNs (pid) {
@@ -308,8 +294,8 @@ function cpuSnapshot (c) {
   const workers = [...c.workerPids].filter((pid) => isOurs(pid))
   return {
     at: performance.now(),
-    workers: Object.fromEntries(workers.map((pid) => [pid, { ticks: procTicks(pid), ns: schedNs(pid) }])),
-    primary: { ticks: procTicks(c.pid), ns: schedNs(c.pid) },
+    workers: Object.fromEntries(workers.map((pid) => [pid, { ticks: cpuTicks(pid), ns: schedNs(pid) }])),
+    primary: { ticks: cpuTicks(c.pid), ns: schedNs(c.pid) },
     self: process.cpuUsage(),
   }
 }
@@ -463,7 +449,7 @@ function print (res) {
       line(`worker CPU per request at ${S.cpu.rate} req/s (hello app, 2 workers)`, 'cpu', 'µs', 2, `≤ bare + ${T.cpuDeltaUs} µs`, verdicts.cpu),
       line(`/light req/s (Express, closed loop, ${S.light.connections} connections, ${S.light.durationS} s)`, 'light', 'req/s', 0, 'reported', undefined),
     ],
-    'lrrrrrrll',
+    'lrrrrrrll'
   )
   const pairCell = (key, d) => {
     const r = rows[key]
@@ -479,7 +465,7 @@ function print (res) {
       ['worker CPU per request, µs', pairCell('cpu', 2)],
       ['/light req/s', pairCell('light', 0)],
     ],
-    'll',
+    'll'
   )
   const refs = extra.references ?? {}
   const refTable = table(
@@ -489,12 +475,12 @@ function print (res) {
       ...REFERENCES.filter((k) => refs[k]).map((k) => [LABEL[k], String(refs[k].n), `${fmt(refs[k].rssMb, 1)} MB`, `${fmt(refs[k].listenMs)} ms`]),
       [LABEL[CR], String(rows.rss.n), `${fmt(rows.rss.cr, 1)} MB`, `${fmt(rows.start.cr)} ms`],
     ],
-    'lrrr',
+    'lrrr'
   )
   const met = Object.values(verdicts).filter((v) => v === true).length
   const achieved = extra.cpuAchieved.filter((x) => typeof x === 'number')
   const notes = [
-    `Every pair runs both contenders back to back, bare first in odd pairs and cluster-run first in even ones; "bare" and "cluster-run" are the medians of each side, "difference" and "ratio" compare those medians (the verdicts use them), "median pair ratio" is the median of each pair's cluster-run / bare. cluster-run runs with its default config (\`-w 2\`, policy rr), the bare primary is \`bench/bare-primary.js\` (rr, Node's default on Linux).`,
+    'Every pair runs both contenders back to back, bare first in odd pairs and cluster-run first in even ones; "bare" and "cluster-run" are the medians of each side, "difference" and "ratio" compare those medians (the verdicts use them), "median pair ratio" is the median of each pair\'s cluster-run / bare. cluster-run runs with its default config (`-w 2`, policy rr), the bare primary is `bench/bare-primary.js` (rr, Node\'s default on Linux).',
     `**RSS and start:** ${S.startPairs} pairs of starts of \`bench/apps/express-heavy.js\`; VmRSS (\`/proc/<pid>/status\`) of the primary ${S.rssAfterMs} ms after the last worker listens (cluster-run: the second \`worker.ready\`; bare: its \`all-listening\` line); of that, spawn → the first fork seen: ${fmt(extra.startFirstFork.bare)} ms bare, ${fmt(extra.startFirstFork.cr)} ms cluster-run (medians). After the /light load of the first ${S.lightPairs} pair(s): ${fmt(extra.rssAfterLoad.bare, 1)} MB bare, ${fmt(extra.rssAfterLoad.cr, 1)} MB cluster-run.`,
     `**Worker boot:** \`bench/lib/boot-forks.js\`, a node:cluster primary forking \`bench/apps/hello.js\` ${S.bootForks} times with \`--import ${path.relative(ROOT, new URL(res.boot.preloadUrl).pathname)}\` and cluster-run's launch environment and ${S.bootForks} times without, alternating, one worker at a time; fork → the \`listening\` event in that primary (fork → \`online\`: ${fmt(extra.bootOnline.bare, 1)} ms plain, ${fmt(extra.bootOnline.cr, 1)} ms with the preload).`,
     `**Restart:** ${S.restart.rounds} round(s); in each, both contenders run side by side on their own ports, each under a paced /light load of ${S.restart.rate} req/s over ${S.restart.connections} keep-alive connections; once every worker has been up ${S.restart.upMs / 1000} s (killed workers were up at least ${fmt(extra.restartUptimeMinS, 1)} s), one worker of each slot of each contender gets \`kill -9\`, alternately, ${S.restart.settleMs / 1000} s apart; kill → the replacement's \`listening\` (bare) or \`worker.listening\` of the slot (cluster-run; its \`worker.ready\` came ${fmt(extra.restartReady)} ms after the kill, median). Requests lost with the killed workers: ${extra.restartLoadFailed[BARE]} bare, ${extra.restartLoadFailed[CR]} cluster-run.`,

@@ -245,7 +245,7 @@ function print (r) {
   const out = []
   out.push(`### Table metrics — the primary's /metrics (${r.cli.path}${r.cli.fallback ? ', the bundle did not run' : ''})`)
   out.push('')
-  out.push(`Scrapes: \`bench/apps/metrics-light.js\` (Express /light with a prom-client counter and histogram per response, \`exposeMetrics(register)\`), ` +
+  out.push('Scrapes: `bench/apps/metrics-light.js` (Express /light with a prom-client counter and histogram per response, `exposeMetrics(register)`), ' +
     `${s.primeRequests} /light requests, ${s.idleMs / 1000} s idle, one first scrape (its time in the "first" column), then ${s.scrapes} sequential \`GET /metrics\` over one keep-alive connection. ` +
     '"app counter": the aggregated `bench_http_requests_total` of /light read the priming requests exactly in every scrape. ' + otherLoadLine(r.scrapeRuns))
   out.push('')

@@ -105,7 +105,13 @@ async function handoffLoad ({ port, path: urlPath, concurrency, durationS, timeo
     return 'ok'
   }
   const r = await load({
-    port, path: urlPath, connections: concurrency, keepAlive: false, durationS, timeoutS: timeoutMs / 1000, classify,
+    port,
+    path: urlPath,
+    connections: concurrency,
+    keepAlive: false,
+    durationS,
+    timeoutS: timeoutMs / 1000,
+    classify,
     headers: (n) => ({ 'x-forwarded-for': clientIp(n) }),
   })
   return { ...r, concurrency, perPid, busiestWorkerShare: r.ok ? Math.max(...Object.values(perPid)) / r.ok : null, connPerS: r.rps }

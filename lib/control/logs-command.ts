@@ -73,7 +73,7 @@ export function render (envelope: Envelope, json: boolean, colour: boolean): str
   }
   const { seq: _s, time, line, ...source } = envelope
   const bytes = Buffer.from(line)
-  return (json ? jsonLine(bytes, source, time) : prettyLine(bytes, source, colour)).toString('utf8')
+  return Buffer.concat(json ? jsonLine(bytes, source, time) : prettyLine(bytes, source, colour)).toString('utf8')
 }
 
 /** HH:MM:SS.mmm of an ISO time. */

@@ -75,7 +75,8 @@ export async function openControlSocket (file: string, target: Controlled, ownDi
   await removeStale(file)
 
   const stopping = new Set<http.ServerResponse>()
-  const following = new Set<http.ServerResponse>()
+  /** each follower, and how to tell it the cluster stopped */
+  const following = new Map<http.ServerResponse, (exitCode: number) => void>()
   // requestTimeout 0: a follower's request lasts as long as it follows (headers still time out)
   const server = http.createServer({ requestTimeout: 0, headersTimeout: 5_000 }, (req, res) => {
     void handle(req, res, target, stopping, { logs, following })
@@ -104,7 +105,7 @@ export async function openControlSocket (file: string, target: Controlled, ownDi
       for (const res of stopping) reply(res, 200, { exitCode })
       stopping.clear()
       // followers are told the cluster has stopped, and their requests end
-      for (const res of following) res.end(JSON.stringify({ stopped: true, exitCode }) + '\n')
+      for (const stopped of following.values()) stopped(exitCode)
       following.clear()
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
@@ -151,7 +152,7 @@ async function removeStale (file: string): Promise<void> {
   }
 }
 
-async function handle (req: http.IncomingMessage, res: http.ServerResponse, target: Controlled, stopping: Set<http.ServerResponse>, logging: { logs?: LogsSource, following: Set<http.ServerResponse> }): Promise<void> {
+async function handle (req: http.IncomingMessage, res: http.ServerResponse, target: Controlled, stopping: Set<http.ServerResponse>, logging: { logs?: LogsSource, following: Map<http.ServerResponse, (exitCode: number) => void> }): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost')
   const route = `${req.method} ${url.pathname}`
   let body: unknown
@@ -241,16 +242,24 @@ function envelope (entry: Entry): string {
  * follower that reads too slowly is not waited for: the lines it cannot take are
  * skipped, and once it has caught up it is told how many it missed.
  */
-function streamLogs (res: http.ServerResponse, logs: LogsSource, { lines, follow, filter }: LogsQuery, following: Set<http.ServerResponse>): void {
+function streamLogs (res: http.ServerResponse, logs: LogsSource, { lines, follow, filter }: LogsQuery, following: Map<http.ServerResponse, (exitCode: number) => void>): void {
   res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
   for (const entry of logs.history.last(lines, filter)) res.write(envelope(entry))
   if (!follow) {
     res.end()
     return
   }
-  following.add(res)
   let missed = 0
   let full = false
+  const tellMissed = (): void => {
+    if (missed > 0) res.write(JSON.stringify({ missed }) + '\n')
+    missed = 0
+  }
+  following.set(res, (exitCode) => {
+    stop()
+    tellMissed()
+    res.end(JSON.stringify({ stopped: true, exitCode }) + '\n')
+  })
   const stop = logs.history.follow((entry) => {
     if (!matches(entry, filter)) return
     if (full) {
@@ -262,8 +271,7 @@ function streamLogs (res: http.ServerResponse, logs: LogsSource, { lines, follow
       full = true
       res.once('drain', () => {
         full = false
-        if (missed > 0) res.write(JSON.stringify({ missed }) + '\n')
-        missed = 0
+        if (!res.writableEnded) tellMissed()
       })
     }
   })

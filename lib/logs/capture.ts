@@ -13,6 +13,12 @@ import type { LogSink } from './sink.js'
 
 /** A line longer than this is written in pieces of this size. */
 const MAX_LINE_BYTES = 4 * 1024 * 1024
+/**
+ * After each read of a worker's pipe, it is left alone this long: an app that writes line
+ * by line (pino's synchronous writes) is then read tens of lines at a time instead of one,
+ * which takes a read, a wake-up and a write of the primary per line otherwise.
+ */
+const GATHER_MS = 10
 /** The last lines of stderr kept for a crash's event, each cut to this length. */
 const TAIL_LINES = 20
 const TAIL_LINE_CHARS = 2000
@@ -51,18 +57,21 @@ export function captureOutput (child: ChildProcess, source: Omit<LineSource, 'st
       })
       continue
     }
+    let waits = 0 // 1 while gathering, +1 while the output is full
+    const hold = (): void => { if (waits++ === 0) readable.pause() }
+    const release = (): void => { if (--waits === 0) readable.resume() }
     const take = (lines: ReturnType<LineSplitter['push']>): void => {
-      let full = false
-      for (const line of lines) {
-        keepTail(stream, line.bytes)
-        if (!sink.workerLine(line.bytes, from)) full = true
-      }
-      if (full && !readable.isPaused()) {
-        readable.pause()
-        sink.onDrain(() => readable.resume())
+      if (stream === 'stderr') for (const line of lines) keepTail(stream, line.bytes)
+      if (!sink.workerLines(lines.map((line) => line.bytes), from)) {
+        hold()
+        sink.onDrain(release)
       }
     }
-    readable.on('data', (chunk: Buffer) => take(splitter.push(chunk)))
+    readable.on('data', (chunk: Buffer) => {
+      take(splitter.push(chunk))
+      hold()
+      setTimeout(release, GATHER_MS)
+    })
     // a last line without its newline is written when the worker's end of the pipe closes
     readable.on('end', () => {
       take(splitter.end())

@@ -31,16 +31,34 @@ const isSpace = (byte: number): boolean => byte === 0x20 || byte === 0x09 || byt
 
 const PID = Buffer.from('"pid":')
 
-/** The line as the primary writes it in JSON mode, with its newline. */
-export function jsonLine (line: Buffer, source: LineSource, time: number): Buffer {
+/** The fields put first in a worker's JSON line, made once per worker: with and without its pid, each with and without a comma after. */
+const fieldsOf = new WeakMap<LineSource, Buffer[]>()
+function fieldsFor (source: LineSource): Buffer[] {
+  let made = fieldsOf.get(source)
+  if (!made) {
+    const base = `"workerId":${source.workerId},"generation":${source.generation}`
+    const withPid = `${base},"pid":${source.pid}`
+    made = [Buffer.from(base), Buffer.from(base + ','), Buffer.from(withPid), Buffer.from(withPid + ',')]
+    fieldsOf.set(source, made)
+  }
+  return made
+}
+
+/**
+ * The line as the primary writes it in JSON mode, as pieces to write one after the
+ * other (the line's own bytes are not copied), its newline last. `source` should be one
+ * object per worker and stream: what is made of it once is kept with it.
+ */
+export function jsonLine (line: Buffer, source: LineSource, time: number): Buffer[] {
   if (isJsonObject(line)) {
     const open = line.indexOf(OPEN)
-    const rest = line.subarray(open + 1)
-    const empty = rest.toString('latin1').trim() === '}'
-    const fields = `"workerId":${source.workerId},"generation":${source.generation}${line.includes(PID) ? '' : `,"pid":${source.pid}`}${empty ? '' : ','}`
-    return Buffer.concat([line.subarray(0, open + 1), Buffer.from(fields), rest, NEWLINE])
+    let next = open + 1
+    while (isSpace(line[next])) next++
+    const empty = line[next] === CLOSE
+    const fields = fieldsFor(source)[(line.includes(PID) ? 0 : 2) + (empty ? 0 : 1)]
+    return [line.subarray(0, open + 1), fields, line.subarray(open + 1), NEWLINE]
   }
-  return Buffer.from(JSON.stringify({
+  return [Buffer.from(JSON.stringify({
     level: source.stream === 'stderr' ? 40 : 30,
     time: new Date(time).toISOString(),
     event: 'worker.output',
@@ -49,15 +67,15 @@ export function jsonLine (line: Buffer, source: LineSource, time: number): Buffe
     generation: source.generation,
     stream: source.stream,
     text: line.toString('utf8'),
-  }) + '\n')
+  }) + '\n')]
 }
 
 const NEWLINE = Buffer.from('\n')
 const COLOURS = [36, 32, 33, 35, 34, 96, 92, 93, 95, 94]
 
-/** The line as the primary writes it in pretty mode: `w0 1234 | text`, coloured on a terminal. */
-export function prettyLine (line: Buffer, source: LineSource, colour: boolean): Buffer {
+/** The line as the primary writes it in pretty mode, as pieces: `w0 1234 | text`, coloured on a terminal. */
+export function prettyLine (line: Buffer, source: LineSource, colour: boolean): Buffer[] {
   const name = `w${source.workerId} ${source.pid}${source.stream === 'stderr' ? '!' : ''}`
   const prefix = colour ? `\x1b[${source.stream === 'stderr' ? 31 : COLOURS[source.workerId % COLOURS.length]}m${name} |\x1b[0m ` : `${name} | `
-  return Buffer.concat([Buffer.from(prefix), line, NEWLINE])
+  return [Buffer.from(prefix), line, NEWLINE]
 }

@@ -40,8 +40,11 @@ export class History {
     this.#limits = limits
   }
 
+  /** Keeps a copy of `bytes`, of its own size (a view of a larger buffer, or a slice of Node's shared pool, would keep all of that alive). */
   add (time: number, bytes: Buffer, source?: LineSource): void {
-    const entry: Entry = { seq: ++this.#seq, time, source, bytes }
+    const own = Buffer.allocUnsafeSlow(bytes.length)
+    bytes.copy(own)
+    const entry: Entry = { seq: ++this.#seq, time, source, bytes: own }
     this.#entries.push(entry)
     this.#bytes += bytes.length
     while (this.#entries.length - this.#first > this.#limits.lines || (this.#bytes > this.#limits.bytes && this.#entries.length - this.#first > 1)) {

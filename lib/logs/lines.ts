@@ -19,13 +19,17 @@ export class LineSplitter {
     this.#maxLineBytes = maxLineBytes
   }
 
-  /** The lines this chunk completes. */
+  /** The lines this chunk completes (a line wholly inside it is a view of it, not a copy). */
   push (chunk: Buffer): Line[] {
     const lines: Line[] = []
     let start = 0
     for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
-      this.#hold(chunk.subarray(start, nl), lines)
-      lines.push({ bytes: this.#take(), partial: false })
+      if (this.#heldBytes === 0 && nl - start <= this.#maxLineBytes) {
+        lines.push({ bytes: chunk.subarray(start, nl), partial: false })
+      } else {
+        this.#hold(chunk.subarray(start, nl), lines)
+        lines.push({ bytes: this.#take(), partial: false })
+      }
       start = nl + 1
     }
     if (start < chunk.length) this.#hold(chunk.subarray(start), lines)
@@ -46,7 +50,7 @@ export class LineSplitter {
       bytes = bytes.subarray(room)
     }
     if (bytes.length === 0) return
-    // a copy: the chunk's buffer may be reused by the stream once this returns
+    // a copy: held across chunks, it must not keep the whole chunk alive
     this.#held.push(Buffer.from(bytes))
     this.#heldBytes += bytes.length
   }

@@ -4,7 +4,6 @@
 // rotate by renaming (rotating-file-stream), never by copying and truncating, and can
 // be reopened for an outside logrotate (SIGUSR1).
 import fs from 'node:fs'
-import pino from 'pino'
 import { createRequire } from 'node:module'
 import type { RotatingFileStream } from 'rotating-file-stream'
 import { StartError } from '../common/errors.js'
@@ -29,8 +28,7 @@ export interface OutputOptions {
 }
 
 interface Target {
-  // sonic-boom's types say string; in its buffer mode it takes both
-  write: (chunk: any) => boolean
+  write: (chunk: Buffer | string) => boolean
   once: (event: 'drain', listener: () => void) => unknown
 }
 
@@ -38,7 +36,7 @@ interface Target {
 const FILE_MODE = 0o640
 
 export class LogOutput {
-  readonly #stdout?: ReturnType<typeof pino.destination>
+  readonly #stdout?: NodeJS.WriteStream
   #file?: RotatingFileStream
   #errorFile?: RotatingFileStream
   readonly #options: OutputOptions
@@ -47,7 +45,14 @@ export class LogOutput {
 
   constructor (options: OutputOptions) {
     this.#options = options
-    if (options.stdout) this.#stdout = pino.destination({ fd: 1, sync: false, contentMode: 'buffer' })
+    if (options.stdout) {
+      // Node's own stdout: a pipe or a terminal is written by libuv at once, without a
+      // thread of the pool (sonic-boom's fs.write costs a hand-off per write, and a
+      // context switch is dear on a virtual machine); a file synchronously
+      this.#stdout = process.stdout
+      // a reader that went away: what is left to write goes nowhere, the primary goes on
+      this.#stdout.on('error', () => {})
+    }
     if (options.file) this.#file = openFile(options.file)
     if (options.errorFile) this.#errorFile = openFile(options.errorFile)
   }
@@ -112,9 +117,9 @@ export class LogOutput {
 
   /** Writes out everything held and closes the files. */
   async close (): Promise<void> {
-    if (this.#stdout) {
-      try { this.#stdout.flushSync() } catch {}
-    }
+    const stdout = this.#stdout
+    // what is still queued for a pipe is lost at process.exit(): it is waited for
+    if (stdout && stdout.writableLength > 0 && !stdout.destroyed) await new Promise<void>((resolve) => stdout.write('', () => resolve()))
     await Promise.all([this.#file, this.#errorFile].map((file) => file && new Promise<void>((resolve) => file.end(resolve))))
   }
 }

@@ -41,15 +41,23 @@ export class LogSink {
     }
   }
 
-  /** A line of a worker's output; false when the output is full (wait for onDrain). */
-  workerLine (bytes: Buffer, source: LineSource, time = Date.now()): boolean {
-    this.history.add(time, bytes, source)
+  /**
+   * Lines of a worker's output (those of one read of its pipe), written out in one go;
+   * false when the output is full (wait for onDrain). `source`: one object per worker and
+   * stream, for all its lines.
+   */
+  workerLines (lines: readonly Buffer[], source: LineSource, time = Date.now()): boolean {
+    if (lines.length === 0) return true
     let counts = this.#counts.get(source.pid)
     if (!counts) this.#counts.set(source.pid, counts = { lines: 0, bytes: 0 })
-    counts.lines++
-    counts.bytes += bytes.length
-    const line = this.#pretty ? prettyLine(bytes, source, this.#options.colour) : jsonLine(bytes, source, time)
-    return this.#output.write(line, source.stream === 'stderr')
+    const pieces: Buffer[] = []
+    for (const bytes of lines) {
+      this.history.add(time, bytes, source)
+      counts.lines++
+      counts.bytes += bytes.length
+      pieces.push(...(this.#pretty ? prettyLine(bytes, source, this.#options.colour) : jsonLine(bytes, source, time)))
+    }
+    return this.#output.write(Buffer.concat(pieces), source.stream === 'stderr')
   }
 
   /** One of the primary's events: a JSON line from its logger, with its newline. */

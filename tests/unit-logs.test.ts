@@ -1,0 +1,77 @@
+// The pure pieces of log capture: lines cut from chunks, attribution, the history.
+import t from 'tap'
+import fc from 'fast-check'
+import { LineSplitter } from '../lib/logs/lines.js'
+import { isJsonObject, jsonLine, prettyLine, type LineSource } from '../lib/logs/format.js'
+import { History } from '../lib/logs/history.js'
+
+t.test('LineSplitter: whatever the chunks, the same lines come out, whole and in order; a last line without newline at the end', async (t) => {
+  const text = fc.string({ unit: fc.constantFrom('a', 'b', 'é', '{', '}', ' ', '\r'), maxLength: 40 })
+  fc.assert(fc.property(fc.array(text, { maxLength: 30 }), fc.boolean(), fc.array(fc.nat(50), { maxLength: 20 }), (lines, newlineAtEnd, cuts) => {
+    const whole = Buffer.from(lines.join('\n') + (newlineAtEnd && lines.length ? '\n' : ''))
+    const splitter = new LineSplitter(1024)
+    const got: string[] = []
+    let at = 0
+    for (const cut of [...cuts, whole.length]) {
+      const next = Math.min(whole.length, at + cut)
+      for (const line of splitter.push(whole.subarray(at, next))) got.push(line.bytes.toString())
+      at = next
+    }
+    for (const line of splitter.end()) got.push(line.bytes.toString())
+    const want = whole.length === 0 ? [] : (newlineAtEnd ? lines : lines.filter((l, i) => i < lines.length - 1 || l.length > 0))
+    return JSON.stringify(got) === JSON.stringify(want)
+  }), { numRuns: 2000 })
+  t.pass('checked over random lines and cuts')
+})
+
+t.test('LineSplitter: a line longer than the limit comes out in marked pieces; the memory held stays under it', async (t) => {
+  const splitter = new LineSplitter(4)
+  const lines = [...splitter.push(Buffer.from('abcdefghij')), ...splitter.push(Buffer.from('kl\nmn\n'))]
+  t.same(lines.map((l) => [l.bytes.toString(), l.partial]), [['abcd', true], ['efgh', true], ['ijkl', false], ['mn', false]], 'the last piece ends the line')
+})
+
+const SOURCE: LineSource = { workerId: 2, pid: 42, generation: 3, stream: 'stdout' }
+const out = (pieces: Buffer[]): string => Buffer.concat(pieces).toString()
+
+t.test('jsonLine: a JSON object keeps its bytes with the worker\'s fields put first; other lines become worker.output', async (t) => {
+  t.equal(out(jsonLine(Buffer.from('{"level":30,"msg":"hi"}'), SOURCE, 0)), '{"workerId":2,"generation":3,"pid":42,"level":30,"msg":"hi"}\n')
+  t.equal(out(jsonLine(Buffer.from('{"pid":7,"a":1}'), SOURCE, 0)), '{"workerId":2,"generation":3,"pid":7,"a":1}\n', 'a line with its own pid keeps it, and gets no second one')
+  t.equal(out(jsonLine(Buffer.from('  { }  '), SOURCE, 0)), '  {"workerId":2,"generation":3,"pid":42 }  \n', 'an empty object: no dangling comma; the spaces kept')
+  t.same(JSON.parse(out(jsonLine(Buffer.from('plain "text"'), { ...SOURCE, stream: 'stderr' }, 0))), {
+    level: 40, time: new Date(0).toISOString(), event: 'worker.output', workerId: 2, pid: 42, generation: 3, stream: 'stderr', text: 'plain "text"',
+  })
+  t.equal(isJsonObject(Buffer.from('{')), false)
+  t.equal(isJsonObject(Buffer.from('[1]')), false)
+  t.equal(isJsonObject(Buffer.from('{"a": 1} trailing')), false)
+})
+
+t.test('prettyLine: the worker\'s short name first, marked for stderr, coloured on a terminal', async (t) => {
+  t.equal(out(prettyLine(Buffer.from('hello'), SOURCE, false)), 'w2 42 | hello\n')
+  t.equal(out(prettyLine(Buffer.from('oops'), { ...SOURCE, stream: 'stderr' }, false)), 'w2 42! | oops\n')
+  t.match(out(prettyLine(Buffer.from('hello'), SOURCE, true)), /^\x1b\[\d+mw2 42 \|\x1b\[0m hello\n$/)
+})
+
+t.test('History: bounded by lines and by bytes, oldest out first; filters; followers see each new line', async (t) => {
+  const history = new History({ lines: 3, bytes: 10 })
+  const seen: number[] = []
+  const stop = history.follow((e) => seen.push(e.seq))
+  for (const text of ['aa', 'bb', 'cc', 'dd']) history.add(0, Buffer.from(text), SOURCE)
+  t.same(history.last(10, { events: false }).map((e) => e.bytes.toString()), ['bb', 'cc', 'dd'], 'three lines at most')
+  history.add(0, Buffer.from('eeeeeeee'), { ...SOURCE, workerId: 1, stream: 'stderr' })
+  t.same(history.last(10, { events: false }).map((e) => e.bytes.toString()), ['dd', 'eeeeeeee'], '10 bytes at most')
+  history.add(0, Buffer.from('{"event":"x"}'))
+  t.same(history.last(10, { events: false }).map((e) => e.bytes.toString()), [], 'events only when asked for; a line over the byte limit alone is kept')
+  t.same(history.last(10, { events: true }).map((e) => e.bytes.toString()), ['{"event":"x"}'])
+  history.add(0, Buffer.from('f'), { ...SOURCE, workerId: 1, stream: 'stderr' })
+  history.add(0, Buffer.from('g'), SOURCE)
+  t.same(history.last(10, { events: false, workerId: 1 }).map((e) => e.bytes.toString()), ['f'])
+  t.same(history.last(10, { events: false, stream: 'stdout' }).map((e) => e.bytes.toString()), ['g'])
+  t.same(history.last(1, { events: true }).map((e) => e.bytes.toString()), ['g'], 'the last n')
+  t.same(seen, [1, 2, 3, 4, 5, 6, 7, 8])
+  stop()
+  history.add(0, Buffer.from('h'), SOURCE)
+  t.equal(seen.length, 8, 'a follower that stopped is told nothing more')
+  const big = Buffer.alloc(8192, 120)
+  history.add(0, big.subarray(0, 5), SOURCE)
+  t.equal(history.last(1, { events: false })[0].bytes.buffer.byteLength, 5, 'a copy of its own size, not a view of a larger buffer')
+})
