@@ -48,6 +48,7 @@ t.test('jsonLine: a JSON object keeps its bytes with the worker\'s fields put fi
 t.test('prettyLine: the worker\'s short name first, marked for stderr, coloured on a terminal', async (t) => {
   t.equal(out(prettyLine(Buffer.from('hello'), SOURCE, false)), 'w2 42 | hello\n')
   t.equal(out(prettyLine(Buffer.from('oops'), { ...SOURCE, stream: 'stderr' }, false)), 'w2 42! | oops\n')
+  // eslint-disable-next-line no-control-regex -- the terminal's colour codes are what is checked
   t.match(out(prettyLine(Buffer.from('hello'), SOURCE, true)), /^\x1b\[\d+mw2 42 \|\x1b\[0m hello\n$/)
 })
 

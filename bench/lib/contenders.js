@@ -13,9 +13,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 // the CLI as it ships (package.json `bin`): the bundle `npm run build` writes
 export const CLI = path.join(ROOT, 'dist', 'bundle', 'cli.js')
-export const BARE = fileURLToPath(new URL('../bare-primary.js', import.meta.url))
-export const THRONG = fileURLToPath(new URL('../throng-primary.js', import.meta.url))
-export const PM2_RUNTIME = path.join(ROOT, 'node_modules', 'pm2', 'bin', 'pm2-runtime')
+const BARE = fileURLToPath(new URL('../bare-primary.js', import.meta.url))
+const THRONG = fileURLToPath(new URL('../throng-primary.js', import.meta.url))
+const PM2_RUNTIME = path.join(ROOT, 'node_modules', 'pm2', 'bin', 'pm2-runtime')
 export const appPath = (name) => fileURLToPath(new URL(`../apps/${name}`, import.meta.url))
 /** A config that only sets log.workerOutput: 'inherit' (the entry and the count come from the command line). */
 const INHERIT_CONFIG = fileURLToPath(new URL('../inherit-output.json', import.meta.url))

@@ -11,7 +11,7 @@ import { load } from './client.js'
 import { watchCpu } from './cpu.js'
 import { fmt, max, median } from './stats.js'
 
-export function positiveInt (s) {
+function positiveInt (s) {
   const n = Number(s)
   return Number.isInteger(n) && n > 0 ? n : undefined
 }

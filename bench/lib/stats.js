@@ -1,7 +1,7 @@
 // Small numeric and formatting helpers: percentiles, medians, markdown tables.
 
 /** Nearest-rank percentile of an already sorted array; null when empty. */
-export function percentile (sorted, p) {
+function percentile (sorted, p) {
   if (sorted.length === 0) return null
   const rank = Math.ceil((p / 100) * sorted.length)
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]

@@ -17,7 +17,7 @@ import { QUICK, finish, note, otherLoadLine, progress, slim } from '../lib/share
 
 const APP = path.join(ROOT, 'fixtures', 'apps', 'busy.js')
 
-export const SETTINGS = {
+const SETTINGS = {
   workerCounts: [2, 16],
   socketCalls: QUICK ? 100 : 200,
   cliCalls: QUICK ? 40 : 200,

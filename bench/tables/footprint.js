@@ -11,7 +11,7 @@
 //      over a paced load at a fixed rate on the hello app, divided by the requests
 //   6. /light req/s (a closed loop): reported, no target
 // BENCH_ONLY=footprint runs it alone.
-import { execFileSync, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'

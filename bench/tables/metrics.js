@@ -17,7 +17,7 @@ const BUNDLE = path.join(ROOT, 'dist', 'bundle', 'cli.js')
 const TSC_CLI = path.join(ROOT, 'dist', 'cli.js')
 const KIND = 'cr-metrics'
 
-export const SETTINGS = {
+const SETTINGS = {
   scrapeWorkers: [4, 16],
   scrapes: QUICK ? 50 : 200,
   // /light requests sent before the scrapes, so that the app's series have values;

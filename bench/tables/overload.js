@@ -11,7 +11,7 @@ import { CONFIG, GUARDED_APP, HEAVY_APP, HEAVY_REPS, IDLE_MS, QUICK, REPS, TARGE
 // The open loop: `amount` GETs of /heavy at `rate` per second, each on a new
 // connection (`Connection: close`), sent on schedule whatever the answers: 4× what
 // 2 workers of 40 ms handlers serve. Kept in results.json as table3.openLoad.
-export const OPEN_LOAD = { path: '/heavy', amount: QUICK ? 200 : 300, rate: 200, keepAlive: false, timeoutS: 30 }
+const OPEN_LOAD = { path: '/heavy', amount: QUICK ? 200 : 300, rate: 200, keepAlive: false, timeoutS: 30 }
 
 // `load` is 'keep' (CONFIG.heavy: a closed loop over keep-alive connections) or 'open'
 // (OPEN_LOAD). `guard` names an entry of CONFIG.guards; `sheds` marks the rows

@@ -23,7 +23,7 @@ const BUNDLE = path.join(ROOT, 'dist', 'bundle', 'cli.js')
 const TSC_CLI = path.join(ROOT, 'dist', 'cli.js')
 const KIND = 'cr-realtime'
 
-export const SETTINGS = {
+const SETTINGS = {
   workers: CONFIG.workers,
   pairs: QUICK ? REPS : Math.max(3, REPS),
   keepAlive: { path: '/light', connections: 100, durationS: QUICK ? 2 : 5 },

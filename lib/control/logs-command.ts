@@ -9,7 +9,7 @@ import { UsageError } from '../common/errors.js'
 import { usageOf } from '../common/issues.js'
 import { jsonLine, prettyLine, type LineSource } from '../logs/format.js'
 
-export const LOGS_OPTIONS = {
+const LOGS_OPTIONS = {
   lines: { type: 'string', short: 'n' },
   follow: { type: 'boolean', short: 'f' },
   worker: { type: 'string' },
@@ -60,7 +60,7 @@ type Envelope =
   | { stopped: true, exitCode: number }
 
 /** An answer line as this command prints it, with its newline. */
-export function render (envelope: Envelope, json: boolean, colour: boolean): string {
+function render (envelope: Envelope, json: boolean, colour: boolean): string {
   if ('missed' in envelope) {
     return json ? JSON.stringify(envelope) + '\n' : `… ${envelope.missed} lines missed: this command read them too slowly\n`
   }

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module'
 import type { RotatingFileStream } from 'rotating-file-stream'
 import { StartError } from '../common/errors.js'
 
-export interface FileOptions {
+interface FileOptions {
   /** the file's path */
   path: string
   /** rotate when it reaches this many bytes */

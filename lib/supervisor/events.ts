@@ -91,7 +91,7 @@ interface Row<K extends EventName> {
   hook?: (fields: EventFields[K]) => HookCall | undefined
 }
 
-export const EVENTS: { [K in EventName]: Row<K> } = {
+const EVENTS: { [K in EventName]: Row<K> } = {
   'primary.start': { level: 'info' },
   'config.warning': { level: 'warn' },
   'worker.fork': { level: 'info', hook: ({ workerId, pid }) => ['onWorkerFork', { workerId, pid }] },
