@@ -180,8 +180,13 @@ export interface Clock {
  */
 export const LISTEN_FAILED_GRACE_MS = 1000
 
-/** How long a slot whose worker drained by itself waits before it is filled again. */
-export const SELF_DRAIN_HOLD_MS = 100
+/**
+ * How long a slot whose worker drained by itself waits before it is filled again: a
+ * signal to the whole process group (Ctrl-C, systemd's or Docker's stop) reaches the
+ * primary too, and on a busy machine the primary may hear of it a good while after the
+ * worker's message; its shutdown must not find new workers forked meanwhile.
+ */
+export const SELF_DRAIN_HOLD_MS = 1000
 
 export const timerKey = {
   shutdownDelay: 'shutdown-delay',
