@@ -6,6 +6,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { once } from 'node:events'
 import type { Test } from 'tap'
+import { kill, reapLater } from './reap.js'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 /** The CLI as it ships: `npm run build` (the pretest script) compiles lib/ and bundles the CLI into dist/bundle/. */
@@ -60,6 +61,7 @@ export function startCli (t: Test, args: string[], options: CliOptions = {}): Cl
  * event log, the exit, and the teardown of startCli().
  */
 export function watchCli (t: Test, child: ChildProcess): Cli {
+  reapLater(child.pid)
   const events: LogEvent[] = []
   let out = ''
   let err = ''
@@ -75,6 +77,7 @@ export function watchCli (t: Test, child: ChildProcess): Cli {
       try {
         const parsed = JSON.parse(line)
         if (typeof parsed.event === 'string') events.push(parsed)
+        if (parsed.event === 'worker.fork') reapLater(parsed.pid)
       } catch {}
     }
     for (const w of waiters) w()
@@ -94,9 +97,8 @@ export function watchCli (t: Test, child: ChildProcess): Cli {
       child.kill('SIGKILL')
       await exited
     }
-    for (const pid of workerPids()) {
-      try { process.kill(pid, 'SIGKILL') } catch {}
-    }
+    // a worker whose loop is blocked never notices that its primary is gone
+    for (const pid of workerPids()) kill(pid)
   })
 
   const waitFor = (event: string, match: (e: LogEvent) => boolean = () => true, timeoutMs = 20_000): Promise<LogEvent> =>

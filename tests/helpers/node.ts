@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { ROOT } from './cli.js'
+import { reapLater } from './reap.js'
 
 export interface Ran {
   code: number | null
@@ -22,6 +23,8 @@ export async function runTs (file: string, args: string[] = [], deadlineMs = 20_
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  // killed with the test file if it is still running then (a timeout of the file)
+  reapLater(child.pid)
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
