@@ -5,11 +5,13 @@ import { execFile, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
+import os from 'node:os'
 import path from 'node:path'
 import { run } from 'cluster-run'
 import { CLI, startCli, fixture, alive, controlHome, type Cli } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
 import { startLoad } from './helpers/load.js'
+import { reapLater } from './helpers/reap.js'
 
 interface Ran { code: number, stdout: string, stderr: string }
 
@@ -220,6 +222,69 @@ t.test('a second cluster of a running name fails before forking, naming the pid 
   t.equal(status.pid, third.child.pid, 'the new primary answers on the replaced socket')
 })
 
+/** uid and gid of the other user (nobody). */
+const NOBODY = 65534
+
+/**
+ * The first parent folder of `dir` (or `dir` itself) that other users may not
+ * enter (no x bit for others), with its mode; undefined if they can reach `dir`.
+ */
+function closedToOthers (dir: string): string | undefined {
+  for (let at = fs.realpathSync(dir); ; at = path.dirname(at)) {
+    const mode = fs.statSync(at).mode & 0o777
+    if ((mode & 0o001) === 0) return `${at} (mode ${mode.toString(8)})`
+    if (at === path.dirname(at)) return undefined
+  }
+}
+
+/**
+ * Runs `node -e script` as uid/gid NOBODY and resolves with what it printed, or
+ * with the cause when it could not run. The node it runs is a copy of this one in
+ * a folder of its own that others may enter, made under the first of the temp
+ * folders whose every parent they may enter too: this node, the repository and
+ * the temp folder may all sit in a folder of mode 0700 (a clone under `mktemp -d`).
+ */
+async function asOtherUser (t: Test, script: string): Promise<{ stdout: string, cause?: string }> {
+  const closed: string[] = []
+  let dir: string | undefined
+  for (const base of new Set([os.tmpdir(), '/tmp', '/var/tmp', '/dev/shm'])) {
+    if (!fs.existsSync(base)) continue
+    const shut = closedToOthers(base)
+    if (shut !== undefined) {
+      closed.push(shut)
+      continue
+    }
+    dir = fs.mkdtempSync(path.join(base, 'cr-other-'))
+    break
+  }
+  if (dir === undefined) return { stdout: '', cause: `no temp folder that uid ${NOBODY} may enter for its copy of node: ${closed.join(', ')}` }
+  const folder = dir
+  t.teardown(() => fs.rmSync(folder, { recursive: true, force: true }))
+  fs.chmodSync(folder, 0o755)
+  const bin = path.join(folder, 'node')
+  fs.copyFileSync(process.execPath, bin)
+  fs.chmodSync(bin, 0o755)
+  // its working directory is that folder too: the test's own may be closed to it
+  const child = spawn(bin, ['-e', script], { uid: NOBODY, gid: NOBODY, cwd: folder, env: {}, stdio: ['ignore', 'pipe', 'pipe'] })
+  reapLater(child.pid)
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c })
+  child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c })
+  const deadline = setTimeout(() => child.kill('SIGKILL'), 30_000)
+  const ended = await new Promise<{ code: number | null, signal: NodeJS.Signals | null, error?: Error }>((resolve) => {
+    child.on('error', (error) => resolve({ code: null, signal: null, error }))
+    child.on('close', (code, signal) => resolve({ code, signal }))
+  })
+  clearTimeout(deadline)
+  if (ended.error) return { stdout, cause: `${bin} did not start: ${ended.error.message}` }
+  if (ended.code !== 0 || stdout === '') {
+    const how = ended.signal ? `was killed by ${ended.signal}${ended.signal === 'SIGKILL' ? ' (no answer within 30 s)' : ''}` : `exited ${String(ended.code)}`
+    return { stdout, cause: `${bin} ${how} and printed ${JSON.stringify(stdout)}; stderr: ${JSON.stringify(stderr.slice(-1000))}` }
+  }
+  return { stdout }
+}
+
 t.test('owner-only: directory 0700, socket 0600; another uid cannot connect; an open directory is refused', async (t) => {
   const home = controlHome(t)
   const cli = await cluster(t, home, [fixture('apps/http.js'), '-w', '1', '--name', 'safe'], 1)
@@ -229,16 +294,9 @@ t.test('owner-only: directory 0700, socket 0600; another uid cannot connect; an 
   t.ok(fs.statSync(socket).isSocket())
   // A child that drops to uid/gid 65534 (nobody) tries to connect.
   const probe = `require('net').connect(${JSON.stringify(socket)}).on('connect', () => { console.log('connected'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(0) })`
-  // (a copy of node nobody may run: this node can sit in a folder that user cannot enter)
-  const bin = path.join(path.dirname(controlHome(t)), 'node')
-  fs.copyFileSync(process.execPath, bin)
-  fs.chmodSync(path.dirname(bin), 0o755)
-  fs.chmodSync(bin, 0o755)
-  const other = spawn(bin, ['-e', probe], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'], env: {} })
-  let said = ''
-  other.stdout.setEncoding('utf8').on('data', (c: string) => { said += c })
-  await new Promise((resolve) => other.on('exit', resolve))
-  t.equal(said.trim(), 'EACCES', 'another user is refused')
+  const ran = await asOtherUser(t, probe)
+  if (ran.cause !== undefined) t.fail(`the probe could not run as uid ${NOBODY}: ${ran.cause}`)
+  else t.equal(ran.stdout.trim(), 'EACCES', 'another user is refused')
   cli.signal('SIGTERM')
   t.equal(await cli.exited, 0)
 
