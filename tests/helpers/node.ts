@@ -18,7 +18,7 @@ export interface Ran {
  * process still running after `deadlineMs` is killed with SIGKILL (`signal`
  * says so), so one that hangs fails its test instead of the run.
  */
-export async function runTs (file: string, args: string[] = [], deadlineMs = 20_000): Promise<Ran> {
+export async function runTs (file: string, args: string[] = [], deadlineMs = 60_000): Promise<Ran> {
   const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
