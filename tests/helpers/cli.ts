@@ -101,7 +101,7 @@ export function watchCli (t: Test, child: ChildProcess): Cli {
     for (const pid of workerPids()) kill(pid)
   })
 
-  const waitFor = (event: string, match: (e: LogEvent) => boolean = () => true, timeoutMs = 20_000): Promise<LogEvent> =>
+  const waitFor = (event: string, match: (e: LogEvent) => boolean = () => true, timeoutMs = 30_000): Promise<LogEvent> =>
     new Promise((resolve, reject) => {
       const check = (): void => {
         const found = events.find((e) => e.event === event && match(e))
@@ -114,7 +114,7 @@ export function watchCli (t: Test, child: ChildProcess): Cli {
       check()
     })
 
-  const untilReady = async (count: number, timeoutMs = 20_000): Promise<void> => {
+  const untilReady = async (count: number, timeoutMs = 30_000): Promise<void> => {
     const ready = (): number => events.filter((e) => e.event === 'worker.ready' && e.generation === 0).length
     await waitFor('worker.ready', () => ready() >= count, timeoutMs)
   }
@@ -159,4 +159,19 @@ export function isolateControlSockets (t: Test): string {
     else process.env.CLUSTER_RUN_HOME = previous
   })
   return home
+}
+
+/**
+ * The text of a cluster.config.mjs that takes as long as a test wants to load: it
+ * finishes once the file `go` exists (a minute at most, or as soon as the process
+ * reading it is orphaned), and exports `config`. A signal sent before `go` is
+ * written surely lands while the config loads.
+ */
+export function configWaitingFor (go: string, config: object, before = ''): string {
+  return `import fs from 'node:fs'
+${before}const parent = process.ppid
+const deadline = Date.now() + 60_000
+while (!fs.existsSync(${JSON.stringify(go)}) && Date.now() < deadline && process.ppid === parent) await new Promise((resolve) => setTimeout(resolve, 10))
+export default ${JSON.stringify(config)}
+`
 }
