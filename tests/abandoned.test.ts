@@ -5,10 +5,12 @@ import t from 'tap'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import { startCli, fixture } from './helpers/cli.js'
+import { startCli, fixture, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
 import { request } from '../lib/control/client.js'
 import type { ClusterStatus } from '../lib/control/status.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 for (const policy of ['rr', 'none'] as const) {
   t.test(`${policy}: requests whose clients gave up while the worker was busy never reach the handler; each is counted as abandoned`, async (t) => {

@@ -3,8 +3,10 @@ import t from 'tap'
 import fs from 'node:fs'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
-import { CLI, fixture, watchCli, controlHome } from './helpers/cli.js'
+import { CLI, fixture, watchCli, controlHome, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { freePort, until } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 const CPU_ROOT = '/sys/fs/cgroup/cpu'
 

@@ -1,8 +1,10 @@
 // The CLI with real workers: forking, restart with backoff, crash rate, boot
 // failure, signals, and what happens when the primary dies.
 import t, { type Test } from 'tap'
-import { startCli, fixture, alive, type Cli } from './helpers/cli.js'
+import { startCli, fixture, alive, type Cli, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, distinct, until } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 t.test('serves from 2 workers with stable ids, logs the lifecycle, stops on SIGTERM', async (t) => {
   const port = await freePort()

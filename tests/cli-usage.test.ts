@@ -5,8 +5,10 @@ import t, { type Test } from 'tap'
 import fs from 'node:fs'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
-import { startCli, watchCli, controlHome, fixture, configWaitingFor, CLI, ROOT, type Cli } from './helpers/cli.js'
+import { startCli, watchCli, controlHome, fixture, configWaitingFor, CLI, ROOT, type Cli, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 const HTTP_APP = fixture('apps/http.js')
 const VERSION: string = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version

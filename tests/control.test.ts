@@ -8,10 +8,12 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { run } from 'cluster-run'
-import { CLI, startCli, fixture, alive, controlHome, type Cli } from './helpers/cli.js'
+import { CLI, startCli, fixture, alive, controlHome, type Cli, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
 import { startLoad } from './helpers/load.js'
 import { reapLater } from './helpers/reap.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 interface Ran { code: number, stdout: string, stderr: string }
 

@@ -14,8 +14,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { CLI, ROOT, fixture, watchCli, controlHome, type LogEvent } from './helpers/cli.js'
+import { CLI, ROOT, fixture, watchCli, controlHome, type LogEvent, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, until, type Reply } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 const LIFECYCLE = fixture('apps/lifecycle.js')
 const ORPHAN = fixture('apps/orphan.js')

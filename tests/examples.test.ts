@@ -10,8 +10,10 @@ import path from 'node:path'
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { parseAllDocuments } from 'yaml'
-import { CLI, ROOT, startCli, controlHome } from './helpers/cli.js'
+import { CLI, ROOT, startCli, controlHome, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 const EXAMPLES = path.join(ROOT, 'examples')
 const APP_DIR = path.join(EXAMPLES, 'app')

@@ -1,8 +1,10 @@
 // Any http.Server-based app, unchanged: each served by 2 workers answering from 2 pids.
 import t, { type Test } from 'tap'
 import { run } from 'cluster-run'
-import { fixture, isolateControlSockets } from './helpers/cli.js'
+import { fixture, isolateControlSockets, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, distinct } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 isolateControlSockets(t)
 

@@ -5,8 +5,10 @@ import { pathToFileURL } from 'node:url'
 import path from 'node:path'
 import fs, { readFileSync, realpathSync } from 'node:fs'
 import { spawn } from 'node:child_process'
-import { startCli, watchCli, controlHome, fixture, configWaitingFor, ROOT } from './helpers/cli.js'
+import { startCli, watchCli, controlHome, fixture, configWaitingFor, ROOT, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 t.test('cluster.config.ts with hooks, one of them throwing', async (t) => {
   const port = await freePort()

@@ -4,9 +4,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import http from 'node:http'
 import { spawn } from 'node:child_process'
-import { startCli, watchCli, controlHome, fixture, alive, CLI } from './helpers/cli.js'
+import { startCli, watchCli, controlHome, fixture, alive, CLI, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, keepAliveAgent, until } from './helpers/http.js'
 import { startLoad } from './helpers/load.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 async function startReady (t: Test, args: string[], workers: number, env: Record<string, string> = {}, cwd?: string) {
   const port = await freePort()

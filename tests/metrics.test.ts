@@ -2,8 +2,10 @@
 import t from 'tap'
 import net from 'node:net'
 import { run } from 'cluster-run'
-import { startCli, fixture, isolateControlSockets, type Cli } from './helpers/cli.js'
+import { startCli, fixture, isolateControlSockets, type Cli, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 isolateControlSockets(t)
 

@@ -14,8 +14,10 @@ import http from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { ROOT, startCli } from './helpers/cli.js'
+import { ROOT, startCli, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { freePort, get, until } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 const APP = `${ROOT}bench/apps/express-heavy-guarded.js`
 const REQUESTS = 300

@@ -3,6 +3,9 @@
 // and the guard's timers never keep the process alive.
 import t from 'tap'
 import { runTs } from './helpers/node.js'
+import { FILE_TIMEOUT_MS } from './helpers/cli.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 t.test('a plain node app exits on its own and logs overload events as JSON on stdout', async (t) => {
   // killed at a deadline: if a timer kept the process alive, fail instead of hanging (generous:

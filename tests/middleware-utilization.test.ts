@@ -19,6 +19,9 @@ import { ELU_WINDOW_MS } from '../lib/middleware/loop-utilization.js'
 import { get, serve, until } from './helpers/http.js'
 import { captureLogs, type CapturedLogs } from './helpers/logs.js'
 import { runTs } from './helpers/node.js'
+import { FILE_TIMEOUT_MS } from './helpers/cli.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 const HANDLER_MS = 40
 const CONNECTIONS = 100

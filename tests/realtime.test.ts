@@ -5,8 +5,10 @@ import net from 'node:net'
 import { readFileSync } from 'node:fs'
 import WebSocket from 'ws'
 import { io as connect, type Socket as IoSocket } from 'socket.io-client'
-import { startCli, fixture, type Cli } from './helpers/cli.js'
+import { startCli, fixture, type Cli, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 async function cluster (t: Test, args: string[], workers: number, env: Record<string, string> = {}, config?: Record<string, unknown>): Promise<Cli & { port: number }> {
   const port = await freePort()

@@ -3,8 +3,10 @@
 // once the pass that emitted the event is complete.
 import t, { type Test } from 'tap'
 import { run, type ClusterHandle } from 'cluster-run'
-import { fixture, alive, isolateControlSockets } from './helpers/cli.js'
+import { fixture, alive, isolateControlSockets, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { freePort, until } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 isolateControlSockets(t)
 

@@ -2,8 +2,10 @@
 import t from 'tap'
 import nodeCluster from 'node:cluster'
 import { run, ConfigError, ClusterError } from 'cluster-run'
-import { fixture, alive, isolateControlSockets } from './helpers/cli.js'
+import { fixture, alive, isolateControlSockets, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, distinct, until } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 isolateControlSockets(t)
 

@@ -1,9 +1,11 @@
 // Worker health: hung workers, memory ceiling, request recycling, exit reasons.
 import t, { type Test } from 'tap'
-import { startCli, fixture, alive } from './helpers/cli.js'
+import { startCli, fixture, alive, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
 import { startLoad } from './helpers/load.js'
 import autocannon from 'autocannon'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 async function startWithConfig (t: Test, config: Record<string, unknown>, workers: number) {
   const port = await freePort()

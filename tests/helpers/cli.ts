@@ -13,6 +13,14 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const CLI = fileURLToPath(new URL('../../dist/bundle/cli.js', import.meta.url))
 export const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/${name}`, import.meta.url))
 
+/**
+ * tap's limit for a whole test file (120 s, package.json) is raised to this by the
+ * files that run real processes: on a busy machine such a file takes minutes, and
+ * every wait in it has a deadline of its own, so this limit only has to catch a
+ * file that hangs. `t.setTimeout(FILE_TIMEOUT_MS)` at the top of the file.
+ */
+export const FILE_TIMEOUT_MS = 10 * 60_000
+
 export type LogEvent = Record<string, any> & { event: string }
 
 export interface Cli {
