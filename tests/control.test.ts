@@ -20,10 +20,11 @@ interface Ran { code: number, stdout: string, stderr: string }
 /** `cluster-run <args>` as a client, in the given control-socket home. */
 function command (home: string, args: string[], env: Record<string, string> = {}): Promise<Ran> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, CLUSTER_RUN_HOME: home, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, [CLI, ...args], { env: { ...process.env, CLUSTER_RUN_HOME: home, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? ((err as { code?: number }).code ?? 1) : 0
       resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr })
     })
+    reapLater(child.pid)
   })
 }
 
@@ -53,6 +54,7 @@ async function statusJson (home: string, ...args: string[]): Promise<any> {
   return JSON.parse(ran.stdout)
 }
 
+/** One request over the control socket; a request unanswered for 30 s fails (a deadline, not a speed). */
 function ask (socketPath: string, method: string, route: string, body?: string): Promise<{ status: number, json: any }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ socketPath, method, path: route, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
@@ -60,6 +62,7 @@ function ask (socketPath: string, method: string, route: string, body?: string):
       res.setEncoding('utf8').on('data', (c: string) => { text += c })
       res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) }))
     })
+    req.setTimeout(30_000, () => req.destroy(new Error(`${method} ${route}: no answer within 30 s`)))
     req.on('error', reject)
     req.end(body)
   })
@@ -93,22 +96,28 @@ t.test('ls lists two named clusters; status names the workers; the name may be l
   t.equal((await statusJson(home)).name, 'shop', 'one cluster left: no name needed')
 })
 
-t.test('status answers from what the primary holds, at once, while a CPU flood saturates every worker', async (t) => {
+t.test('status answers from what the primary holds, at once, while every worker\'s loop is blocked', async (t) => {
   const home = controlHome(t)
   process.env.CLUSTER_RUN_HOME = home
   t.teardown(() => { delete process.env.CLUSTER_RUN_HOME })
   const port = await freePort()
-  const handle = await run({ app: fixture('apps/busy.js'), workers: 2, name: 'flood', env: { PORT: String(port) }, log: { level: 'silent' } })
+  // no hang check: the workers are blocked on purpose, as long as the test needs
+  const handle = await run({ app: fixture('apps/busy.js'), workers: 2, name: 'flood', heartbeatTimeoutMs: 0, env: { PORT: String(port) }, log: { level: 'silent' } })
   t.teardown(() => handle.stop())
-  // 16 open requests of 300 ms of CPU each, renewed as they end: both workers stay busy.
-  let flooding = true
-  const deadline = Date.now() + 30_000 // bounded, whatever happens below
-  const flood = Array.from({ length: 16 }, async () => {
-    while (flooding && Date.now() < deadline) await get(`http://127.0.0.1:${port}/spin?ms=300`).catch(() => {})
-  })
-  t.teardown(async () => { flooding = false; await Promise.all(flood) })
-  // A worker spinning 300 ms per request reports its event loop delayed that long.
-  await until(() => handle.status().members.every((m) => (m.eventLoopDelayMs ?? 0) >= 200), 'every worker to be saturated', 10_000)
+  // every worker has sent its figures once
+  await until(() => handle.status().members.every((m) => (m.rssBytes ?? 0) > 0), 'a heartbeat from every worker')
+  // Requests that block a worker's loop until the test releases them: round-robin gives
+  // one to each worker (a worker that blocked before it could take the next one keeps
+  // that one waiting). Each worker says so by a file named after its pid.
+  const dir = t.testdir()
+  const release = path.join(dir, 'release')
+  // (teardowns run last registered first: the workers are released before the stop)
+  t.teardown(() => fs.writeFileSync(release, ''))
+  const blocks = Array.from({ length: 4 }, () => get(`http://127.0.0.1:${port}/block?dir=${encodeURIComponent(dir)}`, { timeout: 120_000 }).catch((e: Error) => e))
+  const pids = handle.workers().map((w) => w.pid)
+  await until(() => pids.every((pid) => fs.existsSync(path.join(dir, String(pid)))), 'every worker to block its loop')
+  // Whatever the status is made of, it cannot come from the workers now: a status that
+  // waited for them would not come before the release.
   const socket = path.join(home, 'flood.sock')
   const timings: number[] = []
   for (let i = 0; i < 10; i++) {
@@ -118,10 +127,11 @@ t.test('status answers from what the primary holds, at once, while a CPU flood s
     t.equal(reply.status, 200)
   }
   const viaCli = await statusJson(home, 'flood')
-  flooding = false
-  await Promise.all(flood)
-  t.comment(`status over the socket during the flood: ${timings.map((ms) => ms.toFixed(1)).join(', ')} ms`)
-  t.ok(Math.max(...timings) < 1000, 'answered while the workers were saturated')
+  t.notOk(fs.existsSync(release), 'answered, over the socket and through the CLI, while every worker was blocked')
+  // (how fast it answers under a CPU flood is the bench's control table: socket p99 < 20 ms)
+  t.comment(`status over the socket while the workers were blocked: ${timings.map((ms) => ms.toFixed(1)).join(', ')} ms`)
+  fs.writeFileSync(release, '')
+  for (const reply of await Promise.all(blocks)) t.equal((reply as { status?: number }).status, 200, 'a released request is answered')
   const mine = handle.status()
   t.equal(viaCli.pid, process.pid)
   t.same(viaCli.members.map((m: any) => [m.id, m.pid, m.state, m.generation]), mine.members.map((m) => [m.id, m.pid, m.state, m.generation]), 'the same workers as the handle sees')
