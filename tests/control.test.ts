@@ -8,7 +8,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { run } from 'cluster-run'
-import { CLI, startCli, fixture, alive, controlHome, type Cli, FILE_TIMEOUT_MS } from './helpers/cli.js'
+import { CLI, startCli, fixture, alive, controlHome, type Cli, FILE_TIMEOUT_MS, SLOW_BOOT } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
 import { startLoad } from './helpers/load.js'
 import { reapLater } from './helpers/reap.js'
@@ -102,7 +102,7 @@ t.test('status answers from what the primary holds, at once, while every worker\
   t.teardown(() => { delete process.env.CLUSTER_RUN_HOME })
   const port = await freePort()
   // no hang check: the workers are blocked on purpose, as long as the test needs
-  const handle = await run({ app: fixture('apps/busy.js'), workers: 2, name: 'flood', heartbeatTimeoutMs: 0, env: { PORT: String(port) }, log: { level: 'silent' } })
+  const handle = await run({ app: fixture('apps/busy.js'), workers: 2, name: 'flood', heartbeatTimeoutMs: 0, ...SLOW_BOOT, env: { PORT: String(port) }, log: { level: 'silent' } })
   t.teardown(() => handle.stop())
   // every worker has sent its figures once
   await until(() => handle.status().members.every((m) => (m.rssBytes ?? 0) > 0), 'a heartbeat from every worker')

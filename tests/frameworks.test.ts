@@ -1,7 +1,7 @@
 // Any http.Server-based app, unchanged: each served by 2 workers answering from 2 pids.
 import t, { type Test } from 'tap'
 import { run } from 'cluster-run'
-import { fixture, isolateControlSockets, FILE_TIMEOUT_MS } from './helpers/cli.js'
+import { fixture, isolateControlSockets, FILE_TIMEOUT_MS, SLOW_BOOT } from './helpers/cli.js'
 import { get, freePort, distinct } from './helpers/http.js'
 
 t.setTimeout(FILE_TIMEOUT_MS)
@@ -40,6 +40,7 @@ for (const [name, file, check] of apps) {
       app: fixture(file),
       args: ['--mode', 'cjs'],
       workers: 2,
+      ...SLOW_BOOT,
       env: { PORT: String(port) },
       log: { level: 'silent' },
     })

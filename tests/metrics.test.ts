@@ -4,7 +4,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { run } from 'cluster-run'
-import { startCli, fixture, isolateControlSockets, type Cli, FILE_TIMEOUT_MS } from './helpers/cli.js'
+import { startCli, fixture, isolateControlSockets, type Cli, FILE_TIMEOUT_MS, SLOW_BOOT } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
 
 t.setTimeout(FILE_TIMEOUT_MS)
@@ -24,7 +24,7 @@ function all (text: string, name: string): Array<{ labels: string, value: number
 t.test('a scrape with 4 workers: per-worker series whose sums match the handle, the apps\' counters summed', async (t) => {
   const port = await freePort()
   const metricsPort = await freePort()
-  const cluster = await run({ app: fixture('apps/metrics.js'), workers: 4, env: { PORT: String(port) }, log: { level: 'silent' }, metrics: { port: metricsPort } })
+  const cluster = await run({ app: fixture('apps/metrics.js'), workers: 4, ...SLOW_BOOT, env: { PORT: String(port) }, log: { level: 'silent' }, metrics: { port: metricsPort } })
   t.teardown(() => cluster.stop())
   const url = `http://127.0.0.1:${metricsPort}`
   for (let i = 0; i < 40; i++) await get(`http://127.0.0.1:${port}/a`)
@@ -64,7 +64,7 @@ t.test('a scrape with 4 workers: per-worker series whose sums match the handle, 
 t.test('a SIGSTOPped worker: the scrape returns after the per-worker timeout with the others\' data, missing 1', async (t) => {
   const port = await freePort()
   const metricsPort = await freePort()
-  const cluster = await run({ app: fixture('apps/metrics.js'), workers: 3, env: { PORT: String(port) }, log: { level: 'silent' }, metrics: { port: metricsPort, timeoutMs: 400 } })
+  const cluster = await run({ app: fixture('apps/metrics.js'), workers: 3, ...SLOW_BOOT, env: { PORT: String(port) }, log: { level: 'silent' }, metrics: { port: metricsPort, timeoutMs: 400 } })
   t.teardown(() => cluster.stop())
   for (let i = 0; i < 30; i++) await get(`http://127.0.0.1:${port}/a`)
   const [stopped] = cluster.workers()

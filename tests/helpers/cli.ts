@@ -21,6 +21,14 @@ export const fixture = (name: string): string => fileURLToPath(new URL(`../../fi
  */
 export const FILE_TIMEOUT_MS = 10 * 60_000
 
+/**
+ * For run() in a test: workers forked by the test process load tap's TypeScript
+ * loader and coverage, and on a busy machine their boot may take longer than the
+ * default ready timeout (10 s), which would count them as crashed. A deadline, for
+ * tests that are not about readiness.
+ */
+export const SLOW_BOOT = { readyTimeoutMs: 60_000 }
+
 export type LogEvent = Record<string, any> & { event: string }
 
 export interface Cli {
