@@ -112,7 +112,7 @@ t.test('status answers from what the primary holds, at once, while every worker\
   const dir = t.testdir()
   const release = path.join(dir, 'release')
   // (teardowns run last registered first: the workers are released before the stop)
-  t.teardown(() => fs.writeFileSync(release, ''))
+  t.teardown(() => { if (fs.existsSync(dir)) fs.writeFileSync(release, '') })
   const blocks = Array.from({ length: 4 }, () => get(`http://127.0.0.1:${port}/block?dir=${encodeURIComponent(dir)}`, { timeout: 120_000 }).catch((e: Error) => e))
   const pids = handle.workers().map((w) => w.pid)
   await until(() => pids.every((pid) => fs.existsSync(path.join(dir, String(pid)))), 'every worker to block its loop')
