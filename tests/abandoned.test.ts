@@ -37,7 +37,7 @@ for (const policy of ['rr', 'none'] as const) {
     // each of the ten is either abandoned or run: wait until all ten are accounted for
     const runs = async (): Promise<number> => (await get(`${url}/runs`)).json().runs
     const status = await until(async () => {
-      const s = (await request(controlSocket, 'GET', '/status', undefined, 2000)).json as ClusterStatus
+      const s = (await request(controlSocket, 'GET', '/status', undefined, 10_000)).json as ClusterStatus
       return (s.members[0].abandoned ?? 0) + await runs() >= 10 ? s : null
     }, 'the heartbeat to account for the ten requests', 30_000)
     fs.writeFileSync(counted, '')

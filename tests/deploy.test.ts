@@ -135,7 +135,7 @@ function startNamespaced (t: Test, argv: string[], env: Record<string, string>):
     return (code ?? signal) as number | string
   })
 
-  const waitFor = (event: string, match: (e: LogEvent) => boolean = () => true, timeoutMs = 20_000): Promise<LogEvent> =>
+  const waitFor = (event: string, match: (e: LogEvent) => boolean = () => true, timeoutMs = 30_000): Promise<LogEvent> =>
     new Promise((resolve, reject) => {
       const check = (): void => {
         const found = events.find((e) => e.event === event && match(e))
@@ -384,7 +384,7 @@ function tests (): void {
     const working = startReadOnlyHome(t, { PORT: String(port), CLUSTER_RUN_HOME: writable }, [LIFECYCLE, '-w', '1', '--name', 'ro-home'])
     await working.untilReady(1)
     const status = spawnSync(process.execPath, [CLI, 'status', 'ro-home', '--json'], {
-      env: { ...process.env, CLUSTER_RUN_HOME: writable }, encoding: 'utf8', timeout: 20_000,
+      env: { ...process.env, CLUSTER_RUN_HOME: writable }, encoding: 'utf8', timeout: 60_000,
     })
     t.equal(status.status, 0, `cluster-run status answers through ${writable} (${status.stderr})`)
     t.equal(JSON.parse(status.stdout).name, 'ro-home')

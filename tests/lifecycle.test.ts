@@ -167,7 +167,7 @@ t.test('a reload onto an app that fails at boot aborts; the old workers keep ser
   // A good config applies, with its new worker count.
   fs.writeFileSync(path.join(dir, 'cluster.config.json'), JSON.stringify({ app: fixture('apps/lifecycle.js'), workers: 3, env: { GENERATION: 'two' } }))
   cli.signal('SIGHUP')
-  await cli.waitFor('reload.complete', undefined, 30_000)
+  await cli.waitFor('reload.complete', undefined, 60_000)
   const gens = new Set<string>()
   const pids = new Set<number>()
   for (let i = 0; i < 12; i++) {
@@ -190,7 +190,7 @@ t.test('reloads never overlap: a SIGHUP during a reload is queued once', async (
   // (signals sent back to back may merge into one: the third waits for the second's effect)
   cli.signal('SIGHUP')
   await cli.waitFor('reload.ignored')
-  await cli.waitFor('reload.complete', (e) => e.generation === 2, 30_000)
+  await cli.waitFor('reload.complete', (e) => e.generation === 2, 60_000)
   t.equal(cli.events.filter((e) => e.event === 'reload.start').length, 2, 'two reloads ran, one after the other')
   cli.signal('SIGTERM')
   t.equal(await cli.exited, 0)

@@ -217,7 +217,7 @@ t.test('sticky by header behind a proxy: spread over all workers; a key keeps it
   await cli.waitFor('worker.ready', (e) => e.workerId === 2 && e.pid !== victim)
   for (const key of keys) t.equal((await slotOf(key)).slot, first.get(key), `${key} after the crash`)
   cli.signal('SIGHUP')
-  await cli.waitFor('reload.complete', undefined, 30_000)
+  await cli.waitFor('reload.complete', undefined, 60_000)
   for (const key of keys) {
     const now = await slotOf(key)
     t.equal(now.slot, first.get(key), `${key} after the reload`)
