@@ -1,9 +1,10 @@
 // Every process a test file starts is killed by pid once the file is done with it,
 // however the file ends: the teardowns of a failed test do it, and so does this
-// module when the process exits with something still running, or when tap times
-// the file out (its teardowns may not finish before tap kills the file). A pid is
-// killed only while it still names the process that was started (same start
-// time): pids are reused.
+// module once all the file's tests have ended (a teardown that threw skips those
+// after it), when the process exits with something still running, and when tap
+// times the file out (its teardowns may not finish before tap kills the file). A
+// pid is killed only while it still names the process that was started (same
+// start time): pids are reused.
 import fs from 'node:fs'
 import t from 'tap'
 
@@ -48,6 +49,8 @@ export function killAll (): void {
   for (const pid of [...started.keys()]) kill(pid)
 }
 
+// once every test of the file has ended, even if a teardown failed before its turn
+t.teardown(killAll)
 process.on('exit', killAll)
 // tap times a file out by a message first, then SIGALRM, then SIGKILL a second later
 t.on('timeout', killAll)
