@@ -5,6 +5,7 @@
 // times the file out (its teardowns may not finish before tap kills the file). A
 // pid is killed only while it still names the process that was started (same
 // start time): pids are reused.
+import cluster from 'node:cluster'
 import fs from 'node:fs'
 import t from 'tap'
 
@@ -49,6 +50,8 @@ export function killAll (): void {
   for (const pid of [...started.keys()]) kill(pid)
 }
 
+// the workers of clusters this file runs in-process with run()
+cluster.on('fork', (worker) => reapLater(worker.process.pid))
 // once every test of the file has ended, even if a teardown failed before its turn
 t.teardown(killAll)
 process.on('exit', killAll)
