@@ -3,8 +3,10 @@ import t from 'tap'
 import fs from 'node:fs'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
-import { CLI, fixture, watchCli, controlHome } from './helpers/cli.js'
+import { CLI, fixture, watchCli, controlHome, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { freePort, until } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 const CPU_ROOT = '/sys/fs/cgroup/cpu'
 
@@ -15,7 +17,7 @@ t.test('a 1-CPU cfs quota: auto resolves to 1 worker, and 1 is forked', async (t
     // a cgroup can be removed only once it has no process left; this runs after
     // the CLIs' own teardowns (tap runs the last registered first), which kill
     // whatever they left behind
-    await until(() => fs.readFileSync(path.join(group, 'cgroup.procs'), 'utf8').trim() === '', 'the cgroup to empty', 5000)
+    await until(() => fs.readFileSync(path.join(group, 'cgroup.procs'), 'utf8').trim() === '', 'the cgroup to empty')
     fs.rmdirSync(group)
   })
   fs.writeFileSync(path.join(group, 'cpu.cfs_period_us'), '100000')

@@ -1,8 +1,10 @@
 // The CLI with real workers: forking, restart with backoff, crash rate, boot
 // failure, signals, and what happens when the primary dies.
 import t, { type Test } from 'tap'
-import { startCli, fixture, alive, type Cli } from './helpers/cli.js'
+import { startCli, fixture, alive, type Cli, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, distinct, until } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 t.test('serves from 2 workers with stable ids, logs the lifecycle, stops on SIGTERM', async (t) => {
   const port = await freePort()
@@ -92,7 +94,7 @@ async function portInUse (t: Test): Promise<number> {
   return port
 }
 
-/** Resolves with the exit code, or fails the test if the CLI has not exited by then (and kills it). */
+/** Resolves with the exit code, or fails the test if the CLI has not exited by then (its teardown kills it). */
 async function exitWithin (t: Test, cli: Cli, ms: number): Promise<number | string | undefined> {
   const deadline = new Promise<undefined>((resolve) => {
     const timer = setTimeout(() => resolve(undefined), ms)
@@ -106,7 +108,8 @@ async function exitWithin (t: Test, cli: Cli, ms: number): Promise<number | stri
 t.test('a port in use is a boot failure with the address and the code, for an app that throws', async (t) => {
   const port = await portInUse(t)
   const cli = startCli(t, [fixture('apps/http.js'), '-w', '2'], { env: { PORT: String(port) } })
-  t.equal(await exitWithin(t, cli, 15_000), 3)
+  // a deadline for a hang, not a speed: how it ended is what the events below say
+  t.equal(await exitWithin(t, cli, 60_000), 3)
   const failed = cli.events.find((e) => e.event === 'boot.failed')
   t.match(failed, { level: 60, cause: 'listen-failed', code: 'EADDRINUSE', address: `127.0.0.1:${port}`, message: new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE`) })
   t.ok(failed!.stderr.join('\n').includes('EADDRINUSE'), 'the stderr tail names EADDRINUSE')
@@ -117,8 +120,9 @@ t.test('a port in use is a boot failure with the address and the code, for an ap
 t.test('a port in use with Express 5, which swallows the error and keeps running: exit 3 in seconds, not a restart loop', async (t) => {
   const port = await portInUse(t)
   const cli = startCli(t, [fixture('apps/express-listen.js'), '-w', '2'], { env: { PORT: String(port) } })
-  t.equal(await exitWithin(t, cli, 15_000), 3, 'exit 3 (before: each worker killed as not-ready after 30 s, forever)')
+  t.equal(await exitWithin(t, cli, 60_000), 3, 'exit 3 (before: each worker killed as not-ready after 30 s, forever)')
   t.match(cli.events.find((e) => e.event === 'worker.listen-failed'), { level: 50, code: 'EADDRINUSE', address: `127.0.0.1:${port}` })
+  t.notOk(cli.events.some((e) => e.event === 'worker.exit' && e.reason === 'not-ready'), 'no worker waited out its ready timeout: the listen failure ended it')
   t.match(cli.events.find((e) => e.event === 'worker.exit'), { reason: 'listen-failed', signal: 'SIGKILL' })
   t.match(cli.events.find((e) => e.event === 'boot.failed'), { cause: 'listen-failed', code: 'EADDRINUSE', address: `127.0.0.1:${port}` })
   t.match(cli.stdout(), 'App listening', 'the app believed it listened')
@@ -132,10 +136,9 @@ t.test('workers exit by themselves when the primary is killed with SIGKILL', asy
   const pids = cli.workerPids()
   cli.signal('SIGKILL')
   await cli.exited
-  const started = Date.now()
-  // (generous: the exit follows the IPC channel's close, which a loaded machine delays)
-  await until(() => pids.every((pid) => !alive(pid)), 'orphaned workers to exit', 10_000)
-  t.ok(Date.now() - started <= 10_000, 'every worker exited by itself, within 10 s')
+  // a deadline, not a speed: the exit follows the IPC channel's close, which a loaded machine delays
+  await until(() => pids.every((pid) => !alive(pid)), 'orphaned workers to exit', 30_000)
+  t.pass('every worker exited by itself')
 })
 
 t.test('schedulingPolicy none is applied and logged', async (t) => {

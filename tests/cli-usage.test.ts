@@ -5,8 +5,10 @@ import t, { type Test } from 'tap'
 import fs from 'node:fs'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
-import { startCli, watchCli, controlHome, fixture, CLI, ROOT, type Cli } from './helpers/cli.js'
-import { get, freePort } from './helpers/http.js'
+import { startCli, watchCli, controlHome, fixture, configWaitingFor, CLI, ROOT, type Cli, FILE_TIMEOUT_MS } from './helpers/cli.js'
+import { get, freePort, until } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 const HTTP_APP = fixture('apps/http.js')
 const VERSION: string = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version
@@ -306,11 +308,10 @@ t.test('the config reader: a config that exits the process is a clear error, exi
 })
 
 t.test('the config reader: SIGINT to the whole process group while the config loads stops the primary cleanly', async (t) => {
-  const cwd = t.testdir({
-    // a config that takes a while and says when it runs: the signal lands while the reader works
-    'cluster.config.mjs': "import fs from 'node:fs'\nfs.writeFileSync('reading', '')\nawait new Promise((resolve) => setTimeout(resolve, 1500))\n" +
-      `export default { app: ${JSON.stringify(HTTP_APP)}, workers: 1 }\n`,
-  })
+  const cwd = t.testdir()
+  const go = path.join(cwd, 'go')
+  // a config that says when it runs and loads until the test says go: the signal lands while the reader works
+  fs.writeFileSync(path.join(cwd, 'cluster.config.mjs'), configWaitingFor(go, { app: HTTP_APP, workers: 1 }, "fs.writeFileSync('reading', '')\n"))
   // a process group of its own, as a terminal's: a Ctrl-C reaches the primary and the reader
   const cli = watchCli(t, spawn(process.execPath, [CLI], {
     cwd,
@@ -318,10 +319,9 @@ t.test('the config reader: SIGINT to the whole process group while the config lo
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   }))
-  const deadline = Date.now() + 10_000
-  while (!fs.existsSync(path.join(cwd, 'reading')) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
-  t.ok(fs.existsSync(path.join(cwd, 'reading')), 'the reader is loading the config')
+  await until(() => fs.existsSync(path.join(cwd, 'reading')), 'the reader to load the config')
   process.kill(-cli.child.pid!, 'SIGINT')
+  fs.writeFileSync(go, '')
   t.equal(await cli.exited, 0, 'stopped, not killed by the signal')
   t.notMatch(cli.stderr(), 'config reader stopped', 'the reader did not die of the signal')
   await nothingStarted(t, cli)

@@ -10,8 +10,10 @@ import path from 'node:path'
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { parseAllDocuments } from 'yaml'
-import { CLI, ROOT, startCli, controlHome } from './helpers/cli.js'
+import { CLI, ROOT, startCli, controlHome, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 const EXAMPLES = path.join(ROOT, 'examples')
 const APP_DIR = path.join(EXAMPLES, 'app')
@@ -254,7 +256,7 @@ t.test('the example app under cluster-run: the probes of the manifest, then a SI
   // The example config with local ports and a shorter delay; every other key as it is.
   const port = await freePort()
   const metricsPort = await freePort()
-  const delayMs = 1500
+  const delayMs = 3000
   const dir = t.testdir({
     'cluster.config.json': JSON.stringify({
       ...config,
@@ -277,7 +279,7 @@ t.test('the example app under cluster-run: the probes of the manifest, then a SI
   const probes = { liveness: container.livenessProbe.httpGet.path, readiness: container.readinessProbe.httpGet.path }
   t.equal((await get(`${metrics}${probes.liveness}`)).status, 200, `liveness probe ${probes.liveness}: 200`)
   // polled: the verdict is read from the primary's status, which may trail the ready events by a pass
-  await until(async () => (await get(`${metrics}${probes.readiness}`)).status === 200, `readiness probe ${probes.readiness}: 200`, 5000)
+  await until(async () => (await get(`${metrics}${probes.readiness}`)).status === 200, `readiness probe ${probes.readiness}: 200`)
   t.pass(`readiness probe ${probes.readiness}: 200`)
   const scrape = await get(`${metrics}${pod.metadata.annotations['prometheus.io/path']}`)
   t.equal(scrape.status, 200)
@@ -285,18 +287,17 @@ t.test('the example app under cluster-run: the probes of the manifest, then a SI
 
   cli.signal('SIGTERM')
   await cli.waitFor('shutdown.start')
-  const signalled = Date.now()
-  const ready = await until(async () => {
-    const r = await get(`${metrics}${probes.readiness}`)
-    return r.status === 503 ? r : undefined
-  }, 'readiness to turn 503', 1000, 10)
+  // unready from the step that logs the start: the very next probe says so
+  const ready = await get(`${metrics}${probes.readiness}`)
+  t.equal(ready.status, 503, 'readiness is 503 once the shutdown began')
   t.equal(ready.json().reason, 'shutting down')
   t.equal((await get(`${metrics}${probes.liveness}`)).status, 200, 'liveness stays 200: the kubelet must not restart a pod that drains')
   const during = await get(`${app}/`)
+  const answeredAt = Date.now()
   t.equal(during.status, 200, 'the app still answers during the delay')
-  t.ok(Date.now() - signalled < delayMs, 'all of that within the delay')
-  t.notOk(cli.events.some((e) => e.event === 'worker.drain'), 'no worker drains before the delay is over')
   t.equal(await cli.exited, 0)
+  const drain = cli.events.find((e) => e.event === 'worker.drain')
+  t.ok(drain && answeredAt < Date.parse(drain.time), 'all of that before any worker began to drain')
   const complete = cli.events.find((e) => e.event === 'shutdown.complete')!
   t.equal(complete.exitCode, 0)
   t.ok(complete.durationMs >= delayMs, `the stop took the delay (${complete.durationMs} ms)`)

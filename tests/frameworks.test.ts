@@ -1,8 +1,10 @@
 // Any http.Server-based app, unchanged: each served by 2 workers answering from 2 pids.
 import t, { type Test } from 'tap'
 import { run } from 'cluster-run'
-import { fixture, isolateControlSockets } from './helpers/cli.js'
+import { fixture, isolateControlSockets, FILE_TIMEOUT_MS, SLOW_BOOT } from './helpers/cli.js'
 import { get, freePort, distinct } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 isolateControlSockets(t)
 
@@ -35,11 +37,10 @@ for (const [name, file, check] of apps) {
   t.test(name, async (t) => {
     const port = await freePort()
     const cluster = await run({
-      // workers here boot through the test runner's TypeScript loader, slowly on a busy machine
-      readyTimeoutMs: 60_000,
       app: fixture(file),
       args: ['--mode', 'cjs'],
       workers: 2,
+      ...SLOW_BOOT,
       env: { PORT: String(port) },
       log: { level: 'silent' },
     })

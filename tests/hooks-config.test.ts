@@ -3,10 +3,12 @@
 import t from 'tap'
 import { pathToFileURL } from 'node:url'
 import path from 'node:path'
-import { readFileSync, realpathSync } from 'node:fs'
+import fs, { readFileSync, realpathSync } from 'node:fs'
 import { spawn } from 'node:child_process'
-import { startCli, watchCli, controlHome, fixture, ROOT } from './helpers/cli.js'
+import { startCli, watchCli, controlHome, fixture, configWaitingFor, ROOT, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 t.test('cluster.config.ts with hooks, one of them throwing', async (t) => {
   const port = await freePort()
@@ -123,14 +125,16 @@ function catches (pid: number, signal: number): boolean {
 
 t.test('a SIGTERM while the config is still loading stops cleanly, before any fork', async (t) => {
   const port = await freePort()
-  const slowConfig = `await new Promise((resolve) => setTimeout(resolve, 1500))
-export default { app: ${JSON.stringify(fixture('apps/http.js'))}, workers: 1, env: { PORT: '${port}' } }`
-  const dir = t.testdir({ 'cluster.config.mjs': slowConfig })
+  const dir = t.testdir()
+  const go = path.join(dir, 'go')
+  fs.writeFileSync(path.join(dir, 'cluster.config.mjs'), configWaitingFor(go, { app: fixture('apps/http.js'), workers: 1, env: { PORT: String(port) } }))
   const cli = startCli(t, [], { cwd: dir })
   // SIGTTIN (21): caught by cluster-run alone (not by the test runner's preload),
   // so once it is, cluster-run's handlers are in place
-  await until(() => catches(cli.child.pid!, 21), 'the signal handlers')
+  await until(() => catches(cli.child.pid!, 21), 'the signal handlers', 30_000)
   cli.signal('SIGTERM')
+  // the config finishes loading only now: the signal surely came while it loaded
+  fs.writeFileSync(go, '')
   t.equal(await cli.exited, 0)
   t.equal(cli.workerPids().length, 0, 'nothing was forked')
   t.match(cli.events.find((e) => e.event === 'shutdown.complete'), { signal: 'SIGTERM', exitCode: 0 })

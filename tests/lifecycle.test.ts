@@ -4,9 +4,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import http from 'node:http'
 import { spawn } from 'node:child_process'
-import { startCli, watchCli, controlHome, fixture, alive, CLI } from './helpers/cli.js'
+import { startCli, watchCli, controlHome, fixture, alive, CLI, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, keepAliveAgent, until } from './helpers/http.js'
 import { startLoad } from './helpers/load.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 async function startReady (t: Test, args: string[], workers: number, env: Record<string, string> = {}, cwd?: string) {
   const port = await freePort()
@@ -19,7 +21,6 @@ t.test('SIGHUP under keep-alive load: 0 errors, 0 non-2xx, every worker replaced
   const { cli, url } = await startReady(t, [fixture('apps/lifecycle.js'), '-w', '4'], 4)
   const before = new Set(cli.workerPids())
   const load = startLoad(`${url}/`, { connections: 20 })
-  await until(() => cli.events.length > 0, 'load running', 1000) // the load is already flowing
   cli.signal('SIGHUP')
   const complete = await cli.waitFor('reload.complete', undefined, 60_000)
   const result = await load.stop()
@@ -39,10 +40,11 @@ t.test('SIGHUP under keep-alive load: 0 errors, 0 non-2xx, every worker replaced
   t.equal(await cli.exited, 0)
 })
 
-t.test('SIGTERM with 2 s requests in flight: all complete with 200 and Connection: close', async (t) => {
+t.test('SIGTERM with requests in flight: all complete with 200 and Connection: close', async (t) => {
   const { cli, url } = await startReady(t, [fixture('apps/lifecycle.js'), '-w', '2'], 2)
   const agent = keepAliveAgent(t)
-  const slow = Array.from({ length: 4 }, () => get(`${url}/slow?ms=2000`, { agent }))
+  // each answers once its worker drains: surely in flight when the drain begins
+  const slow = Array.from({ length: 4 }, () => get(`${url}/slow?drain=1`, { agent }))
   await until(() => cli.events.filter((e) => e.event === 'app.slow-start').length === 4, 'the slow requests to start')
   cli.signal('SIGTERM')
   const replies = await Promise.all(slow)
@@ -64,8 +66,9 @@ t.test('Ctrl-C with an app that exits on its own SIGINT mid-download: the exit s
     detached: true,
   }))
   await cli.untilReady(1)
+  // 400 chunks, one every 50 ms: the Ctrl-C on the first one lands mid-download however slow the machine
   const download = new Promise<{ bytes: number, complete: boolean }>((resolve, reject) => {
-    http.get(`http://127.0.0.1:${port}/download`, (res) => {
+    http.get(`http://127.0.0.1:${port}/download?chunks=400`, (res) => {
       let bytes = 0
       res.on('data', (chunk: Buffer) => {
         if (bytes === 0) process.kill(-cli.child.pid!, 'SIGINT')
@@ -75,7 +78,7 @@ t.test('Ctrl-C with an app that exits on its own SIGINT mid-download: the exit s
     }).on('error', reject)
   })
   const { bytes, complete } = await download
-  t.notOk(complete, `the download was cut (${bytes} of 40960 bytes)`)
+  t.notOk(complete, `the download was cut (${bytes} of ${400 * 1024} bytes)`)
   t.equal(await cli.exited, 1, 'the shutdown exits 1: work was cut')
   // the worker heard the Ctrl-C itself, maybe before the primary did
   t.match(cli.events.find((e) => e.event === 'worker.drain'), { reason: /^(shutdown|signal)$/ })
@@ -88,14 +91,17 @@ t.test('an idle keep-alive connection is not reset: its next request is answered
   const agent = keepAliveAgent(t, { maxSockets: 1 })
   const first = await get(`${url}/`, { agent })
   t.equal(first.headers.connection, 'keep-alive')
-  // A long request on another connection keeps the worker draining meanwhile.
-  const held = get(`${url}/slow?ms=1500`)
+  // A long request on another connection keeps the worker draining meanwhile: it is
+  // answered once the test creates `done`.
+  const done = path.join(t.testdir(), 'done')
+  const held = get(`${url}/slow?until=${encodeURIComponent(done)}`)
   await until(() => cli.events.some((e) => e.event === 'app.slow-start'), 'the long request to start')
   cli.signal('SIGTERM')
   await cli.waitFor('worker.drain')
   const onIdleSocket = await get(`${url}/slow?ms=100`, { agent })
   t.equal(onIdleSocket.status, 200, 'the request on the idle keep-alive socket was served')
   t.equal(onIdleSocket.headers.connection, 'close')
+  fs.writeFileSync(done, '')
   t.equal((await held).status, 200)
   t.equal(await cli.exited, 0)
 })
@@ -161,7 +167,7 @@ t.test('a reload onto an app that fails at boot aborts; the old workers keep ser
   // A good config applies, with its new worker count.
   fs.writeFileSync(path.join(dir, 'cluster.config.json'), JSON.stringify({ app: fixture('apps/lifecycle.js'), workers: 3, env: { GENERATION: 'two' } }))
   cli.signal('SIGHUP')
-  await cli.waitFor('reload.complete', undefined, 30_000)
+  await cli.waitFor('reload.complete', undefined, 60_000)
   const gens = new Set<string>()
   const pids = new Set<number>()
   for (let i = 0; i < 12; i++) {
@@ -184,7 +190,7 @@ t.test('reloads never overlap: a SIGHUP during a reload is queued once', async (
   // (signals sent back to back may merge into one: the third waits for the second's effect)
   cli.signal('SIGHUP')
   await cli.waitFor('reload.ignored')
-  await cli.waitFor('reload.complete', (e) => e.generation === 2, 30_000)
+  await cli.waitFor('reload.complete', (e) => e.generation === 2, 60_000)
   t.equal(cli.events.filter((e) => e.event === 'reload.start').length, 2, 'two reloads ran, one after the other')
   cli.signal('SIGTERM')
   t.equal(await cli.exited, 0)
@@ -223,7 +229,9 @@ t.test('with the middleware, a real drain flips readiness to 503 and refuses new
   t.equal(ready.status, 200, 'ready before the drain')
   t.equal((await get(`${url}/`, { agent: second })).status, 200, 'a second keep-alive connection, idle from now on')
   t.equal((await get(`${url}/healthz`)).status, 200)
-  const held = get(`${url}/slow?ms=1500`)
+  // in flight until the test creates `done`: the worker drains meanwhile
+  const done = path.join(t.testdir(), 'done')
+  const held = get(`${url}/slow?until=${encodeURIComponent(done)}`)
   await until(() => cli.events.some((e) => e.event === 'app.slow-start'), 'the long request to start')
   cli.signal('SIGTERM')
   await cli.waitFor('worker.drain')
@@ -232,7 +240,7 @@ t.test('with the middleware, a real drain flips readiness to 503 and refuses new
   const during = await until(async () => {
     const reply = await get(`${url}/readyz`, { agent })
     return reply.status === 503 ? reply : undefined
-  }, 'readiness to turn 503', 5000)
+  }, 'readiness to turn 503')
   t.equal(during.status, 503, 'readiness is 503 while draining')
   t.match(during.json(), { status: 'draining' })
   const refused = await get(`${url}/`, { agent: second })
@@ -240,6 +248,7 @@ t.test('with the middleware, a real drain flips readiness to 503 and refuses new
   t.ok(Number(refused.headers['retry-after']) > 0, 'with Retry-After')
   t.equal(refused.headers.connection, 'close')
   t.equal(during.headers.connection, 'close')
+  fs.writeFileSync(done, '')
   t.equal((await held).status, 200, 'the request in flight completed')
   t.equal(await cli.exited, 0)
 })

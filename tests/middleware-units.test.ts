@@ -38,10 +38,11 @@ t.test('LoopTicker sees a stall while it is happening, and reports it after', as
   const start = performance.now()
   while (performance.now() - start < 100) { /* block the loop */ }
   t.ok(ticker.lag() >= 90, 'lag grows while the loop is blocked, before any tick can run')
-  const [, lateness] = await once(ticks, 'tick') as [number, number]
+  const [tickAt, lateness] = await once(ticks, 'tick') as [number, number]
   t.ok(lateness >= 90, 'the next tick reports how late it ran')
-  // generous bound: a busy machine may deschedule us for a few ms
-  t.ok(ticker.lag() < 40, 'and lag drops back once the loop turns')
+  // counted from that tick on, however long this process then waits for a CPU
+  const lag = ticker.lag()
+  t.ok(lag <= performance.now() - tickAt, `and lag drops back once the loop turns: ${lag.toFixed(1)} ms since the tick that ran ${lateness.toFixed(1)} ms late`)
 })
 
 t.test('MemorySampler reads at most once per interval', async (t) => {
@@ -415,18 +416,23 @@ t.test('Guard: without limits there is no timer; delegate mode returns http-erro
   delegating.close()
 })
 
-t.test('Guard: a shed request costs well under a millisecond', async (t) => {
+t.test('Guard: a shed request costs well under a millisecond of CPU', async (t) => {
   for (const errors of ['respond', 'delegate'] as const) {
     // a 1-byte heap limit is always exceeded, so every call takes the shedding path
     const guard = guardWithSeams({ maxHeapUsedBytes: 1, errors, logger: captureLogs().logger }, { state: privateState() })
     const req = fakeRequest('/api', 'application/json')
     const res = fakeResponse()
     const count = 20_000
-    const start = performance.now()
+    // this process's CPU time, not the wall clock: other processes on a busy machine
+    // stretch the wall time, not the work done here
+    const started = process.cpuUsage()
+    const wallStarted = performance.now()
     for (let i = 0; i < count; i++) guard.handle(req, res)
-    const perRequestMs = (performance.now() - start) / count
+    const used = process.cpuUsage(started)
+    const perRequestMs = (used.user + used.system) / 1000 / count
+    const wallPerRequestMs = (performance.now() - wallStarted) / count
     guard.close()
     t.equal(guard.stats().shed, count)
-    t.ok(perRequestMs < 0.2, `${errors}: ${perRequestMs.toFixed(4)} ms per shed request`)
+    t.ok(perRequestMs < 0.2, `${errors}: ${perRequestMs.toFixed(4)} ms of CPU per shed request (${wallPerRequestMs.toFixed(4)} ms of wall time)`)
   }
 })

@@ -5,8 +5,10 @@ import net from 'node:net'
 import { readFileSync } from 'node:fs'
 import WebSocket from 'ws'
 import { io as connect, type Socket as IoSocket } from 'socket.io-client'
-import { startCli, fixture, type Cli } from './helpers/cli.js'
+import { startCli, fixture, type Cli, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 async function cluster (t: Test, args: string[], workers: number, env: Record<string, string> = {}, config?: Record<string, unknown>): Promise<Cli & { port: number }> {
   const port = await freePort()
@@ -54,22 +56,25 @@ t.test('200 WebSocket clients through a rolling reload: all told 1001, reconnect
   const oldPids = new Set(cli.workerPids())
   const clients = Array.from({ length: 200 }, () => client(cli.port))
   await Promise.all(clients.map((c) => c.hello))
-  // one client is mid-exchange when the drains start: its answer takes 2.5 s
-  const slow = clients[0].ask(1, 2500)
+  // one client is mid-exchange when the drains start: its answer takes 2.5 s (if the close
+  // came first, this resolves with undefined and the test fails instead of waiting)
+  const slow = Promise.race([clients[0].ask(1, 2500), clients[0].closed.then(() => undefined)])
   const reloadAt = Date.now()
   cli.signal('SIGHUP')
   const codes = await Promise.all(clients.map((c) => c.closed))
   t.same(countCodes(codes), { 1001: 200 }, 'every client saw 1001 "going away", none 1006')
-  t.ok(oldPids.has(await slow), 'the reply in flight arrived before the close')
-  await cli.waitFor('reload.complete', undefined, 30_000)
-  // each old worker exited as soon as its clients were gone, far from the 30 s deadline
-  for (const pid of oldPids) await cli.waitFor('worker.exit', (e) => e.pid === pid, 20_000)
+  t.ok(oldPids.has((await slow)!), 'the reply in flight arrived before the close')
+  await cli.waitFor('reload.complete', undefined, 60_000)
+  // each old worker exited once its clients were gone, not at the 30 s deadline, which
+  // would have ended what was left (2 s before it) and said so in worker.exit; how
+  // long the reload takes is the bench's realtime table
+  for (const pid of oldPids) await cli.waitFor('worker.exit', (e) => e.pid === pid, 60_000)
   const drains = cli.events.filter((e) => e.event === 'worker.drain' && oldPids.has(e.pid))
+  t.equal(drains.length, oldPids.size, 'every old worker drained')
   for (const drain of drains) {
     const exit = cli.events.find((e) => e.event === 'worker.exit' && e.pid === drain.pid)!
     const ms = Date.parse(exit.time) - Date.parse(drain.time)
-    t.ok(ms < 10_000, `worker ${drain.workerId} drained in ${ms} ms`)
-    t.equal(exit.reason, 'drained')
+    t.equal(exit.reason, 'drained', `worker ${drain.workerId} drained in ${ms} ms`)
     t.notOk(exit.connectionsDestroyed, 'nothing left for the deadline')
   }
   t.comment(`rolling reload with 200 WebSockets: ${Date.now() - reloadAt} ms until every old worker exited`)
@@ -138,7 +143,8 @@ function ioClient (port: number, extra: Record<string, unknown> = {}): IoSocket 
   return connect(`http://127.0.0.1:${port}`, { transports: ['polling'], forceNew: true, reconnection: false, ...extra })
 }
 
-const ack = (socket: IoSocket, event: string, ...args: unknown[]): Promise<any> => socket.timeout(10_000).emitWithAck(event, ...args)
+/** An acknowledged emit; one unanswered for 30 s fails (a deadline, not a speed). */
+const ack = (socket: IoSocket, event: string, ...args: unknown[]): Promise<any> => socket.timeout(30_000).emitWithAck(event, ...args)
 
 t.test('socket.io over long-polling, 100 clients x 20 messages under sticky: no "Session ID unknown"; a broadcast reaches every worker\'s clients', async (t) => {
   const port = await freePort()
@@ -215,7 +221,7 @@ t.test('sticky by header behind a proxy: spread over all workers; a key keeps it
   await cli.waitFor('worker.ready', (e) => e.workerId === 2 && e.pid !== victim)
   for (const key of keys) t.equal((await slotOf(key)).slot, first.get(key), `${key} after the crash`)
   cli.signal('SIGHUP')
-  await cli.waitFor('reload.complete', undefined, 30_000)
+  await cli.waitFor('reload.complete', undefined, 60_000)
   for (const key of keys) {
     const now = await slotOf(key)
     t.equal(now.slot, first.get(key), `${key} after the reload`)

@@ -3,14 +3,16 @@
 // once the pass that emitted the event is complete.
 import t, { type Test } from 'tap'
 import { run, type ClusterHandle } from 'cluster-run'
-import { fixture, alive, isolateControlSockets } from './helpers/cli.js'
+import { fixture, alive, isolateControlSockets, FILE_TIMEOUT_MS, SLOW_BOOT } from './helpers/cli.js'
 import { freePort, until } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 isolateControlSockets(t)
 
 async function start (t: Test, workers: number): Promise<ClusterHandle> {
   const port = await freePort()
-  const cluster = await run({ readyTimeoutMs: 60_000, app: fixture('apps/http.js'), workers, env: { PORT: String(port) }, log: { level: 'silent' } })
+  const cluster = await run({ app: fixture('apps/http.js'), workers, ...SLOW_BOOT, env: { PORT: String(port) }, log: { level: 'silent' } })
   t.teardown(async () => {
     const pids = cluster.workers().map((w) => w.pid)
     await cluster.stop()
@@ -34,7 +36,7 @@ t.test('scale(3) from a worker.fork listener after a crash: three ready workers,
     cluster.scale(3)
   })
   process.kill(cluster.workers()[0].pid, 'SIGKILL')
-  await until(() => asked && settled(cluster, 3), 'the cluster to settle on 3 ready workers', 20_000)
+  await until(() => asked && settled(cluster, 3), 'the cluster to settle on 3 ready workers', SLOW_BOOT.readyTimeoutMs)
   // Every fork of a settled cluster is already reported: nothing more is coming.
   const ids = serving(cluster).map((w) => w.workerId)
   t.same(ids, [0, 1, 2], 'one worker in each of the slots 0, 1, 2, not two in slot 0')

@@ -2,8 +2,10 @@
 import t from 'tap'
 import nodeCluster from 'node:cluster'
 import { run, ConfigError, ClusterError } from 'cluster-run'
-import { fixture, alive, isolateControlSockets } from './helpers/cli.js'
+import { fixture, alive, isolateControlSockets, FILE_TIMEOUT_MS, SLOW_BOOT } from './helpers/cli.js'
 import { get, freePort, distinct, until } from './helpers/http.js'
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 isolateControlSockets(t)
 
@@ -11,7 +13,8 @@ t.test('run() resolves once every worker listens; the handle lists workers and s
   const port = await freePort()
   const seen: string[] = []
   const started = Date.now()
-  const cluster = await run({ readyTimeoutMs: 60_000, app: fixture('apps/http.js'), workers: 2, env: { PORT: String(port) }, log: { level: 'silent' } })
+  const cluster = await run({ app: fixture('apps/http.js'), workers: 2, ...SLOW_BOOT, env: { PORT: String(port) }, log: { level: 'silent' } })
+  t.teardown(() => cluster.stop())
   t.comment(`ready in ${Date.now() - started} ms`)
   cluster.on('event', (e: { event: string }) => seen.push(e.event))
   const workers = cluster.workers()
@@ -40,7 +43,7 @@ t.test('run() rejects an invalid config with a ConfigError and forks nothing', a
 })
 
 t.test('run() rejects with a ClusterError (exit code 3) when the app fails at boot', async (t) => {
-  const err = await run({ readyTimeoutMs: 60_000, app: fixture('apps/boot-throw.js'), workers: 1, log: { level: 'silent' } }).catch((e) => e)
+  const err = await run({ app: fixture('apps/boot-throw.js'), workers: 1, log: { level: 'silent' } }).catch((e) => e)
   t.type(err, ClusterError)
   t.equal(err.exitCode, 3)
 })
@@ -48,10 +51,9 @@ t.test('run() rejects with a ClusterError (exit code 3) when the app fails at bo
 t.test('readiness "message": a worker is ready only once it calls ready()', async (t) => {
   const port = await freePort()
   const cluster = await run({
-    // workers here boot through the test runner's TypeScript loader, slowly on a busy machine
-    readyTimeoutMs: 60_000,
     app: fixture('apps/ready-message.js'),
     workers: 2,
+    ...SLOW_BOOT,
     readiness: 'message',
     env: { PORT: String(port), WARMUP_MS: '300' },
     log: { level: 'silent' },
@@ -66,10 +68,9 @@ t.test('hooks run with the facts; a hook that throws does not stop the primary',
   const port = await freePort()
   const calls: Array<[string, any]> = []
   const cluster = await run({
-    // workers here boot through the test runner's TypeScript loader, slowly on a busy machine
-    readyTimeoutMs: 60_000,
     app: fixture('apps/http.js'),
     workers: 1,
+    ...SLOW_BOOT,
     env: { PORT: String(port) },
     log: { level: 'silent' },
     onWorkerFork: (w) => { calls.push(['fork', w]); throw new Error('hook exploded') },
@@ -77,6 +78,7 @@ t.test('hooks run with the facts; a hook that throws does not stop the primary',
     onWorkerExit: (w) => calls.push(['exit', w]),
     onShutdown: (s) => calls.push(['shutdown', s]),
   })
+  t.teardown(() => cluster.stop())
   t.equal((await get(`http://127.0.0.1:${port}/`)).status, 200, 'the app serves despite the throwing hooks')
   t.equal(await cluster.stop(), 0)
   t.same(calls.map(([name]) => name), ['fork', 'ready', 'shutdown', 'exit'])
@@ -87,13 +89,14 @@ t.test('hooks run with the facts; a hook that throws does not stop the primary',
 
 t.test('the handle exposes each worker\'s latest heartbeat figures', async (t) => {
   const port = await freePort()
-  const cluster = await run({ readyTimeoutMs: 60_000, app: fixture('apps/http.js'), workers: 1, heartbeatTimeoutMs: 400, env: { PORT: String(port) }, log: { level: 'silent' } })
+  // (the default hang check: a worker of a busy machine may miss a short one and be killed)
+  const cluster = await run({ app: fixture('apps/http.js'), workers: 1, ...SLOW_BOOT, env: { PORT: String(port) }, log: { level: 'silent' } })
   t.teardown(() => cluster.stop())
   for (let i = 0; i < 3; i++) await get(`http://127.0.0.1:${port}/`)
   const stats = await until(() => {
     const s = cluster.workers()[0]
     return s && (s.requests ?? 0) >= 3 ? s : undefined
-  }, 'a heartbeat counting the requests', 5000)
+  }, 'a heartbeat counting the requests')
   t.ok(stats.rssBytes! > 10 * 1024 * 1024, 'rss')
   t.ok(stats.heapUsedBytes! > 0, 'heap')
   t.ok(stats.eventLoopDelayMs! >= 0, 'event-loop delay')

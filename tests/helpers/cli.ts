@@ -6,11 +6,28 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { once } from 'node:events'
 import type { Test } from 'tap'
+import { kill, reapLater } from './reap.js'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 /** The CLI as it ships: `npm run build` (the pretest script) compiles lib/ and bundles the CLI into dist/bundle/. */
 export const CLI = fileURLToPath(new URL('../../dist/bundle/cli.js', import.meta.url))
 export const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/${name}`, import.meta.url))
+
+/**
+ * tap's limit for a whole test file (120 s, package.json) is raised to this by the
+ * files that run real processes: on a busy machine such a file takes minutes, and
+ * every wait in it has a deadline of its own, so this limit only has to catch a
+ * file that hangs. `t.setTimeout(FILE_TIMEOUT_MS)` at the top of the file.
+ */
+export const FILE_TIMEOUT_MS = 10 * 60_000
+
+/**
+ * For run() in a test: workers forked by the test process load tap's TypeScript
+ * loader and coverage, and on a busy machine their boot may take longer than the
+ * default ready timeout (10 s), which would count them as crashed. A deadline, for
+ * tests that are not about readiness.
+ */
+export const SLOW_BOOT = { readyTimeoutMs: 60_000 }
 
 export type LogEvent = Record<string, any> & { event: string }
 
@@ -60,6 +77,7 @@ export function startCli (t: Test, args: string[], options: CliOptions = {}): Cl
  * event log, the exit, and the teardown of startCli().
  */
 export function watchCli (t: Test, child: ChildProcess): Cli {
+  reapLater(child.pid)
   const events: LogEvent[] = []
   let out = ''
   let err = ''
@@ -75,6 +93,7 @@ export function watchCli (t: Test, child: ChildProcess): Cli {
       try {
         const parsed = JSON.parse(line)
         if (typeof parsed.event === 'string') events.push(parsed)
+        if (parsed.event === 'worker.fork') reapLater(parsed.pid)
       } catch {}
     }
     for (const w of waiters) w()
@@ -94,12 +113,11 @@ export function watchCli (t: Test, child: ChildProcess): Cli {
       child.kill('SIGKILL')
       await exited
     }
-    for (const pid of workerPids()) {
-      try { process.kill(pid, 'SIGKILL') } catch {}
-    }
+    // a worker whose loop is blocked never notices that its primary is gone
+    for (const pid of workerPids()) kill(pid)
   })
 
-  const waitFor = (event: string, match: (e: LogEvent) => boolean = () => true, timeoutMs = 20_000): Promise<LogEvent> =>
+  const waitFor = (event: string, match: (e: LogEvent) => boolean = () => true, timeoutMs = 30_000): Promise<LogEvent> =>
     new Promise((resolve, reject) => {
       const check = (): void => {
         const found = events.find((e) => e.event === event && match(e))
@@ -112,7 +130,7 @@ export function watchCli (t: Test, child: ChildProcess): Cli {
       check()
     })
 
-  const untilReady = async (count: number, timeoutMs = 20_000): Promise<void> => {
+  const untilReady = async (count: number, timeoutMs = 30_000): Promise<void> => {
     const ready = (): number => events.filter((e) => e.event === 'worker.ready' && e.generation === 0).length
     await waitFor('worker.ready', () => ready() >= count, timeoutMs)
   }
@@ -157,4 +175,19 @@ export function isolateControlSockets (t: Test): string {
     else process.env.CLUSTER_RUN_HOME = previous
   })
   return home
+}
+
+/**
+ * The text of a cluster.config.mjs that takes as long as a test wants to load: it
+ * finishes once the file `go` exists (a minute at most, or as soon as the process
+ * reading it is orphaned), and exports `config`. A signal sent before `go` is
+ * written surely lands while the config loads.
+ */
+export function configWaitingFor (go: string, config: object, before = ''): string {
+  return `import fs from 'node:fs'
+${before}const parent = process.ppid
+const deadline = Date.now() + 60_000
+while (!fs.existsSync(${JSON.stringify(go)}) && Date.now() < deadline && process.ppid === parent) await new Promise((resolve) => setTimeout(resolve, 10))
+export default ${JSON.stringify(config)}
+`
 }

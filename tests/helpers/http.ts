@@ -105,8 +105,8 @@ export async function serve (t: Test, listener: http.RequestListener, guard?: { 
   return { server, url }
 }
 
-/** Polls `check` until it returns a truthy value (which it resolves with) or the deadline passes. */
-export async function until<T> (check: () => T | Promise<T>, what: string, timeoutMs = 10_000, everyMs = 25): Promise<NonNullable<T>> {
+/** Polls `check` until it returns a truthy value (which it resolves with) or the deadline passes: a deadline for an event, far beyond its pace. */
+export async function until<T> (check: () => T | Promise<T>, what: string, timeoutMs = 30_000, everyMs = 25): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await check()

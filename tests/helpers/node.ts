@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { ROOT } from './cli.js'
+import { reapLater } from './reap.js'
 
 export interface Ran {
   code: number | null
@@ -17,11 +18,13 @@ export interface Ran {
  * process still running after `deadlineMs` is killed with SIGKILL (`signal`
  * says so), so one that hangs fails its test instead of the run.
  */
-export async function runTs (file: string, args: string[] = [], deadlineMs = 20_000): Promise<Ran> {
+export async function runTs (file: string, args: string[] = [], deadlineMs = 60_000): Promise<Ran> {
   const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  // killed with the test file if it is still running then (a timeout of the file)
+  reapLater(child.pid)
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
