@@ -71,7 +71,7 @@ t.test('scale(1) from a worker.ready listener during a reload: the reload comple
   })
   t.equal(await cluster.reload(), 'complete')
   await until(() => serving(cluster).length === 1, 'one serving worker')
-  t.match(serving(cluster), [{ id: 0, state: 'ready', generation: 1 }])
+  t.match(serving(cluster), [{ workerId: 0, state: 'ready', generation: 1 }])
 })
 
 t.test('reload() from a worker.exit listener: queued behind nothing, it replaces every worker once', async (t) => {
