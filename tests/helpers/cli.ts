@@ -8,6 +8,13 @@ import { once } from 'node:events'
 import type { Test } from 'tap'
 import { kill, reapLater } from './reap.js'
 
+// Workers that run() forks in a test file get the file's node flags, as they would an
+// app's. Tap's TypeScript and mock loaders among them cost each worker over a second
+// of CPU and serve it nothing (a TypeScript app gets cluster-run's own loader), so they
+// go; coverage is recorded through NODE_OPTIONS, which stays.
+const unneeded = /@tapjs\/(typescript|mock)\//
+process.execArgv.splice(0, process.execArgv.length, ...process.execArgv.filter((flag) => !unneeded.test(flag)))
+
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 /** The CLI as it ships: `npm run build` (the pretest script) compiles lib/ and bundles the CLI into dist/bundle/. */
 export const CLI = fileURLToPath(new URL('../../dist/bundle/cli.js', import.meta.url))
