@@ -13,7 +13,6 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import { CLI, ROOT, fixture, watchCli, controlHome, type LogEvent, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, until, type Reply } from './helpers/http.js'
 import { kill, reapLater } from './helpers/reap.js'
@@ -107,62 +106,18 @@ function startNamespaced (t: Test, argv: string[], env: Record<string, string>):
     env: { ...process.env, CLUSTER_RUN_HOME: controlHome(t), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  reapLater(child.pid)
-  const events: LogEvent[] = []
-  let out = ''
-  let err = ''
-  let pending = ''
-  const waiters = new Set<() => void>()
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk
-    pending += chunk
-    const lines = pending.split('\n')
-    pending = lines.pop()!
-    for (const line of lines) {
-      if (!line.startsWith('{')) continue
-      try {
-        const parsed = JSON.parse(line)
-        if (typeof parsed.event === 'string') events.push(parsed)
-      } catch {}
-    }
-    for (const w of waiters) w()
-  })
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { err += chunk })
-  let done = false
-  const exited = once(child, 'exit').then(([code, signal]) => {
-    done = true
-    for (const w of waiters) w()
-    return (code ?? signal) as number | string
-  })
-
-  const waitFor = (event: string, match: (e: LogEvent) => boolean = () => true, timeoutMs = 30_000): Promise<LogEvent> =>
-    new Promise((resolve, reject) => {
-      const check = (): void => {
-        const found = events.find((e) => e.event === event && match(e))
-        if (found) return finish(() => resolve(found))
-        if (done) return finish(() => reject(new Error(`exited before "${event}"; stderr: ${err.slice(-2000)}; stdout: ${out.slice(-2000)}`)))
-      }
-      const timer = setTimeout(() => finish(() => reject(new Error(`timed out waiting for "${event}"; stderr: ${err.slice(-2000)}; stdout: ${out.slice(-3000)}`))), timeoutMs)
-      const finish = (fn: () => void): void => { clearTimeout(timer); waiters.delete(check); fn() }
-      waiters.add(check)
-      check()
-    })
-
   let initProc: Proc | undefined
+  // Only while unshare is alive is its child surely still the process found; once
+  // unshare is killed (watchCli's teardown), --kill-child takes PID 1 with it.
+  t.teardown(() => { if (initProc && proc(initProc.pid)?.ppid === child.pid) kill(initProc.pid) })
+  const { events, waitFor, exited } = watchCli(t, child, { ownPids: false })
+
   const init = async (): Promise<Proc> => {
     initProc ??= await until(() => children(child.pid!).find((p) => p.nsPid === 1), 'the namespace\'s PID 1')
     // with it, the kernel kills every process of the namespace
     reapLater(initProc.pid)
     return initProc
   }
-
-  t.teardown(async () => {
-    if (done) return
-    // only while unshare is alive is its child surely still the process we found
-    if (initProc && proc(initProc.pid)?.ppid === child.pid) kill(initProc.pid)
-    child.kill('SIGKILL')
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))])
-  })
 
   return { child, events, waitFor, init, exited }
 }

@@ -81,9 +81,11 @@ export function startCli (t: Test, args: string[], options: CliOptions = {}): Cl
 
 /**
  * Watches a CLI started some other way (its stdout and stderr piped): the
- * event log, the exit, and the teardown of startCli().
+ * event log, the exit, and the teardown of startCli(). `ownPids: false` when the
+ * CLI runs in a PID namespace of its own: the worker pids it logs are not this
+ * host's, so they are neither remembered nor killed here.
  */
-export function watchCli (t: Test, child: ChildProcess): Cli {
+export function watchCli (t: Test, child: ChildProcess, { ownPids = true } = {}): Cli {
   reapLater(child.pid)
   const events: LogEvent[] = []
   let out = ''
@@ -100,7 +102,7 @@ export function watchCli (t: Test, child: ChildProcess): Cli {
       try {
         const parsed = JSON.parse(line)
         if (typeof parsed.event === 'string') events.push(parsed)
-        if (parsed.event === 'worker.fork') reapLater(parsed.pid)
+        if (ownPids && parsed.event === 'worker.fork') reapLater(parsed.pid)
       } catch {}
     }
     for (const w of waiters) w()
@@ -121,7 +123,7 @@ export function watchCli (t: Test, child: ChildProcess): Cli {
       await exited
     }
     // a worker whose loop is blocked never notices that its primary is gone
-    for (const pid of workerPids()) kill(pid)
+    if (ownPids) for (const pid of workerPids()) kill(pid)
   })
 
   const waitFor = (event: string, match: (e: LogEvent) => boolean = () => true, timeoutMs = 30_000): Promise<LogEvent> =>
