@@ -57,7 +57,7 @@ export default defineConfig({
   // the last lines kept for `cluster-run logs`
   log: {
     level: 'info',
-    pretty: false,
+    // pretty: false, // JSON lines even on a terminal (the default there: pretty, unless a file is written)
     workerOutput: 'capture',
     stdout: true,
     // file: 'logs/app.log', errorFile: 'logs/error.log',

@@ -20,7 +20,7 @@ Options:
                                  or sticky (the primary keeps each client on its slot)
       --metrics-port <port>      serve /metrics, /healthz and /readyz from the primary
       --log-level <level>        trace, debug, info, warn, error, fatal or silent
-      --pretty                   human-readable logs instead of JSON lines
+      --pretty                   human-readable logs instead of JSON lines (on a terminal: default)
       --check                    validate and print the resolved config; fork nothing
   -h, --help                     this help
   -v, --version                  the version

@@ -124,9 +124,11 @@ function attachSignals (current: () => Supervisor | undefined, early: (signal: N
 /** Where the primary's log goes, as the config says. */
 function logSink ({ log }: Config): LogSink {
   const file = (path: string): { path: string, size?: number, interval?: string, keep: number } => ({ path, size: log.rotate.size, interval: log.rotate.interval, keep: log.rotate.keep })
+  const terminal = process.stdout.isTTY === true
   return new LogSink({
-    pretty: log.pretty,
-    colour: process.stdout.isTTY === true,
+    // a person reads a terminal; a file is read by tools
+    pretty: log.pretty ?? (terminal && log.stdout && log.file === undefined),
+    colour: terminal,
     history: log.history,
     output: { stdout: log.stdout, file: log.file ? file(log.file) : undefined, errorFile: log.errorFile ? file(log.errorFile) : undefined },
   })

@@ -193,9 +193,10 @@ t.test('--check prints the resolved config and forks nothing', async (t) => {
     workersReason: /^auto: /,
     schedulingPolicy: 'rr',
     restartBackoff: { initialMs: 100, maxMs: 500, factor: 2 },
-    log: { level: 'info', pretty: false },
+    log: { level: 'info' },
     configFile: path.join(cwd, '.clusterrc.yaml'),
   })
+  t.notOk('pretty' in config.log, 'pretty unset: the primary decides by its stdout')
   t.ok(Number.isInteger(config.workers) && config.workers >= 1, `workers resolved to a number (${config.workers})`)
   t.ok(path.isAbsolute(config.app), 'app is absolute')
   t.equal(cli.events.length, 0, 'no event: nothing started')

@@ -4,7 +4,8 @@ import t, { type Test } from 'tap'
 import fs from 'node:fs'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
-import { startCli, fixture, CLI, controlHome, type Cli } from './helpers/cli.js'
+import { startCli, watchCli, fixture, CLI, controlHome, type Cli } from './helpers/cli.js'
+import { reapLater } from './helpers/reap.js'
 import { get, freePort, until } from './helpers/http.js'
 
 const WRITER = fixture('apps/writer.js')
@@ -215,4 +216,44 @@ t.test('log.workerOutput: inherit passes the workers\' output through untouched;
   t.match(pretty.cli.stdout(), /INFO .*: primary\.start\n/, 'the events are pretty too')
   pretty.cli.signal('SIGTERM')
   t.equal(await pretty.cli.exited, 0)
+})
+
+t.test('on a terminal the log is pretty by default; log.pretty: false or a log file keeps it JSON there', async (t) => {
+  const quote = (word: string): string => `'${word.replace(/'/g, "'\\''")}'`
+  // The CLI under `script`, whose pseudo-terminal is the CLI's stdout; what it shows
+  // comes out of script's stdout (\r\n line ends, colours).
+  const onTerminal = async (config: Record<string, unknown>): Promise<{ shown: () => string, stop: () => Promise<void> }> => {
+    const port = await freePort()
+    const home = controlHome(t)
+    const dir = t.testdir({ 'cluster.config.json': JSON.stringify({ app: WRITER, workers: 1, name: 'tty', ...config }) })
+    const command = [process.execPath, CLI].map(quote).join(' ')
+    const script = spawn('script', ['-qfec', command, '/dev/null'], { cwd: dir, env: { ...process.env, PORT: String(port), CLUSTER_RUN_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const cli = watchCli(t, script)
+    // the CLI is script's child: killed with the file if the test fails
+    reapLater(await until(() => Number(fs.readFileSync(`/proc/${script.pid}/task/${script.pid}/children`, 'utf8').trim()) || undefined, 'the CLI under script'))
+    // eslint-disable-next-line no-control-regex
+    const shown = (): string => cli.stdout().replace(/\x1b\[[0-9;]*m/g, '')
+    await until(() => shown().includes('worker.ready'), 'the worker to be ready')
+    await get(`http://127.0.0.1:${port}/say?text=tty-line`)
+    await until(() => shown().includes('tty-line'), 'the line on the terminal')
+    const stop = async (): Promise<void> => {
+      const stopped = spawn(process.execPath, [CLI, 'stop', 'tty'], { env: { ...process.env, CLUSTER_RUN_HOME: home }, stdio: 'ignore' })
+      t.equal(await new Promise((resolve) => stopped.on('exit', resolve)), 0, 'stopped through its socket')
+      t.equal(await cli.exited, 0, 'script ends with the CLI\'s exit code')
+    }
+    return { shown, stop }
+  }
+
+  const pretty = await onTerminal({})
+  t.match(pretty.shown(), /w0 \d+ \| tty-line\r?\n/, 'a terminal gets the worker\'s prefix')
+  t.notMatch(pretty.shown(), '"event":', 'and no JSON')
+  await pretty.stop()
+
+  const json = await onTerminal({ log: { pretty: false } })
+  t.match(json.shown(), /"event":"worker.output".*"text":"tty-line"/, 'log.pretty: false: JSON lines on a terminal too')
+  await json.stop()
+
+  const withFile = await onTerminal({ log: { file: 'app.log' } })
+  t.match(withFile.shown(), /"event":"worker.output".*"text":"tty-line"/, 'a log file: JSON, on the terminal as in the file')
+  await withFile.stop()
 })

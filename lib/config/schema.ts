@@ -82,7 +82,8 @@ export const historySchema = z.strictObject({
 
 export const logSchema = z.strictObject({
   level: z._default(z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']), 'info'),
-  pretty: z._default(z.boolean(), false),
+  /** human-readable lines; unset: when the primary's stdout is a terminal and no log file is written */
+  pretty: z.optional(z.boolean()),
   /** 'capture': the primary reads the workers' stdout and stderr and writes their lines, attributed; 'inherit': they write to its stdout and stderr themselves */
   workerOutput: z._default(z.enum(['capture', 'inherit']), 'capture'),
   /** write the log to the primary's stdout (false: to log.file only) */
