@@ -51,9 +51,10 @@ for (const policy of ['rr', 'none'] as const) {
   })
 }
 
-t.test('an idle worker hands each request on at once, whatever its client does after', async (t) => {
+t.test('an idle worker hands each request on at once, whatever its client does after, even right after a busy boot', async (t) => {
   const port = await freePort()
-  const cli = startCli(t, [fixture('apps/work.js'), '-w', '1'], { env: { PORT: String(port) } })
+  // the boot's busy second is over once the worker listens: it leaves no request waiting
+  const cli = startCli(t, [fixture('apps/work.js'), '-w', '1'], { env: { PORT: String(port), BOOT_MS: '1000' } })
   await cli.untilReady(1)
   // a request followed at once by the client's close: the worker is not saturated, the handler runs
   await new Promise<void>((resolve, reject) => {

@@ -20,6 +20,8 @@ const TURN_BUDGET_MS = 10
 interface Held { server: net.Server, emit: (...args: unknown[]) => boolean, args: unknown[] }
 
 let saturated = false
+/** the loop's figures at the start of the current sample */
+let last = performance.eventLoopUtilization()
 /** read on this turn of the loop: their clients' closes, if any, are not read yet */
 let fresh: Held[] = []
 /** read on an earlier turn */
@@ -31,7 +33,7 @@ let onAbandoned: () => void = () => {}
 /** Starts judging whether the loop is saturated; `abandoned` is told of each request skipped. */
 export function watchForAbandoned (abandoned: () => void): void {
   onAbandoned = abandoned
-  let last = performance.eventLoopUtilization()
+  judgeFromNow()
   setInterval(() => {
     const now = performance.eventLoopUtilization()
     saturated = performance.eventLoopUtilization(now, last).utilization > SATURATED
@@ -39,8 +41,16 @@ export function watchForAbandoned (abandoned: () => void): void {
   }, SAMPLE_MS).unref()
 }
 
+/** Forgets the loop's past: the app's boot keeps it busy, but leaves no request waiting. */
+function judgeFromNow (): void {
+  last = performance.eventLoopUtilization()
+  saturated = false
+}
+
 /** Routes the server's HTTP/1 'request' events through the hold while the loop is saturated (or requests are still held: order is kept). */
 export function holdRequests (server: net.Server): void {
+  // a worker whose boot took the last sample's time is not saturated once it listens
+  server.once('listening', judgeFromNow)
   const emit = server.emit as (...args: unknown[]) => boolean
   server.emit = function (this: net.Server, event: string | symbol, ...args: unknown[]): boolean {
     if (event === 'request' && (saturated || next < aged.length || fresh.length > 0) && (args[0] as IncomingMessage).httpVersionMajor === 1) {
