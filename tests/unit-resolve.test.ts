@@ -397,7 +397,7 @@ t.test('resolveConfig: every default is filled', async (t) => {
     maxRequests: 0,
     maxRequestsJitter: 0,
     stopOnExitCodes: [],
-    log: { level: 'info', pretty: false, workerOutput: 'capture', stdout: true, rotate: { keep: 5 }, history: { lines: 1000, bytes: 1024 * 1024 } },
+    log: { level: 'info', workerOutput: 'capture', stdout: true, rotate: { keep: 5 }, history: { lines: 1000, bytes: 1024 * 1024 } },
     configFile: undefined,
     appSource: '/proj/cluster.config.js',
     name: 'server',
