@@ -47,8 +47,9 @@ async function untilDone (cli: Cli, slots: number[]): Promise<void> {
 t.test('several workers writing at once, lines of 0 B to 1 MiB: every line whole, once, attributed, on stdout, in the file and through `logs`', async (t) => {
   const port = await freePort()
   const home = controlHome(t)
+  const metricsPort = await freePort()
   const dir = t.testdir({
-    'cluster.config.json': JSON.stringify({ app: WRITER, workers: 3, log: { file: 'app.log', history: { lines: 5000, bytes: '16M' } } }),
+    'cluster.config.json': JSON.stringify({ app: WRITER, workers: 3, metrics: { port: metricsPort }, log: { file: 'app.log', history: { lines: 5000, bytes: '16M' } } }),
   })
   const file = path.join(dir, 'app.log')
   const cli = startCli(t, [], { cwd: dir, env: { PORT: String(port), WRITE_LINES: '300', WRITE_BIG: '1', CLUSTER_RUN_HOME: home } })
@@ -74,6 +75,25 @@ t.test('several workers writing at once, lines of 0 B to 1 MiB: every line whole
   const code = await new Promise((resolve) => viaLogs.on('exit', resolve))
   t.equal(code, 0)
   check('logs --json', jsonLines(logsOut))
+  // as a person reads them: each worker's lines behind its prefix, the events one line each
+  const human = (await logsOf(home, ['logs', '-n', '5000', '--events'])).out
+  for (const slot of [0, 1, 2]) {
+    t.match(human, new RegExp(`\\nw${slot} ${pids.get(slot)} \\| done ${slot}\\n`), `logs: worker ${slot}'s lines behind its prefix`)
+    t.match(human, new RegExp(`\\] INFO \\(${pids.get(slot)}\\): worker\\.ready \\{"workerId":${slot},"generation":0,"startMs":\\d+\\}\\n`), `logs --events: worker ${slot}'s worker.ready on one line`)
+  }
+  // what status and /metrics count: every line and its bytes (without the newline)
+  const status = JSON.parse((await logsOf(home, ['status', '--json'])).out)
+  const scrape = (await get(`http://127.0.0.1:${metricsPort}/metrics`)).body
+  for (const slot of [0, 1, 2]) {
+    const want = expected(slot, 300, true)
+    const bytes = want.reduce((sum, [, text]) => sum + Buffer.byteLength(text), 0)
+    t.match(status.members.find((m: any) => m.workerId === slot), { pid: pids.get(slot), outputLines: want.length, outputBytes: bytes }, `status: worker ${slot}'s lines and bytes`)
+    t.match(scrape, new RegExp(`\\ncluster_run_worker_output_lines_total\\{worker="${slot}"\\} ${want.length}\\n`), `/metrics: worker ${slot}'s lines`)
+    t.match(scrape, new RegExp(`\\ncluster_run_worker_output_bytes_total\\{worker="${slot}"\\} ${bytes}\\n`), `/metrics: worker ${slot}'s bytes`)
+  }
+  const table = (await logsOf(home, ['status'])).out
+  for (const slot of [0, 1, 2]) t.match(table, new RegExp(`\\n${slot}\\s+${pids.get(slot)}\\s.*\\s${expected(slot, 300, true).length.toLocaleString('en-US')}\\n`), `status: worker ${slot}'s LOG LINES`)
+  t.match(scrape, /\ncluster_run_log_lines_missed_total 0\n/, 'no follower, nothing missed')
   cli.signal('SIGTERM')
   t.equal(await cli.exited, 0)
   check('the file', jsonLines(fs.readFileSync(file, 'utf8')))
@@ -90,16 +110,31 @@ async function writerCluster (t: Test, config: Record<string, unknown>, env: Rec
   return { cli, dir, home, url: `http://127.0.0.1:${port}` }
 }
 
-/** Runs `cluster-run logs <args>` against the cluster; its output is read only if `read`. */
-function logsCommand (t: Test, home: string, args: string[]): { exited: Promise<number | null>, out: () => string, read: () => void } {
+/** Runs `cluster-run <args>` against the clusters of `home` to its end: its exit code and stdout. */
+async function logsOf (home: string, args: string[]): Promise<{ code: number | null, out: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, CLUSTER_RUN_HOME: home }, stdio: ['ignore', 'pipe', 'inherit'] })
+  reapLater(child.pid)
+  let out = ''
+  child.stdout.setEncoding('utf8').on('data', (c: string) => { out += c })
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  return { code, out }
+}
+
+/**
+ * Runs `cluster-run logs <args>` against the cluster. Its output is read while `read()`
+ * has been called and `pause()` has not: paused, its pipe fills and its writes wait.
+ */
+function logsCommand (t: Test, home: string, args: string[]): { exited: Promise<number | null>, out: () => string, read: () => void, pause: () => void } {
   const child = spawn(process.execPath, [CLI, 'logs', ...args], { env: { ...process.env, CLUSTER_RUN_HOME: home }, stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => { child.kill('SIGKILL') })
   let out = ''
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+  child.stdout.setEncoding('utf8').on('data', (c: string) => { out += c }).pause()
   return {
     exited,
     out: () => out,
-    read: () => { child.stdout.setEncoding('utf8').on('data', (c: string) => { out += c }) },
+    read: () => { child.stdout.resume() },
+    pause: () => { child.stdout.pause() },
   }
 }
 
@@ -173,9 +208,13 @@ t.test('SIGUSR1 and `logs --reopen` reopen the file after an outside logrotate m
 t.test('a follower too slow to read is not waited for: it is told how many lines it missed; the cluster loses none', async (t) => {
   const { cli, home, url } = await writerCluster(t, {})
   const follower = logsCommand(t, home, ['-f', '-n', '0', '--json'])
-  // its output is not read yet: its pipe fills, then the primary's socket to it
-  await until(async () => (await get(`${url}/status`).catch(() => null)) !== null, 'the app to answer')
-  await new Promise((resolve) => setTimeout(resolve, 500)) // the follower has connected
+  // its first line says it follows; then its output is not read: its pipe fills, then the primary's socket to it
+  follower.read()
+  await until(async () => {
+    await get(`${url}/say?text=first`)
+    return follower.out().includes('"text":"first"')
+  }, 'the follower to follow')
+  follower.pause()
   for (let i = 0; i < 10; i++) await get(`${url}/burst?n=2000`)
   await until(() => cli.stdout().includes('"text":"burst 0 19999 ') || jsonLines(cli.stdout()).filter((l) => l.text?.startsWith('burst 0 1999 ')).length === 10, 'every burst line on the primary\'s stdout', 60_000)
   t.equal(jsonLines(cli.stdout()).filter((l) => l.text?.startsWith('burst ')).length, 20_000, 'the primary wrote all 20,000 lines')
@@ -183,6 +222,9 @@ t.test('a follower too slow to read is not waited for: it is told how many lines
   await until(() => /\{"missed":\d+\}/.test(follower.out()), 'the follower to be told what it missed', 30_000)
   const missed = Number(/\{"missed":(\d+)\}/.exec(follower.out())![1])
   t.ok(missed > 0, `it missed ${missed} lines`)
+  const status = JSON.parse((await logsOf(home, ['status', '--json'])).out)
+  t.ok(status.log.missedByFollowers >= missed, `status counts what followers missed (${status.log.missedByFollowers})`)
+  t.match((await logsOf(home, ['status'])).out, /\n[\d,]+ log lines missed by slow followers of `logs -f`\n/)
   cli.signal('SIGTERM')
   t.equal(await cli.exited, 0)
   t.equal(await follower.exited, 0, 'the follower ends with the cluster')
@@ -213,7 +255,8 @@ t.test('log.workerOutput: inherit passes the workers\' output through untouched;
   })()
   await get(`${pretty.url}/say?text=pretty-line`)
   await until(() => /w0 \d+ \| pretty-line\n/.test(pretty.cli.stdout()), 'the line with its worker\'s prefix')
-  t.match(pretty.cli.stdout(), /INFO .*: primary\.start\n/, 'the events are pretty too')
+  t.match(pretty.cli.stdout(), /\] INFO \(cluster-run\/\d+\): primary\.start \{"workers":1,.*\}\n/, 'the events are pretty too, one line each')
+  t.match(pretty.cli.stdout(), /\] INFO \(\d+\): worker\.ready \{"workerId":0,"generation":0,"startMs":\d+\}\n/)
   pretty.cli.signal('SIGTERM')
   t.equal(await pretty.cli.exited, 0)
 })

@@ -8,7 +8,7 @@ export type LogLevel = pino.LevelWithSilent
  * decides where they go and how they look: logs/sink.ts).
  */
 export function createLogger (level: LogLevel, destination: { write: (line: string) => void }): Logger {
-  // The event name is the message: pino-pretty prints it first on the line. No `pid` of
+  // The event name is the message: pretty mode (pino-pretty) prints it first on the line. No `pid` of
   // the primary on every line (a worker's event has the worker's): primary.start says it.
   return pino({ level, messageKey: 'event', base: null, timestamp: pino.stdTimeFunctions.isoTime }, destination)
 }

@@ -7,7 +7,7 @@ import http from 'node:http'
 import { parseArgs } from 'node:util'
 import { UsageError } from '../common/errors.js'
 import { usageOf } from '../common/issues.js'
-import { jsonLine, prettyLine, type LineSource } from '../logs/format.js'
+import { jsonLine, prettyEvents, prettyLine, type LineSource } from '../logs/format.js'
 
 const LOGS_OPTIONS = {
   lines: { type: 'string', short: 'n' },
@@ -59,6 +59,9 @@ type Envelope =
   | { missed: number }
   | { stopped: true, exitCode: number }
 
+/** The primary's events as the primary writes them in pretty mode (made at the first). */
+let prettyEvent: ((line: string) => string) | undefined
+
 /** An answer line as this command prints it, with its newline. */
 function render (envelope: Envelope, json: boolean, colour: boolean): string {
   if ('missed' in envelope) {
@@ -67,18 +70,12 @@ function render (envelope: Envelope, json: boolean, colour: boolean): string {
   if ('stopped' in envelope) return json ? JSON.stringify(envelope) + '\n' : `(the cluster stopped, exit code ${envelope.exitCode})\n`
   if ('event' in envelope) {
     if (json) return envelope.event + '\n'
-    const { event, time, level: _l, ...fields } = JSON.parse(envelope.event) as Record<string, unknown>
-    const details = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')
-    return `${clock(String(time))} ${String(event)} ${details}\n`
+    prettyEvent ??= prettyEvents(colour)
+    return prettyEvent(envelope.event)
   }
   const { seq: _s, time, line, ...source } = envelope
   const bytes = Buffer.from(line)
   return Buffer.concat(json ? jsonLine(bytes, source, time) : prettyLine(bytes, source, colour)).toString('utf8')
-}
-
-/** HH:MM:SS.mmm of an ISO time. */
-function clock (iso: string): string {
-  return iso.slice(11, 23)
 }
 
 /** Prints the answer of GET /logs as it comes; resolves with the exit code. */

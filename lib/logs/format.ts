@@ -4,7 +4,10 @@
 // bytes, with the worker's slot and generation (and its pid, unless the line has one,
 // as pino's do) put first among its fields, never escaped into a string; any other line
 // becomes one line of the primary's log, `event: 'worker.output'`, with its text.
-// Pretty: a short prefix naming the worker, coloured by slot on a terminal.
+// Pretty: a short prefix naming the worker, coloured by slot on a terminal; the primary's
+// events one line each, by pino-pretty.
+import { createRequire } from 'node:module'
+import type PinoPretty from 'pino-pretty'
 
 export type OutputStream = 'stdout' | 'stderr'
 
@@ -78,4 +81,14 @@ export function prettyLine (line: Buffer, source: LineSource, colour: boolean): 
   const name = `w${source.workerId} ${source.pid}${source.stream === 'stderr' ? '!' : ''}`
   const prefix = colour ? `\x1b[${source.stream === 'stderr' ? 31 : COLOURS[source.workerId % COLOURS.length]}m${name} |\x1b[0m ` : `${name} | `
   return [Buffer.from(prefix), line, NEWLINE]
+}
+
+/**
+ * The primary's events (its JSON lines) as pretty mode writes them, one line each:
+ * `[18:22:55.655] INFO (23033): worker.fork {"workerId":0,"generation":0}`.
+ */
+export function prettyEvents (colour: boolean): (line: string) => string {
+  // pino-pretty only when asked for: it weighs ~10 MB in a primary that may run for months
+  const pinoPretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty
+  return pinoPretty.prettyFactory({ ignore: 'hostname', messageKey: 'event', colorize: colour, singleLine: true })
 }

@@ -1,10 +1,8 @@
 // The one place the primary's log lines pass through: the workers' lines (captured from
 // their stdout and stderr) and the primary's own events. Each is formatted, kept in the
 // history that `cluster-run logs` reads, counted, and written out.
-import { createRequire } from 'node:module'
-import type PinoPretty from 'pino-pretty'
 import { History, type HistoryLimits } from './history.js'
-import { jsonLine, prettyLine, type LineSource } from './format.js'
+import { jsonLine, prettyEvents, prettyLine, type LineSource } from './format.js'
 import { LogOutput, type OutputOptions } from './output.js'
 
 export interface SinkOptions {
@@ -34,11 +32,7 @@ export class LogSink {
     this.#options = options
     this.history = new History(options.history)
     this.#output = new LogOutput(options.output)
-    if (options.pretty) {
-      // pino-pretty only when asked for: it weighs ~10 MB in a primary that may run for months
-      const pinoPretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty
-      this.#pretty = pinoPretty.prettyFactory({ ignore: 'hostname', messageKey: 'event', colorize: options.colour })
-    }
+    if (options.pretty) this.#pretty = prettyEvents(options.colour)
   }
 
   /**
