@@ -3,6 +3,9 @@
 import { decide, initialState, type Input, type Policy, type State, type Step, type Emit } from '../../lib/supervisor/plan.js'
 import type { HeartbeatStats } from '../../lib/protocol/messages.js'
 
+/** A member as the plan's state holds it. */
+type Member = State['members'] extends Map<number, infer M> ? M : never
+
 /** What primary.start announces; the plan passes it on as it is. */
 export const ANNOUNCE = {
   pid: 1,
@@ -109,8 +112,8 @@ export class Sim {
 
   /** The member serving each slot. */
   currents (): Array<number | undefined> { return this.state.slots.map((s) => s.current) }
-  member (id: number) { return this.state.members.get(id) }
-  byPhase (phase: string) { return [...this.state.members.values()].filter((m) => m.phase === phase) }
+  member (id: number): Member | undefined { return this.state.members.get(id) }
+  byPhase (phase: string): Member[] { return [...this.state.members.values()].filter((m) => m.phase === phase) }
   readyServing (): number {
     return this.state.slots.filter((s) => s.current !== undefined && this.state.members.get(s.current)?.phase === 'ready').length
   }
