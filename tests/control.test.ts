@@ -1,32 +1,19 @@
 // See and steer a running cluster from another shell: the control socket and the
 // `cluster-run ls | status | reload | scale | stop` commands, with real clusters.
 import t, { type Test } from 'tap'
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { run } from 'cluster-run'
-import { CLI, startCli, fixture, alive, controlHome, type Cli, FILE_TIMEOUT_MS, SLOW_BOOT } from './helpers/cli.js'
+import { command, startCli, fixture, alive, controlHome, type Cli, FILE_TIMEOUT_MS, SLOW_BOOT } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
 import { startLoad } from './helpers/load.js'
 import { reapLater } from './helpers/reap.js'
 
 t.setTimeout(FILE_TIMEOUT_MS)
-
-interface Ran { code: number, stdout: string, stderr: string }
-
-/** `cluster-run <args>` as a client, in the given control-socket home. */
-function command (home: string, args: string[], env: Record<string, string> = {}): Promise<Ran> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLI, ...args], { env: { ...process.env, CLUSTER_RUN_HOME: home, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: number }).code ?? 1) : 0
-      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr })
-    })
-    reapLater(child.pid)
-  })
-}
 
 async function cluster (t: Test, home: string, args: string[], workers: number, env: Record<string, string> = {}, cwd?: string): Promise<Cli & { port: number }> {
   const port = await freePort()

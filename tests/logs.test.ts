@@ -4,7 +4,7 @@ import t, { type Test } from 'tap'
 import fs from 'node:fs'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
-import { startCli, watchCli, fixture, CLI, controlHome, type Cli } from './helpers/cli.js'
+import { startCli, watchCli, fixture, CLI, command, controlHome, type Cli } from './helpers/cli.js'
 import { reapLater } from './helpers/reap.js'
 import { get, freePort, until } from './helpers/http.js'
 
@@ -69,20 +69,17 @@ t.test('several workers writing at once, lines of 0 B to 1 MiB: every line whole
     }
   }
   check('stdout', jsonLines(cli.stdout()))
-  const viaLogs = spawn(process.execPath, [CLI, 'logs', '-n', '5000', '--json'], { env: { ...process.env, CLUSTER_RUN_HOME: home } })
-  let logsOut = ''
-  viaLogs.stdout.setEncoding('utf8').on('data', (c: string) => { logsOut += c })
-  const code = await new Promise((resolve) => viaLogs.on('exit', resolve))
-  t.equal(code, 0)
-  check('logs --json', jsonLines(logsOut))
+  const viaLogs = await command(home, ['logs', '-n', '5000', '--json'])
+  t.equal(viaLogs.code, 0)
+  check('logs --json', jsonLines(viaLogs.stdout))
   // as a person reads them: each worker's lines behind its prefix, the events one line each
-  const human = (await logsOf(home, ['logs', '-n', '5000', '--events'])).out
+  const human = (await command(home, ['logs', '-n', '5000', '--events'])).stdout
   for (const slot of [0, 1, 2]) {
     t.match(human, new RegExp(`\\nw${slot} ${pids.get(slot)} \\| done ${slot}\\n`), `logs: worker ${slot}'s lines behind its prefix`)
     t.match(human, new RegExp(`\\] INFO \\(${pids.get(slot)}\\): worker\\.ready \\{"workerId":${slot},"generation":0,"startMs":\\d+\\}\\n`), `logs --events: worker ${slot}'s worker.ready on one line`)
   }
   // what status and /metrics count: every line and its bytes (without the newline)
-  const status = JSON.parse((await logsOf(home, ['status', '--json'])).out)
+  const status = JSON.parse((await command(home, ['status', '--json'])).stdout)
   const scrape = (await get(`http://127.0.0.1:${metricsPort}/metrics`)).body
   for (const slot of [0, 1, 2]) {
     const want = expected(slot, 300, true)
@@ -91,7 +88,7 @@ t.test('several workers writing at once, lines of 0 B to 1 MiB: every line whole
     t.match(scrape, new RegExp(`\\ncluster_run_worker_output_lines_total\\{worker="${slot}"\\} ${want.length}\\n`), `/metrics: worker ${slot}'s lines`)
     t.match(scrape, new RegExp(`\\ncluster_run_worker_output_bytes_total\\{worker="${slot}"\\} ${bytes}\\n`), `/metrics: worker ${slot}'s bytes`)
   }
-  const table = (await logsOf(home, ['status'])).out
+  const table = (await command(home, ['status'])).stdout
   for (const slot of [0, 1, 2]) t.match(table, new RegExp(`\\n${slot}\\s+${pids.get(slot)}\\s.*\\s${expected(slot, 300, true).length.toLocaleString('en-US')}\\n`), `status: worker ${slot}'s LOG LINES`)
   t.match(scrape, /\ncluster_run_log_lines_missed_total 0\n/, 'no follower, nothing missed')
   cli.signal('SIGTERM')
@@ -108,16 +105,6 @@ async function writerCluster (t: Test, config: Record<string, unknown>, env: Rec
   const cli = startCli(t, [], { cwd: dir, env: { PORT: String(port), CLUSTER_RUN_HOME: home, ...env } })
   await cli.untilReady(config.workers as number ?? 1)
   return { cli, dir, home, url: `http://127.0.0.1:${port}` }
-}
-
-/** Runs `cluster-run <args>` against the clusters of `home` to its end: its exit code and stdout. */
-async function logsOf (home: string, args: string[]): Promise<{ code: number | null, out: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, CLUSTER_RUN_HOME: home }, stdio: ['ignore', 'pipe', 'inherit'] })
-  reapLater(child.pid)
-  let out = ''
-  child.stdout.setEncoding('utf8').on('data', (c: string) => { out += c })
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
-  return { code, out }
 }
 
 /**
@@ -222,9 +209,9 @@ t.test('a follower too slow to read is not waited for: it is told how many lines
   await until(() => /\{"missed":\d+\}/.test(follower.out()), 'the follower to be told what it missed', 30_000)
   const missed = Number(/\{"missed":(\d+)\}/.exec(follower.out())![1])
   t.ok(missed > 0, `it missed ${missed} lines`)
-  const status = JSON.parse((await logsOf(home, ['status', '--json'])).out)
+  const status = JSON.parse((await command(home, ['status', '--json'])).stdout)
   t.ok(status.log.missedByFollowers >= missed, `status counts what followers missed (${status.log.missedByFollowers})`)
-  t.match((await logsOf(home, ['status'])).out, /\n[\d,]+ log lines missed by slow followers of `logs -f`\n/)
+  t.match((await command(home, ['status'])).stdout, /\n[\d,]+ log lines missed by slow followers of `logs -f`\n/)
   cli.signal('SIGTERM')
   t.equal(await cli.exited, 0)
   t.equal(await follower.exited, 0, 'the follower ends with the cluster')

@@ -1,5 +1,5 @@
 // Start the real CLI as a child process and watch its event log.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -165,6 +165,20 @@ export function alive (pid: number): boolean {
   } catch {
     return false
   }
+}
+
+export interface Ran { code: number, stdout: string, stderr: string }
+
+/** `cluster-run <args>` as a client (ls, status, logs…) in the given control-socket home, run to its end. */
+export function command (home: string, args: string[], env: Record<string, string> = {}): Promise<Ran> {
+  return new Promise((resolve) => {
+    const options = { env: { ...process.env, CLUSTER_RUN_HOME: home, ...env }, timeout: 60_000, maxBuffer: 64 * 1024 * 1024 }
+    const child = execFile(process.execPath, [CLI, ...args], options, (err, stdout, stderr) => {
+      const code = err ? ((err as { code?: number }).code ?? 1) : 0
+      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr })
+    })
+    reapLater(child.pid)
+  })
 }
 
 /** A fresh directory for control sockets, removed at teardown. Short: a socket path has at most 107 bytes. */
