@@ -2,6 +2,7 @@
 // written whole (stdout, files), kept for `cluster-run logs`, rotated and reopened.
 import t, { type Test } from 'tap'
 import fs from 'node:fs'
+import http from 'node:http'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
 import { startCli, watchCli, fixture, CLI, command, controlHome, type Cli } from './helpers/cli.js'
@@ -216,6 +217,55 @@ t.test('a follower too slow to read is not waited for: it is told how many lines
   t.equal(await cli.exited, 0)
   t.equal(await follower.exited, 0, 'the follower ends with the cluster')
   t.match(follower.out(), /\{"stopped":true,"exitCode":0\}\n$/)
+})
+
+t.test('a follower that stalls for a moment misses nothing: 2,500 lines (about 900 KB) written while it is not read all reach it', async (t) => {
+  const { cli, home, url } = await writerCluster(t, {})
+  const follower = logsCommand(t, home, ['-f', '-n', '0', '--json'])
+  follower.read()
+  await until(async () => {
+    await get(`${url}/say?text=first`)
+    return follower.out().includes('"text":"first"')
+  }, 'the follower to follow')
+  // more than its pipe and its socket hold (a few hundred KB), less than the primary keeps for it (2 MiB)
+  follower.pause()
+  await get(`${url}/burst?n=2500`)
+  await until(() => jsonLines(cli.stdout()).filter((l) => l.text?.startsWith('burst ')).length === 2500, 'every burst line on the primary\'s stdout', 60_000)
+  follower.read()
+  await until(() => follower.out().includes('"text":"burst 0 2499 '), 'the follower to get the last line', 30_000)
+  const got = jsonLines(follower.out()).filter((l) => l.text?.startsWith('burst '))
+  t.equal(got.length, 2500, 'every line')
+  t.same(got.map((l) => Number(l.text.split(' ')[2])), Array.from({ length: 2500 }, (_, i) => i), 'in order, once each')
+  t.notMatch(follower.out(), /"missed"/, 'no line missed')
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+  t.equal(await follower.exited, 0)
+})
+
+t.test('GET /logs checks its query: an unknown parameter or format is a 400 naming it; format=entries gives each line with its source', async (t) => {
+  const { cli, home, url } = await writerCluster(t, {})
+  await get(`${url}/say?text=hello`)
+  await until(async () => (await command(home, ['logs', '--json'])).stdout.includes('"text":"hello"'), 'the line in the history')
+  const socket = cli.events.find((e) => e.event === 'primary.start')!.controlSocket as string
+  const ask = (query: string): Promise<{ status: number, body: string }> => new Promise((resolve, reject) => {
+    http.get({ socketPath: socket, path: `/logs?${query}` }, (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (c: string) => { body += c }).on('end', () => resolve({ status: res.statusCode!, body }))
+    }).on('error', reject)
+  })
+  const refused = async (query: string): Promise<{ status: number, error: string }> => {
+    const { status, body } = await ask(query)
+    return { status, error: (JSON.parse(body) as { error: string }).error }
+  }
+  t.match(await refused('format=xml'), { status: 400, error: /^format: expected entries or log/ })
+  t.match(await refused('colour=1'), { status: 400, error: /^unknown parameter "colour"/ })
+  const entries = (await ask('lines=1')).body.trim().split('\n').map((l) => JSON.parse(l))
+  t.match(entries, [{ seq: Number, time: Number, workerId: 0, pid: Number, generation: 0, stream: 'stdout', line: 'hello' }])
+  const log = (await ask('lines=1&format=log')).body
+  t.match(JSON.parse(log), { event: 'worker.output', workerId: 0, stream: 'stdout', text: 'hello' })
+  t.ok(log.endsWith('\n') && log.indexOf('\n') === log.length - 1, 'one line')
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
 })
 
 t.test('a log file in a directory that does not exist: exit 73 naming the path, nothing forked', async (t) => {

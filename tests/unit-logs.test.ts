@@ -3,7 +3,7 @@ import t from 'tap'
 import fc from 'fast-check'
 import { LineSplitter } from '../lib/logs/lines.js'
 import { isJsonObject, jsonLine, prettyLine, type LineSource } from '../lib/logs/format.js'
-import { History } from '../lib/logs/history.js'
+import { History, matches, type Entry, type Filter, type HistoryLimits } from '../lib/logs/history.js'
 
 t.test('LineSplitter: whatever the chunks, the same lines come out, whole and in order; a last line without newline at the end', async (t) => {
   const text = fc.string({ unit: fc.constantFrom('a', 'b', 'é', '{', '}', ' ', '\r'), maxLength: 40 })
@@ -74,5 +74,55 @@ t.test('History: bounded by lines and by bytes, oldest out first; filters; follo
   t.equal(seen.length, 8, 'a follower that stopped is told nothing more')
   const big = Buffer.alloc(8192, 120)
   history.add(0, big.subarray(0, 5), SOURCE)
-  t.equal(history.last(1, { events: false })[0].bytes.buffer.byteLength, 5, 'a copy of its own size, not a view of a larger buffer')
+  big.fill(121)
+  const kept = history.last(1, { events: false })[0].bytes
+  t.equal(kept.toString(), 'xxxxx', 'a copy, not a view of the caller\'s buffer')
+  t.equal(kept.buffer.byteLength, 5, 'given out as a copy of its own size')
+  history.add(0, Buffer.from('iiiiiiiii'), SOURCE)
+  t.equal(kept.toString(), 'xxxxx', 'what was given out stays as it was when the ring is written over')
+})
+
+/** The history as a plain list of its entries: what the ring must behave as. */
+class ListHistory {
+  entries: Entry[] = []
+  seq = 0
+  constructor (readonly limits: HistoryLimits) {}
+  add (time: number, bytes: Buffer, source?: LineSource): void {
+    this.entries.push({ seq: ++this.seq, time, source, bytes: Buffer.from(bytes) })
+    const total = (): number => this.entries.reduce((sum, e) => sum + e.bytes.length, 0)
+    while (this.entries.length > this.limits.lines || (total() > this.limits.bytes && this.entries.length > 1)) this.entries.shift()
+  }
+
+  last (n: number, filter: Filter): Entry[] {
+    return this.entries.filter((e) => matches(e, filter)).slice(-n).slice(0, n)
+  }
+}
+
+t.test('History: the ring keeps exactly what a plain list bounded by lines and bytes keeps, whatever the line lengths and limits', async (t) => {
+  const SOURCES: Array<LineSource | undefined> = [undefined, SOURCE, { ...SOURCE, workerId: 0, stream: 'stderr' }]
+  const add = fc.record({ kind: fc.constant('add' as const), length: fc.oneof(fc.nat(12), fc.nat(60)), source: fc.nat(SOURCES.length - 1), byte: fc.integer({ min: 97, max: 122 }) })
+  const last = fc.record({ kind: fc.constant('last' as const), n: fc.nat(12), workerId: fc.option(fc.nat(2), { nil: undefined }), events: fc.boolean() })
+  fc.assert(fc.property(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 40 }), fc.array(fc.oneof(add, add, last), { maxLength: 80 }), (lines, bytes, steps) => {
+    const ring = new History({ lines, bytes })
+    const list = new ListHistory({ lines, bytes })
+    const seen: string[] = []
+    ring.follow((e) => seen.push(`${e.seq}:${e.bytes.toString()}`))
+    let time = 0
+    for (const step of steps) {
+      if (step.kind === 'add') {
+        // a view of a larger buffer, as the line splitter gives
+        const bytesOf = Buffer.alloc(step.length + 4, step.byte).subarray(2, 2 + step.length)
+        ring.add(++time, bytesOf, SOURCES[step.source])
+        list.add(time, bytesOf, SOURCES[step.source])
+        continue
+      }
+      const filter: Filter = { workerId: step.workerId, events: step.events }
+      const show = (es: Entry[]): string[] => es.map((e) => `${e.seq}@${e.time}:${e.source?.workerId ?? '-'}:${e.bytes.toString()}`)
+      if (JSON.stringify(show(ring.last(step.n, filter))) !== JSON.stringify(show(list.last(step.n, filter)))) return false
+    }
+    const size = ring.size
+    return size.lines === list.entries.length && size.bytes === list.entries.reduce((sum, e) => sum + e.bytes.length, 0) &&
+      seen.length === list.seq && JSON.stringify(ring.last(1000, { events: true }).map((e) => e.seq)) === JSON.stringify(list.entries.map((e) => e.seq))
+  }), { numRuns: 500 })
+  t.pass('checked over random lines, limits and reads')
 })

@@ -7,7 +7,7 @@ import http from 'node:http'
 import { parseArgs } from 'node:util'
 import { UsageError } from '../common/errors.js'
 import { usageOf } from '../common/issues.js'
-import { jsonLine, prettyEvents, prettyLine, type LineSource } from '../logs/format.js'
+import { prettyEvents, prettyLine, type LineSource } from '../logs/format.js'
 
 const LOGS_OPTIONS = {
   lines: { type: 'string', short: 'n' },
@@ -50,6 +50,8 @@ export function parseLogs (args: string[]): LogsInvocation {
   if (values.stdout) query.set('stream', 'stdout')
   if (values.stderr) query.set('stream', 'stderr')
   if (values.events) query.set('events', '1')
+  // JSON: the cluster sends the lines as they are printed, and they are copied out as they come
+  if (values.json) query.set('format', 'log')
   return { name: positionals[0], socket: values.socket, reopen: values.reopen === true, json: values.json === true, query, follow: values.follow === true }
 }
 
@@ -62,20 +64,16 @@ type Envelope =
 /** The primary's events as the primary writes them in pretty mode (made at the first). */
 let prettyEvent: ((line: string) => string) | undefined
 
-/** An answer line as this command prints it, with its newline. */
-function render (envelope: Envelope, json: boolean, colour: boolean): string {
-  if ('missed' in envelope) {
-    return json ? JSON.stringify(envelope) + '\n' : `… ${envelope.missed} lines missed: this command read them too slowly\n`
-  }
-  if ('stopped' in envelope) return json ? JSON.stringify(envelope) + '\n' : `(the cluster stopped, exit code ${envelope.exitCode})\n`
+/** An answer line (format 'entries') as this command prints it for a person, with its newline. */
+function render (envelope: Envelope, colour: boolean): string {
+  if ('missed' in envelope) return `… ${envelope.missed} lines missed: this command read them too slowly\n`
+  if ('stopped' in envelope) return `(the cluster stopped, exit code ${envelope.exitCode})\n`
   if ('event' in envelope) {
-    if (json) return envelope.event + '\n'
     prettyEvent ??= prettyEvents(colour)
     return prettyEvent(envelope.event)
   }
-  const { seq: _s, time, line, ...source } = envelope
-  const bytes = Buffer.from(line)
-  return Buffer.concat(json ? jsonLine(bytes, source, time) : prettyLine(bytes, source, colour)).toString('utf8')
+  const { seq: _s, time: _t, line, ...source } = envelope
+  return Buffer.concat(prettyLine(Buffer.from(line), source, colour)).toString('utf8')
 }
 
 /** Prints the answer of GET /logs as it comes; resolves with the exit code. */
@@ -101,18 +99,25 @@ export function followLogs (socketPath: string, { query, json }: LogsInvocation,
         res.on('end', () => reject(new Error(`the cluster refused the request (${res.statusCode}): ${(JSON.parse(text || '{}') as { error?: string }).error}`)))
         return
       }
-      let pending = ''
-      res.setEncoding('utf8').on('data', (chunk: string) => {
-        pending += chunk
-        const lines = pending.split('\n')
-        pending = lines.pop()!
-        let text = ''
-        for (const line of lines) if (line) text += render(JSON.parse(line) as Envelope, json, colour)
-        if (text && !out.write(text)) {
+      const print = (text: string | Buffer): void => {
+        if (text.length && !out.write(text)) {
           res.pause()
           out.once('drain', () => res.resume())
         }
-      })
+      }
+      if (json) {
+        res.on('data', print)
+      } else {
+        let pending = ''
+        res.setEncoding('utf8').on('data', (chunk: string) => {
+          pending += chunk
+          const lines = pending.split('\n')
+          pending = lines.pop()!
+          let text = ''
+          for (const line of lines) if (line) text += render(JSON.parse(line) as Envelope, colour)
+          print(text)
+        })
+      }
       res.on('end', () => finish(0))
       res.on('error', () => finish(0))
     })

@@ -12,6 +12,7 @@ import { MAX_SOCKET_PATH } from '../common/cluster-paths.js'
 import { request, NotRunningError } from './client.js'
 import { StartError } from '../common/errors.js'
 import { matches, type Entry, type Filter, type History } from '../logs/history.js'
+import { jsonLine } from '../logs/format.js'
 
 /** What `cluster-run logs` reads: the history of log lines (logs/sink.ts). */
 export interface LogsSource {
@@ -209,54 +210,93 @@ async function handle (req: http.IncomingMessage, res: http.ServerResponse, targ
   return reply(res, 404, { error: `no such endpoint: ${pathname}; the endpoints are GET /status, POST /reload, POST /scale, POST /stop, GET /logs, POST /logs/reopen` })
 }
 
-interface LogsQuery { lines: number, follow: boolean, filter: Filter }
+interface LogsQuery {
+  lines: number
+  follow: boolean
+  filter: Filter
+  /** 'entries': each line with its source, as JSON; 'log': each line as the primary's JSON log writes it */
+  format: 'entries' | 'log'
+}
 
-/** ?lines=n&follow=1&worker=n&stream=stdout|stderr&events=1: the query checked, or what is wrong with it. */
+/** ?lines=n&follow=1&worker=n&stream=stdout|stderr&events=1&format=entries|log: the query checked, or what is wrong with it. */
 function parseLogsQuery (params: URLSearchParams): LogsQuery | string {
-  const known = new Set(['lines', 'follow', 'worker', 'stream', 'events'])
-  for (const key of params.keys()) if (!known.has(key)) return `unknown parameter "${key}"; the parameters are lines, follow, worker, stream, events`
+  const known = new Set(['lines', 'follow', 'worker', 'stream', 'events', 'format'])
+  for (const key of params.keys()) if (!known.has(key)) return `unknown parameter "${key}"; the parameters are lines, follow, worker, stream, events, format`
   const lines = Number(params.get('lines') ?? 50)
   if (!Number.isSafeInteger(lines) || lines < 0 || lines > MAX_LINES) return `lines: expected a whole number from 0 to ${MAX_LINES}`
   const worker = params.get('worker')
   if (worker !== null && !/^\d+$/.test(worker)) return 'worker: expected a worker id (0, 1, …)'
   const stream = params.get('stream')
   if (stream !== null && stream !== 'stdout' && stream !== 'stderr') return 'stream: expected stdout or stderr'
+  const format = params.get('format') ?? 'entries'
+  if (format !== 'entries' && format !== 'log') return 'format: expected entries or log'
   const flag = (name: string): boolean => params.get(name) === '1' || params.get(name) === 'true'
   return {
     lines,
+    format,
     follow: flag('follow'),
     filter: { workerId: worker === null ? undefined : Number(worker), stream: stream ?? undefined, events: flag('events') },
   }
 }
 
-/** One log entry as a line of the answer: its source and text, or the event's JSON. */
-function envelope (entry: Entry): string {
+/**
+ * One log entry as a line of the answer, made now (its bytes are not kept): its source
+ * and text, or the event's JSON; or (format 'log') the line as the primary's JSON log
+ * writes it, which a follower then only has to copy out.
+ */
+function answerLine (entry: Entry, format: LogsQuery['format']): Buffer {
   const { seq, time, source } = entry
-  return JSON.stringify(source
+  if (format === 'log') return Buffer.concat(source ? jsonLine(entry.bytes, source, time) : [entry.bytes, NEWLINE])
+  return Buffer.from(JSON.stringify(source
     ? { seq, time, ...source, line: entry.bytes.toString('utf8') }
-    : { seq, time, event: entry.bytes.toString('utf8') }) + '\n'
+    : { seq, time, event: entry.bytes.toString('utf8') }) + '\n')
 }
+
+const NEWLINE = Buffer.from('\n')
+
+/** What may wait in the primary for a follower that reads slowly before its lines are skipped. */
+const FOLLOWER_BACKLOG_BYTES = 2 * 1024 * 1024
 
 /**
  * The last lines, then (following) each new one as it is written, one JSON line each. A
  * follower that reads too slowly is not waited for: the lines it cannot take are
- * skipped, and once it has caught up it is told how many it missed.
+ * skipped, and once it has caught up it is told how many it missed. Too slow means more
+ * than FOLLOWER_BACKLOG_BYTES waiting for it (besides what its socket holds): one that
+ * stalls for a moment misses nothing. Its new lines are written together once the turn
+ * of the event loop that added them is over: one write for a read of a worker's pipe
+ * (tens of lines), not one per line.
  */
-function streamLogs (res: http.ServerResponse, logs: LogsSource, { lines, follow, filter }: LogsQuery, following: Map<http.ServerResponse, (exitCode: number) => void>): void {
+function streamLogs (res: http.ServerResponse, logs: LogsSource, { lines, follow, filter, format }: LogsQuery, following: Map<http.ServerResponse, (exitCode: number) => void>): void {
   res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
-  for (const entry of logs.history.last(lines, filter)) res.write(envelope(entry))
+  const last = logs.history.last(lines, filter)
+  if (last.length) res.write(Buffer.concat(last.map((entry) => answerLine(entry, format))))
   if (!follow) {
     res.end()
     return
   }
   let missed = 0
   let full = false
+  let batch: Buffer[] = []
+  const flush = (): void => {
+    const pieces = batch
+    batch = []
+    if (!pieces.length || res.writableEnded) return
+    res.write(Buffer.concat(pieces))
+    if (res.writableLength > FOLLOWER_BACKLOG_BYTES) {
+      full = true
+      res.once('drain', () => {
+        full = false
+        if (!res.writableEnded) tellMissed()
+      })
+    }
+  }
   const tellMissed = (): void => {
     if (missed > 0) res.write(JSON.stringify({ missed }) + '\n')
     missed = 0
   }
   following.set(res, (exitCode) => {
     stop()
+    flush()
     tellMissed()
     res.end(JSON.stringify({ stopped: true, exitCode }) + '\n')
   })
@@ -267,13 +307,8 @@ function streamLogs (res: http.ServerResponse, logs: LogsSource, { lines, follow
       logs.missed++
       return
     }
-    if (!res.write(envelope(entry))) {
-      full = true
-      res.once('drain', () => {
-        full = false
-        if (!res.writableEnded) tellMissed()
-      })
-    }
+    if (!batch.length) setImmediate(flush)
+    batch.push(answerLine(entry, format))
   })
   res.once('close', () => {
     stop()

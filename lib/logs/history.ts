@@ -2,6 +2,12 @@
 // own events, in the order they were written, numbered. Bounded by a count of lines and
 // of bytes, whichever is reached first; the oldest go. Followers are told of each new
 // line as it is added.
+//
+// The bytes are kept in one ring buffer of the byte limit, and what is known of each line
+// in typed arrays of the line limit: keeping a line allocates nothing. A line kept as an
+// object of its own would live for the next thousand lines, long enough for V8 to move it
+// to the old generation and to grow its young one, so that a chatty app would add tens
+// of megabytes to the primary's heap for what is garbage a moment later.
 import type { LineSource } from './format.js'
 
 export interface Entry {
@@ -22,7 +28,7 @@ export interface Filter {
   events: boolean
 }
 
-export function matches (entry: Entry, filter: Filter): boolean {
+export function matches (entry: Pick<Entry, 'source'>, filter: Filter): boolean {
   if (!entry.source) return filter.events
   if (filter.workerId !== undefined && entry.source.workerId !== filter.workerId) return false
   return filter.stream === undefined || entry.source.stream === filter.stream
@@ -30,43 +36,94 @@ export function matches (entry: Entry, filter: Filter): boolean {
 
 export class History {
   readonly #limits: HistoryLimits
-  readonly #entries: Array<Entry | undefined> = []
-  #first = 0
+  readonly #followers = new Set<(entry: Entry) => void>()
+  /** the kept lines' bytes, one after the other, wrapping at the end; made at the first line */
+  #ring?: Buffer
+  /** slot i: a line's time, its start in a stream of all bytes kept (the ring holds it at start % size), length and source */
+  #time?: Float64Array
+  #start?: Float64Array
+  #length?: Float64Array
+  #source: Array<LineSource | undefined> = []
+  /** slot i of a line longer than the whole ring: its bytes, kept apart */
+  readonly #alone = new Map<number, Buffer>()
+  /** the oldest line's slot, and how many are kept */
+  #oldest = 0
+  #count = 0
   #bytes = 0
   #seq = 0
-  readonly #followers = new Set<(entry: Entry) => void>()
+  /** where the next line starts in the stream of all bytes kept */
+  #end = 0
 
   constructor (limits: HistoryLimits) {
     this.#limits = limits
   }
 
-  /** Keeps a copy of `bytes`, of its own size (a view of a larger buffer, or a slice of Node's shared pool, would keep all of that alive). */
+  /** Keeps a copy of `bytes`; followers are given the entry (its bytes valid during the call only). */
   add (time: number, bytes: Buffer, source?: LineSource): void {
-    const own = Buffer.allocUnsafeSlow(bytes.length)
-    bytes.copy(own)
-    const entry: Entry = { seq: ++this.#seq, time, source, bytes: own }
-    this.#entries.push(entry)
+    const size = this.#limits.bytes
+    if (!this.#ring) {
+      this.#ring = Buffer.alloc(size)
+      this.#time = new Float64Array(this.#limits.lines)
+      this.#start = new Float64Array(this.#limits.lines)
+      this.#length = new Float64Array(this.#limits.lines)
+      this.#source = new Array<LineSource | undefined>(this.#limits.lines).fill(undefined)
+    }
+    // the oldest go until the line fits (a line over the byte limit is kept alone)
+    while (this.#count > 0 && (this.#count >= this.#limits.lines || this.#bytes + bytes.length > size)) this.#dropOldest()
+    const slot = (this.#oldest + this.#count) % this.#limits.lines
+    this.#count++
+    this.#seq++
+    this.#time![slot] = time
+    this.#length![slot] = bytes.length
+    this.#source[slot] = source
     this.#bytes += bytes.length
-    while (this.#entries.length - this.#first > this.#limits.lines || (this.#bytes > this.#limits.bytes && this.#entries.length - this.#first > 1)) {
-      this.#bytes -= this.#entries[this.#first]!.bytes.length
-      this.#entries[this.#first++] = undefined
+    this.#start![slot] = this.#end
+    if (bytes.length > size) {
+      this.#alone.set(slot, Buffer.from(bytes))
+    } else {
+      const at = this.#end % size
+      const first = Math.min(bytes.length, size - at)
+      bytes.copy(this.#ring, at, 0, first)
+      if (first < bytes.length) bytes.copy(this.#ring, 0, first)
+      this.#end += bytes.length
     }
-    // compact now and then, not at every line
-    if (this.#first > 1024 && this.#first * 2 > this.#entries.length) {
-      this.#entries.splice(0, this.#first)
-      this.#first = 0
-    }
+    if (this.#followers.size === 0) return
+    const entry: Entry = { seq: this.#seq, time, source, bytes }
     for (const follower of this.#followers) follower(entry)
   }
 
-  /** The last `n` entries that match, oldest first. */
+  #dropOldest (): void {
+    const slot = this.#oldest
+    this.#bytes -= this.#length![slot]
+    this.#source[slot] = undefined
+    this.#alone.delete(slot)
+    this.#oldest = (slot + 1) % this.#limits.lines
+    this.#count--
+  }
+
+  /** The last `n` entries that match, oldest first, each with a copy of its bytes. */
   last (n: number, filter: Filter): Entry[] {
     const found: Entry[] = []
-    for (let i = this.#entries.length - 1; i >= this.#first && found.length < n; i--) {
-      const entry = this.#entries[i]!
-      if (matches(entry, filter)) found.push(entry)
+    for (let i = this.#count - 1; i >= 0 && found.length < n; i--) {
+      const slot = (this.#oldest + i) % this.#limits.lines
+      const source = this.#source[slot]
+      if (!matches({ source }, filter)) continue
+      found.push({ seq: this.#seq - (this.#count - 1 - i), time: this.#time![slot], source, bytes: this.#bytesOf(slot) })
     }
     return found.reverse()
+  }
+
+  #bytesOf (slot: number): Buffer {
+    const alone = this.#alone.get(slot)
+    if (alone) return Buffer.from(alone)
+    const size = this.#limits.bytes
+    const length = this.#length![slot]
+    const at = this.#start![slot] % size
+    const copy = Buffer.allocUnsafeSlow(length)
+    const first = Math.min(length, size - at)
+    this.#ring!.copy(copy, 0, at, at + first)
+    if (first < length) this.#ring!.copy(copy, first, 0, length - first)
+    return copy
   }
 
   /** Calls `follower` with every entry added from now on; returns how to stop. */
@@ -76,6 +133,6 @@ export class History {
   }
 
   get size (): { lines: number, bytes: number } {
-    return { lines: this.#entries.length - this.#first, bytes: this.#bytes }
+    return { lines: this.#count, bytes: this.#bytes }
   }
 }
