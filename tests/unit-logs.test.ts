@@ -1,8 +1,8 @@
 // The pure pieces of log capture: lines cut from chunks, attribution, the history.
 import t from 'tap'
 import fc from 'fast-check'
-import { LineSplitter } from '../lib/logs/lines.js'
-import { isJsonObject, jsonLine, prettyLine, type LineSource } from '../lib/logs/format.js'
+import { LineBatch, LineSplitter } from '../lib/logs/lines.js'
+import { isJsonObject, jsonLine, jsonLines, prettyLine, type LineSource } from '../lib/logs/format.js'
 import { History, matches, type Entry, type Filter, type HistoryLimits } from '../lib/logs/history.js'
 
 t.test('LineSplitter: whatever the chunks, the same lines come out, whole and in order; a last line without newline at the end', async (t) => {
@@ -10,24 +10,37 @@ t.test('LineSplitter: whatever the chunks, the same lines come out, whole and in
   fc.assert(fc.property(fc.array(text, { maxLength: 30 }), fc.boolean(), fc.array(fc.nat(50), { maxLength: 20 }), (lines, newlineAtEnd, cuts) => {
     const whole = Buffer.from(lines.join('\n') + (newlineAtEnd && lines.length ? '\n' : ''))
     const splitter = new LineSplitter(1024)
+    const batch = new LineBatch()
     const got: string[] = []
+    const take = (): void => {
+      for (let i = 0; i < batch.count; i++) got.push(batch.line(i).toString())
+      batch.clear()
+    }
     let at = 0
     for (const cut of [...cuts, whole.length]) {
       const next = Math.min(whole.length, at + cut)
-      for (const line of splitter.push(whole.subarray(at, next))) got.push(line.bytes.toString())
+      splitter.push(whole.subarray(at, next), batch)
+      take()
       at = next
     }
-    for (const line of splitter.end()) got.push(line.bytes.toString())
+    splitter.end(batch)
+    take()
     const want = whole.length === 0 ? [] : (newlineAtEnd ? lines : lines.filter((l, i) => i < lines.length - 1 || l.length > 0))
     return JSON.stringify(got) === JSON.stringify(want)
   }), { numRuns: 2000 })
   t.pass('checked over random lines and cuts')
 })
 
-t.test('LineSplitter: a line longer than the limit comes out in marked pieces; the memory held stays under it', async (t) => {
+t.test('LineSplitter: a line longer than the limit comes out in pieces of the limit; the memory held stays under it', async (t) => {
   const splitter = new LineSplitter(4)
-  const lines = [...splitter.push(Buffer.from('abcdefghij')), ...splitter.push(Buffer.from('kl\nmn\n'))]
-  t.same(lines.map((l) => [l.bytes.toString(), l.partial]), [['abcd', true], ['efgh', true], ['ijkl', false], ['mn', false]], 'the last piece ends the line')
+  const batch = new LineBatch()
+  splitter.push(Buffer.from('abcdefghij'), batch)
+  t.equal(batch.count, 2, 'two pieces out before the line ends')
+  splitter.push(Buffer.from('kl\nmn\n'), batch)
+  t.same(Array.from({ length: batch.count }, (_, i) => batch.line(i).toString()), ['abcd', 'efgh', 'ijkl', 'mn'])
+  batch.clear()
+  t.equal(batch.count, 0)
+  t.ok(batch.bufs.every((b) => b === undefined), 'a cleared batch lets go of its buffers')
 })
 
 const SOURCE: LineSource = { workerId: 2, pid: 42, generation: 3, stream: 'stdout' }
@@ -43,6 +56,32 @@ t.test('jsonLine: a JSON object keeps its bytes with the worker\'s fields put fi
   t.equal(isJsonObject(Buffer.from('{')), false)
   t.equal(isJsonObject(Buffer.from('[1]')), false)
   t.equal(isJsonObject(Buffer.from('{"a": 1} trailing')), false)
+})
+
+t.test('jsonLines: a read\'s lines in one buffer, byte for byte what jsonLine makes of each, whatever the lines and where the chunks were cut', async (t) => {
+  const piece = fc.constantFrom('{', '}', ' ', '"pid":', '"pid":7', 'a', 'é', '"x":1', ',', '\t')
+  const line = fc.oneof(
+    fc.array(piece, { maxLength: 12 }).map((p) => p.join('')),
+    fc.array(piece, { maxLength: 10 }).map((p) => `{${p.join('')}}`),
+    fc.record({ pid: fc.boolean(), spaces: fc.boolean() }).map(({ pid, spaces }) => `${spaces ? ' ' : ''}{"level":30${pid ? ',"pid":9' : ''},"msg":"m"}${spaces ? ' ' : ''}`),
+  )
+  fc.assert(fc.property(fc.array(line, { minLength: 1, maxLength: 20 }), fc.array(fc.nat(40), { maxLength: 6 }), (lines, cuts) => {
+    const whole = Buffer.from(lines.map((l) => l + '\n').join(''))
+    const splitter = new LineSplitter(1024)
+    const batch = new LineBatch()
+    const got: Buffer[] = []
+    let at = 0
+    for (const cut of [...cuts, whole.length]) {
+      const next = Math.min(whole.length, at + cut)
+      splitter.push(whole.subarray(at, next), batch)
+      got.push(jsonLines(batch, SOURCE, 0))
+      batch.clear()
+      at = next
+    }
+    const want = Buffer.concat(lines.flatMap((l) => jsonLine(Buffer.from(l), SOURCE, 0)))
+    return Buffer.concat(got).equals(want)
+  }), { numRuns: 1000 })
+  t.pass('checked over random lines and cuts')
 })
 
 t.test('prettyLine: the worker\'s short name first, marked for stderr, coloured on a terminal', async (t) => {

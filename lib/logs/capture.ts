@@ -7,7 +7,7 @@
 // stays bounded whatever the workers write.
 import type { ChildProcess } from 'node:child_process'
 import type { Readable } from 'node:stream'
-import { LineSplitter } from './lines.js'
+import { LineBatch, LineSplitter } from './lines.js'
 import type { LineSource, OutputStream } from './format.js'
 import type { LogSink } from './sink.js'
 
@@ -37,10 +37,12 @@ export interface Captured {
 
 export function captureOutput (child: ChildProcess, source: Omit<LineSource, 'stream'>, sink: LogSink, mode: WorkerOutputMode): Captured {
   const tail: string[] = []
-  const keepTail = (stream: OutputStream, bytes: Buffer): void => {
-    if (stream !== 'stderr') return
-    tail.push(bytes.toString('utf8', 0, TAIL_LINE_CHARS))
-    if (tail.length > TAIL_LINES) tail.shift()
+  /** the stderr lines of a batch, kept for a crash's event */
+  const keepTail = (batch: LineBatch): void => {
+    for (let i = Math.max(0, batch.count - TAIL_LINES); i < batch.count; i++) {
+      tail.push(batch.bufs[i].toString('utf8', batch.starts[i], Math.min(batch.ends[i], batch.starts[i] + TAIL_LINE_CHARS)))
+    }
+    if (tail.length > TAIL_LINES) tail.splice(0, tail.length - TAIL_LINES)
   }
   const streams: Array<[OutputStream, Readable | null]> = [['stdout', child.stdout], ['stderr', child.stderr]]
   let open = streams.filter(([, readable]) => readable).length
@@ -48,33 +50,41 @@ export function captureOutput (child: ChildProcess, source: Omit<LineSource, 'st
   for (const [stream, readable] of streams) {
     if (!readable) continue
     const splitter = new LineSplitter(MAX_LINE_BYTES)
+    const batch = new LineBatch()
     const from: LineSource = { ...source, stream }
     if (mode === 'inherit') {
       // passed through as it comes, as before capture existed
       readable.on('data', (chunk: Buffer) => {
         process.stderr.write(chunk)
-        for (const line of splitter.push(chunk)) keepTail(stream, line.bytes)
+        splitter.push(chunk, batch)
+        keepTail(batch)
+        batch.clear()
       })
       continue
     }
     let waits = 0 // 1 while gathering, +1 while the output is full
     const hold = (): void => { if (waits++ === 0) readable.pause() }
     const release = (): void => { if (--waits === 0) readable.resume() }
-    const take = (lines: ReturnType<LineSplitter['push']>): void => {
-      if (stream === 'stderr') for (const line of lines) keepTail(stream, line.bytes)
-      if (!sink.workerLines(lines.map((line) => line.bytes), from)) {
+    /** writes out the lines the splitter put in the batch */
+    const take = (): void => {
+      if (stream === 'stderr') keepTail(batch)
+      const written = sink.workerLines(batch, from)
+      batch.clear()
+      if (!written) {
         hold()
         sink.onDrain(release)
       }
     }
     readable.on('data', (chunk: Buffer) => {
-      take(splitter.push(chunk))
+      splitter.push(chunk, batch)
+      take()
       hold()
       setTimeout(release, GATHER_MS)
     })
     // a last line without its newline is written when the worker's end of the pipe closes
     readable.on('end', () => {
-      take(splitter.end())
+      splitter.end(batch)
+      take()
       ended()
     })
   }

@@ -8,6 +8,7 @@
 // events one line each, by pino-pretty.
 import { createRequire } from 'node:module'
 import type PinoPretty from 'pino-pretty'
+import type { LineBatch } from './lines.js'
 
 export type OutputStream = 'stdout' | 'stderr'
 
@@ -21,22 +22,39 @@ export interface LineSource {
 const OPEN = 0x7b // {
 const CLOSE = 0x7d // }
 
-/** Whether the line looks like one JSON object: `{` first and `}` last (spaces aside). Not parsed: the primary reads every line. */
+/**
+ * Where the worker's fields go in a line (bytes `start` to `end` of `buf`) that looks like
+ * one JSON object, `{` first and `}` last (spaces aside): just after its `{`. -1 for any
+ * other line. Not parsed: the primary reads every line.
+ */
+export function objectOpen (buf: Buffer, start: number, end: number): number {
+  let first = start
+  let last = end - 1
+  while (first <= last && isSpace(buf[first])) first++
+  while (last >= first && isSpace(buf[last])) last--
+  return last > first && buf[first] === OPEN && buf[last] === CLOSE ? first : -1
+}
+
+/** Whether the line looks like one JSON object. */
 export function isJsonObject (line: Buffer): boolean {
-  let start = 0
-  let end = line.length - 1
-  while (start <= end && isSpace(line[start])) start++
-  while (end >= start && isSpace(line[end])) end--
-  return end > start && line[start] === OPEN && line[end] === CLOSE
+  return objectOpen(line, 0, line.length) !== -1
 }
 
 const isSpace = (byte: number): boolean => byte === 0x20 || byte === 0x09 || byte === 0x0d
 
-const PID = Buffer.from('"pid":')
+/** What a line's own pid field starts with. */
+export const PID = Buffer.from('"pid":')
 
 /** The fields put first in a worker's JSON line, made once per worker: with and without its pid, each with and without a comma after. */
 const fieldsOf = new WeakMap<LineSource, Buffer[]>()
-function fieldsFor (source: LineSource): Buffer[] {
+
+/**
+ * The worker's fields to put after the `{` at `open` of a JSON object line ending at
+ * `end`: its slot and generation, and its pid unless the line has one (`hasPid`), with a
+ * comma unless the object is empty. `source` should be one object per worker and stream:
+ * what is made of it once is kept with it.
+ */
+export function fieldsFor (source: LineSource, buf: Buffer, open: number, hasPid: boolean): Buffer {
   let made = fieldsOf.get(source)
   if (!made) {
     const base = `"workerId":${source.workerId},"generation":${source.generation}`
@@ -44,24 +62,14 @@ function fieldsFor (source: LineSource): Buffer[] {
     made = [Buffer.from(base), Buffer.from(base + ','), Buffer.from(withPid), Buffer.from(withPid + ',')]
     fieldsOf.set(source, made)
   }
-  return made
+  let next = open + 1
+  while (isSpace(buf[next])) next++
+  return made[(hasPid ? 0 : 2) + (buf[next] === CLOSE ? 0 : 1)]
 }
 
-/**
- * The line as the primary writes it in JSON mode, as pieces to write one after the
- * other (the line's own bytes are not copied), its newline last. `source` should be one
- * object per worker and stream: what is made of it once is kept with it.
- */
-export function jsonLine (line: Buffer, source: LineSource, time: number): Buffer[] {
-  if (isJsonObject(line)) {
-    const open = line.indexOf(OPEN)
-    let next = open + 1
-    while (isSpace(line[next])) next++
-    const empty = line[next] === CLOSE
-    const fields = fieldsFor(source)[(line.includes(PID) ? 0 : 2) + (empty ? 0 : 1)]
-    return [line.subarray(0, open + 1), fields, line.subarray(open + 1), NEWLINE]
-  }
-  return [Buffer.from(JSON.stringify({
+/** Any other line of a worker, as one line of the primary's log, with its newline. */
+export function outputEvent (text: string, source: LineSource, time: number): string {
+  return JSON.stringify({
     level: source.stream === 'stderr' ? 40 : 30,
     time: new Date(time).toISOString(),
     event: 'worker.output',
@@ -69,8 +77,73 @@ export function jsonLine (line: Buffer, source: LineSource, time: number): Buffe
     pid: source.pid,
     generation: source.generation,
     stream: source.stream,
-    text: line.toString('utf8'),
-  }) + '\n')]
+    text,
+  }) + '\n'
+}
+
+/**
+ * The line as the primary writes it in JSON mode, as pieces to write one after the
+ * other (the line's own bytes are not copied), its newline last. A JSON object keeps its
+ * bytes, with the worker's fields put first; any other line becomes a worker.output event.
+ */
+export function jsonLine (line: Buffer, source: LineSource, time: number): Buffer[] {
+  const open = objectOpen(line, 0, line.length)
+  if (open === -1) return [Buffer.from(outputEvent(line.toString('utf8'), source, time))]
+  const fields = fieldsFor(source, line, open, line.includes(PID))
+  return [line.subarray(0, open + 1), fields, line.subarray(open + 1), NEWLINE]
+}
+
+/** Per line of the batch being written: where its `{` is, and what goes after it (reused from batch to batch). */
+const opens: number[] = []
+const inserts: Buffer[] = []
+
+/**
+ * A batch of a worker's lines as the primary writes them in JSON mode (as jsonLine does
+ * for one), in one buffer. A JSON object line makes no object of its own: its bytes are
+ * copied once, around the worker's fields.
+ */
+export function jsonLines (batch: LineBatch, source: LineSource, time: number): Buffer {
+  const { bufs, starts, ends } = batch
+  // what each line becomes: its `{` and the fields put after it, or (not an object) its worker.output event
+  let size = 0
+  let pidBuf: Buffer | undefined
+  let pidAt = 0
+  for (let i = 0; i < batch.count; i++) {
+    const buf = bufs[i]
+    const start = starts[i]
+    const end = ends[i]
+    const open = objectOpen(buf, start, end)
+    opens[i] = open
+    if (open === -1) {
+      inserts[i] = Buffer.from(outputEvent(buf.toString('utf8', start, end), source, time))
+      size += inserts[i].length
+      continue
+    }
+    // the next "pid": in this buffer, searched again only once a line starts past it
+    if (buf !== pidBuf || pidAt < start) {
+      pidBuf = buf
+      pidAt = buf.indexOf(PID, start)
+      if (pidAt === -1) pidAt = buf.length
+    }
+    inserts[i] = fieldsFor(source, buf, open, pidAt + PID.length <= end)
+    size += end - start + inserts[i].length + 1
+  }
+  const out = Buffer.allocUnsafe(size)
+  let at = 0
+  for (let i = 0; i < batch.count; i++) {
+    const buf = bufs[i]
+    const open = opens[i]
+    if (open === -1) {
+      at += inserts[i].copy(out, at)
+    } else {
+      at += buf.copy(out, at, starts[i], open + 1)
+      at += inserts[i].copy(out, at)
+      at += buf.copy(out, at, open + 1, ends[i])
+      out[at++] = 0x0a
+    }
+  }
+  inserts.fill(undefined as unknown as Buffer, 0, batch.count)
+  return out
 }
 
 const NEWLINE = Buffer.from('\n')

@@ -58,9 +58,13 @@ export class History {
     this.#limits = limits
   }
 
-  /** Keeps a copy of `bytes`; followers are given the entry (its bytes valid during the call only). */
-  add (time: number, bytes: Buffer, source?: LineSource): void {
+  /**
+   * Keeps a copy of `buf` from `start` to `end` (the whole of it by default); followers
+   * are given the entry (its bytes valid during the call only).
+   */
+  add (time: number, buf: Buffer, source?: LineSource, start = 0, end = buf.length): void {
     const size = this.#limits.bytes
+    const length = end - start
     if (!this.#ring) {
       this.#ring = Buffer.alloc(size)
       this.#time = new Float64Array(this.#limits.lines)
@@ -69,26 +73,26 @@ export class History {
       this.#source = new Array<LineSource | undefined>(this.#limits.lines).fill(undefined)
     }
     // the oldest go until the line fits (a line over the byte limit is kept alone)
-    while (this.#count > 0 && (this.#count >= this.#limits.lines || this.#bytes + bytes.length > size)) this.#dropOldest()
+    while (this.#count > 0 && (this.#count >= this.#limits.lines || this.#bytes + length > size)) this.#dropOldest()
     const slot = (this.#oldest + this.#count) % this.#limits.lines
     this.#count++
     this.#seq++
     this.#time![slot] = time
-    this.#length![slot] = bytes.length
+    this.#length![slot] = length
     this.#source[slot] = source
-    this.#bytes += bytes.length
+    this.#bytes += length
     this.#start![slot] = this.#end
-    if (bytes.length > size) {
-      this.#alone.set(slot, Buffer.from(bytes))
+    if (length > size) {
+      this.#alone.set(slot, Buffer.from(buf.subarray(start, end)))
     } else {
       const at = this.#end % size
-      const first = Math.min(bytes.length, size - at)
-      bytes.copy(this.#ring, at, 0, first)
-      if (first < bytes.length) bytes.copy(this.#ring, 0, first)
-      this.#end += bytes.length
+      const first = Math.min(length, size - at)
+      buf.copy(this.#ring, at, start, start + first)
+      if (first < length) buf.copy(this.#ring, 0, start + first, end)
+      this.#end += length
     }
     if (this.#followers.size === 0) return
-    const entry: Entry = { seq: this.#seq, time, source, bytes }
+    const entry: Entry = { seq: this.#seq, time, source, bytes: buf.subarray(start, end) }
     for (const follower of this.#followers) follower(entry)
   }
 

@@ -2,7 +2,8 @@
 // their stdout and stderr) and the primary's own events. Each is formatted, kept in the
 // history that `cluster-run logs` reads, counted, and written out.
 import { History, type HistoryLimits } from './history.js'
-import { jsonLine, prettyEvents, prettyLine, type LineSource } from './format.js'
+import { jsonLines, prettyEvents, prettyLine, type LineSource } from './format.js'
+import type { LineBatch } from './lines.js'
 import { LogOutput, type OutputOptions } from './output.js'
 
 export interface SinkOptions {
@@ -40,18 +41,23 @@ export class LogSink {
    * false when the output is full (wait for onDrain). `source`: one object per worker and
    * stream, for all its lines.
    */
-  workerLines (lines: readonly Buffer[], source: LineSource, time = Date.now()): boolean {
-    if (lines.length === 0) return true
+  workerLines (batch: LineBatch, source: LineSource, time = Date.now()): boolean {
+    if (batch.count === 0) return true
     let counts = this.#counts.get(source.pid)
     if (!counts) this.#counts.set(source.pid, counts = { lines: 0, bytes: 0 })
-    const pieces: Buffer[] = []
-    for (const bytes of lines) {
-      this.history.add(time, bytes, source)
+    const { bufs, starts, ends } = batch
+    for (let i = 0; i < batch.count; i++) {
+      this.history.add(time, bufs[i], source, starts[i], ends[i])
       counts.lines++
-      counts.bytes += bytes.length
-      pieces.push(...(this.#pretty ? prettyLine(bytes, source, this.#options.colour) : jsonLine(bytes, source, time)))
+      counts.bytes += ends[i] - starts[i]
     }
-    return this.#output.write(Buffer.concat(pieces), source.stream === 'stderr')
+    const error = source.stream === 'stderr'
+    if (this.#pretty) {
+      const pieces: Buffer[] = []
+      for (let i = 0; i < batch.count; i++) pieces.push(...prettyLine(batch.line(i), source, this.#options.colour))
+      return this.#output.write(Buffer.concat(pieces), error)
+    }
+    return this.#output.write(jsonLines(batch, source, time), error)
   }
 
   /** One of the primary's events: a JSON line from its logger, with its newline. */
