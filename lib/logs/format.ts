@@ -27,7 +27,7 @@ const CLOSE = 0x7d // }
  * one JSON object, `{` first and `}` last (spaces aside): just after its `{`. -1 for any
  * other line. Not parsed: the primary reads every line.
  */
-export function objectOpen (buf: Buffer, start: number, end: number): number {
+function objectOpen (buf: Buffer, start: number, end: number): number {
   let first = start
   let last = end - 1
   while (first <= last && isSpace(buf[first])) first++
@@ -43,7 +43,7 @@ export function isJsonObject (line: Buffer): boolean {
 const isSpace = (byte: number): boolean => byte === 0x20 || byte === 0x09 || byte === 0x0d
 
 /** What a line's own pid field starts with. */
-export const PID = Buffer.from('"pid":')
+const PID = Buffer.from('"pid":')
 
 /** The fields put first in a worker's JSON line, made once per worker: with and without its pid, each with and without a comma after. */
 const fieldsOf = new WeakMap<LineSource, Buffer[]>()
@@ -54,7 +54,7 @@ const fieldsOf = new WeakMap<LineSource, Buffer[]>()
  * comma unless the object is empty. `source` should be one object per worker and stream:
  * what is made of it once is kept with it.
  */
-export function fieldsFor (source: LineSource, buf: Buffer, open: number, hasPid: boolean): Buffer {
+function fieldsFor (source: LineSource, buf: Buffer, open: number, hasPid: boolean): Buffer {
   let made = fieldsOf.get(source)
   if (!made) {
     const base = `"workerId":${source.workerId},"generation":${source.generation}`
@@ -68,7 +68,7 @@ export function fieldsFor (source: LineSource, buf: Buffer, open: number, hasPid
 }
 
 /** Any other line of a worker, as one line of the primary's log, with its newline. */
-export function outputEvent (text: string, source: LineSource, time: number): string {
+function outputEvent (text: string, source: LineSource, time: number): string {
   return JSON.stringify({
     level: source.stream === 'stderr' ? 40 : 30,
     time: new Date(time).toISOString(),
