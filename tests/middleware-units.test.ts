@@ -129,6 +129,9 @@ t.test('firstExceeded checks each configured limit, cheapest first', async (t) =
   t.equal(firstExceeded({ ...calm, inflight: 5 }, { maxInFlight: 5 }), null, 'the limit itself is allowed')
   t.same(firstExceeded({ ...calm, inflight: 6 }, { maxInFlight: 5 }), { reason: 'maxInFlight', value: 6, limit: 5 })
   t.same(firstExceeded({ ...calm, lagMs: 150.26 }, { maxEventLoopDelayMs: 100 }), { reason: 'maxEventLoopDelayMs', value: 150.3, limit: 100 })
+  t.equal(firstExceeded({ ...calm, lagMs: 100 }, { maxEventLoopDelayMs: 100 }), null, 'the limit itself is allowed')
+  t.same(firstExceeded({ ...calm, lagMs: 100.03 }, { maxEventLoopDelayMs: 100 }), { reason: 'maxEventLoopDelayMs', value: 100.1, limit: 100 },
+    'reported rounded up, so it never reads as equal to its limit')
   t.same(firstExceeded({ ...calm, heapUsed: 11 }, { maxHeapUsedBytes: 10 }), { reason: 'maxHeapUsedBytes', value: 11, limit: 10 })
   t.same(firstExceeded({ ...calm, rss: 11 }, { maxRssBytes: 10 }), { reason: 'maxRssBytes', value: 11, limit: 10 })
   t.equal(firstExceeded({ ...calm, utilization: 0.9 }, { maxEventLoopUtilization: 0.9 }), null, 'the limit itself is allowed')

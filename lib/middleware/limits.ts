@@ -47,11 +47,11 @@ export function firstExceeded (readings: Readings, limits: Limits, out?: Exceede
   if (maxInFlight !== undefined && readings.inflight > maxInFlight) {
     return found(out, 'maxInFlight', readings.inflight, maxInFlight)
   }
+  // readings are reported rounded up, so that one just above its limit does not print as equal to it
   if (maxEventLoopDelayMs !== undefined && readings.lagMs > maxEventLoopDelayMs) {
-    return found(out, 'maxEventLoopDelayMs', Math.round(readings.lagMs * 10) / 10, maxEventLoopDelayMs)
+    return found(out, 'maxEventLoopDelayMs', Math.ceil(readings.lagMs * 10) / 10, maxEventLoopDelayMs)
   }
   if (maxEventLoopUtilization !== undefined && readings.utilization > maxEventLoopUtilization) {
-    // rounded up, so that a reading just above its limit does not print as equal to it
     return found(out, 'maxEventLoopUtilization', Math.ceil(readings.utilization * 1000) / 1000, maxEventLoopUtilization)
   }
   if (maxHeapUsedBytes !== undefined && readings.heapUsed > maxHeapUsedBytes) {
