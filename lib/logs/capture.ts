@@ -19,6 +19,8 @@ const MAX_LINE_BYTES = 4 * 1024 * 1024
  * which takes a read, a wake-up and a write of the primary per line otherwise.
  */
 const GATHER_MS = 10
+/** What one read of a pipe takes at most (libuv reads 64 KB at a time). */
+const FULL_READ_BYTES = 64 * 1024
 /** The last lines of stderr kept for a crash's event, each cut to this length. */
 const TAIL_LINES = 20
 const TAIL_LINE_CHARS = 2000
@@ -78,6 +80,9 @@ export function captureOutput (child: ChildProcess, source: Omit<LineSource, 'st
     readable.on('data', (chunk: Buffer) => {
       splitter.push(chunk, batch)
       take()
+      // a full read means more is waiting: read on at once (a pause per read would cap a
+      // worker at a read per GATHER_MS, and leave its output queued in it at shutdown)
+      if (chunk.length >= FULL_READ_BYTES) return
       hold()
       setTimeout(release, GATHER_MS)
     })
