@@ -14,9 +14,10 @@ import type { LogSink } from './sink.js'
 /** A line longer than this is written in pieces of this size. */
 const MAX_LINE_BYTES = 4 * 1024 * 1024
 /**
- * After each read of a worker's pipe, it is left alone this long: an app that writes line
- * by line (pino's synchronous writes) is then read tens of lines at a time instead of one,
- * which takes a read, a wake-up and a write of the primary per line otherwise.
+ * After each read of a worker's pipe that is not full, it is left alone this long: an app
+ * that writes line by line (pino's synchronous writes) is then read tens of lines at a
+ * time instead of one, which takes a read, a wake-up and a write of the primary per line
+ * otherwise.
  */
 const GATHER_MS = 10
 /** What one read of a pipe takes at most (libuv reads 64 KB at a time). */
