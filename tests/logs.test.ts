@@ -193,15 +193,21 @@ t.test('SIGUSR1 and `logs --reopen` reopen the file after an outside logrotate m
   t.equal(await cli.exited, 0)
 })
 
-t.test('a follower too slow to read is not waited for: it is told how many lines it missed; the cluster loses none', async (t) => {
+/** A writer cluster and a `logs -f --json` follower of it, once the follower has its first line. */
+async function followedCluster (t: Test): Promise<{ cli: Cli, home: string, url: string, follower: ReturnType<typeof logsCommand> }> {
   const { cli, home, url } = await writerCluster(t, {})
   const follower = logsCommand(t, home, ['-f', '-n', '0', '--json'])
-  // its first line says it follows; then its output is not read: its pipe fills, then the primary's socket to it
   follower.read()
   await until(async () => {
     await get(`${url}/say?text=first`)
     return follower.out().includes('"text":"first"')
   }, 'the follower to follow')
+  return { cli, home, url, follower }
+}
+
+t.test('a follower too slow to read is not waited for: it is told how many lines it missed; the cluster loses none', async (t) => {
+  const { cli, home, url, follower } = await followedCluster(t)
+  // its output is no longer read: its pipe fills, then the primary's socket to it
   follower.pause()
   for (let i = 0; i < 10; i++) await get(`${url}/burst?n=2000`)
   await until(() => cli.stdout().includes('"text":"burst 0 19999 ') || jsonLines(cli.stdout()).filter((l) => l.text?.startsWith('burst 0 1999 ')).length === 10, 'every burst line on the primary\'s stdout', 60_000)
@@ -220,13 +226,7 @@ t.test('a follower too slow to read is not waited for: it is told how many lines
 })
 
 t.test('a follower that stalls for a moment misses nothing: 2,500 lines (about 900 KB) written while it is not read all reach it', async (t) => {
-  const { cli, home, url } = await writerCluster(t, {})
-  const follower = logsCommand(t, home, ['-f', '-n', '0', '--json'])
-  follower.read()
-  await until(async () => {
-    await get(`${url}/say?text=first`)
-    return follower.out().includes('"text":"first"')
-  }, 'the follower to follow')
+  const { cli, url, follower } = await followedCluster(t)
   // more than its pipe and its socket hold (a few hundred KB), less than the primary keeps for it (2 MiB)
   follower.pause()
   await get(`${url}/burst?n=2500`)
