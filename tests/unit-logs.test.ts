@@ -47,10 +47,10 @@ const SOURCE: LineSource = { workerId: 2, pid: 42, generation: 3, stream: 'stdou
 const out = (pieces: Buffer[]): string => Buffer.concat(pieces).toString()
 
 t.test('jsonLine: a JSON object keeps its bytes with the worker\'s fields put first; other lines become worker.output', async (t) => {
-  t.equal(out(jsonLine(Buffer.from('{"level":30,"msg":"hi"}'), SOURCE, 0)), '{"workerId":2,"generation":3,"pid":42,"level":30,"msg":"hi"}\n')
-  t.equal(out(jsonLine(Buffer.from('{"pid":7,"a":1}'), SOURCE, 0)), '{"workerId":2,"generation":3,"pid":7,"a":1}\n', 'a line with its own pid keeps it, and gets no second one')
-  t.equal(out(jsonLine(Buffer.from('  { }  '), SOURCE, 0)), '  {"workerId":2,"generation":3,"pid":42 }  \n', 'an empty object: no dangling comma; the spaces kept')
-  t.same(JSON.parse(out(jsonLine(Buffer.from('plain "text"'), { ...SOURCE, stream: 'stderr' }, 0))), {
+  t.equal(String(jsonLine(Buffer.from('{"level":30,"msg":"hi"}'), SOURCE, 0)), '{"workerId":2,"generation":3,"pid":42,"level":30,"msg":"hi"}\n')
+  t.equal(String(jsonLine(Buffer.from('{"pid":7,"a":1}'), SOURCE, 0)), '{"workerId":2,"generation":3,"pid":7,"a":1}\n', 'a line with its own pid keeps it, and gets no second one')
+  t.equal(String(jsonLine(Buffer.from('  { }  '), SOURCE, 0)), '  {"workerId":2,"generation":3,"pid":42 }  \n', 'an empty object: no dangling comma; the spaces kept')
+  t.same(JSON.parse(String(jsonLine(Buffer.from('plain "text"'), { ...SOURCE, stream: 'stderr' }, 0))), {
     level: 40, time: new Date(0).toISOString(), event: 'worker.output', workerId: 2, pid: 42, generation: 3, stream: 'stderr', text: 'plain "text"',
   })
   t.equal(isJsonObject(Buffer.from('{')), false)
@@ -78,7 +78,7 @@ t.test('jsonLines: a read\'s lines in one buffer, byte for byte what jsonLine ma
       batch.clear()
       at = next
     }
-    const want = Buffer.concat(lines.flatMap((l) => jsonLine(Buffer.from(l), SOURCE, 0)))
+    const want = Buffer.concat(lines.map((l) => jsonLine(Buffer.from(l), SOURCE, 0)))
     return Buffer.concat(got).equals(want)
   }), { numRuns: 1000 })
   t.pass('checked over random lines and cuts')

@@ -246,7 +246,7 @@ function parseLogsQuery (params: URLSearchParams): LogsQuery | string {
  */
 function answerLine (entry: Entry, format: LogsQuery['format']): Buffer {
   const { seq, time, source } = entry
-  if (format === 'log') return Buffer.concat(source ? jsonLine(entry.bytes, source, time) : [entry.bytes, NEWLINE])
+  if (format === 'log') return source ? jsonLine(entry.bytes, source, time) : Buffer.concat([entry.bytes, NEWLINE])
   return Buffer.from(JSON.stringify(source
     ? { seq, time, ...source, line: entry.bytes.toString('utf8') }
     : { seq, time, event: entry.bytes.toString('utf8') }) + '\n')

@@ -8,7 +8,7 @@
 // events one line each, by pino-pretty.
 import { createRequire } from 'node:module'
 import type PinoPretty from 'pino-pretty'
-import type { LineBatch } from './lines.js'
+import { LineBatch } from './lines.js'
 
 export type OutputStream = 'stdout' | 'stderr'
 
@@ -81,26 +81,14 @@ function outputEvent (text: string, source: LineSource, time: number): string {
   }) + '\n'
 }
 
-/**
- * The line as the primary writes it in JSON mode, as pieces to write one after the
- * other (the line's own bytes are not copied), its newline last. A JSON object keeps its
- * bytes, with the worker's fields put first; any other line becomes a worker.output event.
- */
-export function jsonLine (line: Buffer, source: LineSource, time: number): Buffer[] {
-  const open = objectOpen(line, 0, line.length)
-  if (open === -1) return [Buffer.from(outputEvent(line.toString('utf8'), source, time))]
-  const fields = fieldsFor(source, line, open, line.includes(PID))
-  return [line.subarray(0, open + 1), fields, line.subarray(open + 1), NEWLINE]
-}
-
 /** Per line of the batch being written: where its `{` is, and what goes after it (reused from batch to batch). */
 const opens: number[] = []
 const inserts: Buffer[] = []
 
 /**
- * A batch of a worker's lines as the primary writes them in JSON mode (as jsonLine does
- * for one), in one buffer. A JSON object line makes no object of its own: its bytes are
- * copied once, around the worker's fields.
+ * A batch of a worker's lines as the primary writes them in JSON mode, in one buffer. A
+ * JSON object line keeps its bytes, copied once around the worker's fields (put first);
+ * any other line becomes a worker.output event. A line makes no object of its own.
  */
 export function jsonLines (batch: LineBatch, source: LineSource, time: number): Buffer {
   const { bufs, starts, ends } = batch
@@ -143,6 +131,17 @@ export function jsonLines (batch: LineBatch, source: LineSource, time: number): 
     }
   }
   inserts.fill(undefined as unknown as Buffer, 0, batch.count)
+  return out
+}
+
+/** A batch of one line, for jsonLine(). */
+const single = new LineBatch()
+
+/** One line as the primary writes it in JSON mode, with its newline (as jsonLines() writes each). */
+export function jsonLine (line: Buffer, source: LineSource, time: number): Buffer {
+  single.add(line, 0, line.length)
+  const out = jsonLines(single, source, time)
+  single.clear()
   return out
 }
 
