@@ -3,7 +3,8 @@
 //   cli ─► run ─► supervisor ─► config ─► common
 //    │      ├──► control ─┘ │ ├──► balancer ─► protocol ─► common
 //    │      │      └──► logs ─► common
-//    │      └──► metrics ───┘ └──► protocol
+//    │      ├──► metrics ───┘ └──► protocol
+//    │      └──► upgrade ─► common
 //    └──► control (the client commands)
 //   worker ─► protocol, common        middleware ─► worker/state, common
 //
@@ -23,6 +24,7 @@ const allowed = {
   worker: ['common', 'protocol'],
   middleware: ['common', 'worker'],
   logs: ['common'],
+  upgrade: ['common'],
 }
 
 module.exports = {

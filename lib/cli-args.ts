@@ -5,7 +5,7 @@ import { UsageError } from './common/errors.js'
 import { closest, usageOf } from './common/issues.js'
 
 /** The client commands (control/commands.ts runs them). */
-export const COMMANDS = new Set(['ls', 'status', 'reload', 'scale', 'stop', 'logs'])
+export const COMMANDS = new Set(['ls', 'status', 'reload', 'scale', 'stop', 'upgrade', 'logs'])
 
 /** What PM2 users type, and what does it here. */
 const PM2_WORDS: Record<string, string> = {
@@ -35,6 +35,9 @@ export const COMMANDS_HELP = `Commands (to a running cluster of this user, throu
   cluster-run reload [name]           zero-downtime reload; waits; exit 0 complete, 1 aborted
   cluster-run scale [name] <n|+n|-n>  set, add or remove workers
   cluster-run stop [name]             graceful stop; waits; exits with the primary's exit code
+  cluster-run upgrade [name]          replace the primary itself (a new Node or cluster-run) with no
+                                      refused connection (--node <path>: its binary); waits;
+                                      exit 0 complete, 1 aborted (the old primary serves on)
   cluster-run logs [name]             the workers' last lines (-n 50); -f follows; --worker <id>,
                                       --stdout or --stderr, --events (the primary's too), --json;
                                       --reopen reopens the log files

@@ -8,11 +8,15 @@ import { LogSink } from './logs/sink.js'
 import { captureOutput, stdioFor, type WorkerOutputMode } from './logs/capture.js'
 import type { WorkerOutputs } from './supervisor/supervisor.js'
 import { Supervisor } from './supervisor/supervisor.js'
-import { ClusterError } from './common/errors.js'
-import { openControlSocket, type ControlServer } from './control/server.js'
+import { ClusterError, StartError } from './common/errors.js'
+import { openControlSocket, type Controlled, type ControlServer } from './control/server.js'
 import type { MetricsServer } from './metrics/server.js'
 import { clusterHandle, type ClusterHandle } from './handle.js'
 import type { AnyEvent } from './supervisor/events.js'
+import type { UpgradeOutcome } from './common/lifecycle.js'
+import { closeUnusedInherited, recordListenSockets } from './upgrade/sockets.js'
+import { joinUpgrade, type Successor } from './upgrade/successor.js'
+import { handOver } from './upgrade/handover.js'
 
 /**
  * Starts the cluster. Resolves once every worker is ready; rejects with a
@@ -33,7 +37,14 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
   let supervisor: Supervisor | undefined
   let stopRequested: NodeJS.Signals | undefined
   let reopenLogs = (): void => {}
-  const detach = attachSignals(() => supervisor, (signal) => { stopRequested ??= signal }, () => reopenLogs())
+  let upgrade = async (_options: { node?: string }): Promise<UpgradeOutcome> => ({ outcome: 'refused', reason: 'the cluster is starting', durationMs: 0 })
+  const detach = attachSignals(() => supervisor, (signal) => { stopRequested ??= signal }, () => reopenLogs(), () => { void upgrade({}) })
+  // Every TCP socket the primary binds is recorded, for an upgrade to hand over; an
+  // upgrade's new primary receives the old one's before any listen.
+  recordListenSockets()
+  const joining = joinUpgrade()
+  joining.catch(() => {}) // awaited below
+  let successor: Successor | undefined
   let control: ControlServer | undefined
   let metrics: MetricsServer | undefined
   let sink: LogSink | undefined
@@ -49,7 +60,19 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
     sink = logSink(config)
     const outputs = workerOutputs(sink, config.log.workerOutput)
     let publish: (event: AnyEvent) => void = () => {}
-    supervisor = new Supervisor({ config, log: createLogger(config.log.level, sink), outputs, reloadConfig: resolve, onStopped: closeAll, onEvent: (e) => publish(e) })
+    let shutdownStarted = (): void => {}
+    const stopping = new Promise<void>((resolve) => { shutdownStarted = resolve })
+    supervisor = new Supervisor({
+      config,
+      log: createLogger(config.log.level, sink),
+      outputs,
+      reloadConfig: resolve,
+      onStopped: closeAll,
+      onEvent: (e) => {
+        if (e.event === 'shutdown.start') shutdownStarted()
+        publish(e)
+      },
+    })
     handle = clusterHandle(supervisor, (p) => { publish = p })
     const files = [config.log.file, config.log.errorFile].filter((f): f is string => f !== undefined)
     const logs = sink
@@ -70,10 +93,22 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
       get missed () { return logs.missed },
       set missed (n) { logs.missed = n },
     }
+    successor = await joining.catch((err: Error) => { throw new StartError(`the upgrade could not start: ${err.message}`, 1) })
+    upgrade = upgrader(running, () => control, stopping, config.readyTimeoutMs)
+    const controlled: Controlled = {
+      status: () => running.status(),
+      reload: () => running.reload(),
+      scale: (workers) => running.scale(workers),
+      scaleBy: (delta) => running.scaleBy(delta),
+      stop: (signal) => running.stop(signal),
+      upgrade: (options) => upgrade(options),
+      get desiredWorkers () { return running.desiredWorkers },
+    }
     // Before any fork: a second cluster of the same name must fail with nothing started.
+    // (An upgrade's new primary binds beside the old one's socket, and takes the path over once it serves.)
     if (config.controlSocket) {
       const own = path.dirname(config.controlSocket) === controlDir(process.env, os.homedir())
-      control = await openControlSocket(config.controlSocket, supervisor, own, logsSource)
+      control = await openControlSocket(config.controlSocket, controlled, own, logsSource, successor !== undefined)
     }
     if (config.metrics) {
       // prom-client is loaded only when metrics are on: the primary's memory is a target.
@@ -83,23 +118,75 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
   } catch (err) {
     detach()
     await closeAll(1)
+    await successor?.failed((err as Error).message, (err as { exitCode?: number }).exitCode ?? 1)
     throw err
   }
   void supervisor.exited.then(detach)
   if (stopRequested) {
     const code = await supervisor.stop(stopRequested)
+    await successor?.failed(`stopped by ${stopRequested}`, code)
     throw new ClusterError(`stopped by ${stopRequested} before the cluster started`, code)
   }
-  await supervisor.start({ metrics: metrics?.url ?? null })
+  try {
+    await supervisor.start({ metrics: metrics?.url ?? null, ...(successor ? { upgradedFrom: successor.from } : {}) })
+  } catch (err) {
+    await successor?.failed((err as Error).message, (err as { exitCode?: number }).exitCode ?? 1)
+    throw err
+  }
+  if (successor) {
+    // Every worker is ready: the old primary stops accepting, then this one takes its name.
+    await successor.ready()
+    control?.takeOver()
+    successor.committed()
+    for (const { address, port } of closeUnusedInherited()) supervisor.report({ event: 'upgrade.socket-unused', address: `${address.includes(':') ? `[${address}]` : address}:${port}` })
+  }
   return handle
 }
 
 /**
+ * The primary's upgrade (cluster-run upgrade, SIGUSR2): one at a time, only while the
+ * cluster runs and no reload does; on success this primary drains and exits 0.
+ */
+function upgrader (supervisor: Supervisor, control: () => ControlServer | undefined, stopping: Promise<void>, readyTimeoutMs: number): (options: { node?: string }) => Promise<UpgradeOutcome> {
+  let running = false
+  return async ({ node }) => {
+    const refuse = (reason: string): UpgradeOutcome => {
+      supervisor.report({ event: 'upgrade.refused', reason })
+      return { outcome: 'refused', reason, durationMs: 0 }
+    }
+    if (running) return refuse('an upgrade is running already')
+    const { state, reloading } = supervisor.status()
+    if (state !== 'running') return refuse(`the cluster is ${state}`)
+    if (reloading) return refuse('a reload is running; upgrade once it has ended')
+    running = true
+    const result = await handOver({
+      node,
+      // its config read, then its workers' start (each within readyTimeoutMs)
+      deadlineMs: readyTimeoutMs + UPGRADE_START_MARGIN_MS,
+      started: (pid, binary, version) => supervisor.report({ event: 'upgrade.start', pid, node: binary, version }),
+      stopping,
+    })
+    if (result.outcome !== 'complete') {
+      running = false
+      supervisor.report({ event: 'upgrade.aborted', reason: result.reason, durationMs: result.durationMs })
+      return result
+    }
+    supervisor.report({ event: 'upgrade.complete', pid: result.pid, node: result.node, durationMs: result.durationMs })
+    control()?.handOver()
+    void supervisor.stop('upgrade')
+    return result
+  }
+}
+
+/** What an upgrade's new primary may take beyond readyTimeoutMs: its start and config read. */
+const UPGRADE_START_MARGIN_MS = 30_000
+
+/**
  * SIGINT/SIGTERM drain and stop (a second one kills), SIGHUP reloads, SIGTTIN and
- * SIGTTOU add and remove a worker: the signals of gunicorn's arbiter. Before the
+ * SIGTTOU add and remove a worker, SIGUSR2 upgrades the primary: the signals of gunicorn's arbiter. Before the
  * supervisor exists, a stop is remembered and the others are ignored.
  */
-function attachSignals (current: () => Supervisor | undefined, early: (signal: NodeJS.Signals) => void, reopenLogs: () => void): () => void {
+function attachSignals (current: () => Supervisor | undefined, early: (signal: NodeJS.Signals) => void, reopenLogs: () => void, upgrade: () => void): () => void {
   const on = (signal: NodeJS.Signals, act: (s: Supervisor) => void) => (): void => {
     const supervisor = current()
     if (supervisor) act(supervisor)
@@ -114,6 +201,8 @@ function attachSignals (current: () => Supervisor | undefined, early: (signal: N
     // the log files, for a logrotate that moved them (as nginx and gunicorn do); a listener
     // here also keeps Node from starting its inspector on SIGUSR1
     SIGUSR1: () => { try { reopenLogs() } catch {} },
+    // a new primary (Node, cluster-run) takes over, as gunicorn's, nginx's and Puma's USR2
+    SIGUSR2: on('SIGUSR2', () => upgrade()),
   }
   for (const [signal, handler] of Object.entries(handlers)) process.on(signal, handler)
   return () => {

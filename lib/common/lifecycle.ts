@@ -49,3 +49,12 @@ export interface HookFacts {
 }
 
 export type HookName = keyof HookFacts
+
+/**
+ * How an upgrade of the primary ended (`cluster-run upgrade`, SIGUSR2): complete (the new
+ * primary serves: its pid and Node version), aborted (the new primary failed; this one
+ * serves on) or refused (not started: another upgrade or a reload runs, say).
+ */
+export type UpgradeOutcome =
+  | { outcome: 'complete', pid: number, node: string, durationMs: number }
+  | { outcome: 'aborted' | 'refused', reason: string, durationMs: number }

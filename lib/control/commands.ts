@@ -11,6 +11,7 @@ import { request, NotRunningError } from './client.js'
 import { followLogs, parseLogs } from './logs-command.js'
 import { controlDir, socketPath, NAME_PATTERN } from '../common/cluster-paths.js'
 import type { ClusterStatus } from '../supervisor/status.js'
+import type { UpgradeOutcome } from '../common/lifecycle.js'
 
 /** Exit code when no cluster answers (EX_UNAVAILABLE). */
 const UNAVAILABLE = 69
@@ -31,6 +32,7 @@ const COMMAND_OPTIONS = {
   watch: { type: 'boolean' },
   socket: { type: 'string' },
   timeout: { type: 'string' },
+  node: { type: 'string' },
 } as const
 
 export async function runCommand (argv: string[], io: Output): Promise<number> {
@@ -47,7 +49,7 @@ export async function runCommand (argv: string[], io: Output): Promise<number> {
   }
   const { values } = parsed
   const positionals = [...parsed.positionals, ...counts]
-  const waits = command === 'reload' || command === 'stop'
+  const waits = command === 'reload' || command === 'stop' || command === 'upgrade'
   const timeoutMs = values.timeout === undefined ? (waits ? 600_000 : 5000) : seconds(values.timeout) * 1000
   const dir = controlDir(io.env, os.homedir())
   try {
@@ -67,6 +69,7 @@ export async function runCommand (argv: string[], io: Output): Promise<number> {
       name = positionals[0]
     }
     if (values.watch && command !== 'status') throw new UsageError('--watch goes with status')
+    if (values.node !== undefined && command !== 'upgrade') throw new UsageError('--node goes with upgrade')
     const socket = values.socket ? path.resolve(values.socket) : await find(dir, name)
     const call = (method: 'GET' | 'POST', route: string, body?: unknown) => send(socket, method, route, body, timeoutMs)
     switch (command) {
@@ -87,6 +90,15 @@ export async function runCommand (argv: string[], io: Output): Promise<number> {
         const reply = await call('POST', '/scale', body) as { from: number, to: number }
         io.out(values.json ? JSON.stringify(reply) : `workers: ${reply.from} → ${reply.to}`)
         return 0
+      }
+      case 'upgrade': {
+        const body = values.node === undefined ? undefined : { node: path.resolve(values.node) }
+        const before = await call('GET', '/status') as ClusterStatus
+        const reply = await call('POST', '/upgrade', body) as UpgradeOutcome & { exitCode?: number }
+        if (values.json) io.out(JSON.stringify({ name: before.name, from: { pid: before.pid, node: before.node }, ...reply }))
+        else if (reply.outcome === 'complete') io.out(`upgrade complete: ${before.name} pid ${before.pid} (node ${before.node}) → pid ${reply.pid} (node ${reply.node}) in ${reply.durationMs} ms; the old primary exited with code ${reply.exitCode}`)
+        else io.err(`upgrade ${reply.outcome}: ${reply.reason}`)
+        return reply.outcome === 'complete' ? 0 : 1
       }
       case 'stop': {
         const before = await call('GET', '/status') as ClusterStatus

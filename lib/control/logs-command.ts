@@ -60,6 +60,13 @@ type Envelope =
   | { seq: number, time: number, event: string }
   | { missed: number }
   | { stopped: true, exitCode: number }
+  | { upgraded: true }
+
+/** The last line of a follow when a new primary took the cluster over (cluster-run upgrade). */
+const UPGRADED = JSON.stringify({ upgraded: true }) + '\n'
+
+/** The new primary's lines a follower asks for when it moves to it: what it wrote during the handover. */
+const HANDOVER_LINES = '1000'
 
 /** The primary's events as the primary writes them in pretty mode (made at the first). */
 let prettyEvent: ((line: string) => string) | undefined
@@ -68,6 +75,7 @@ let prettyEvent: ((line: string) => string) | undefined
 function render (envelope: Envelope, colour: boolean): string {
   if ('missed' in envelope) return `… ${envelope.missed} lines missed: this command read them too slowly\n`
   if ('stopped' in envelope) return `(the cluster stopped, exit code ${envelope.exitCode})\n`
+  if ('upgraded' in envelope) return ''
   if ('event' in envelope) {
     prettyEvent ??= prettyEvents(colour)
     return prettyEvent(envelope.event)
@@ -76,17 +84,31 @@ function render (envelope: Envelope, colour: boolean): string {
   return Buffer.concat(prettyLine(Buffer.from(line), source, colour)).toString('utf8')
 }
 
-/** Prints the answer of GET /logs as it comes; resolves with the exit code. */
-export function followLogs (socketPath: string, { query, json }: LogsInvocation, out: NodeJS.WriteStream): Promise<number> {
+/**
+ * Prints the answer of GET /logs as it comes; resolves with the exit code. A follower
+ * whose cluster was upgraded goes on with the new primary, at the same path.
+ */
+export async function followLogs (socketPath: string, invocation: LogsInvocation, out: NodeJS.WriteStream): Promise<number> {
+  let result = await followOnce(socketPath, invocation, out)
+  while (result === 'upgraded') {
+    const query = new URLSearchParams(invocation.query)
+    query.set('lines', HANDOVER_LINES)
+    result = await followOnce(socketPath, { ...invocation, query }, out)
+  }
+  return result
+}
+
+function followOnce (socketPath: string, { query, json }: LogsInvocation, out: NodeJS.WriteStream): Promise<number | 'upgraded'> {
   return new Promise((resolve, reject) => {
     const colour = out.isTTY === true
     let done = false
+    let upgraded = false
     const finish = (code: number): void => {
       if (done) return
       done = true
       process.off('SIGINT', onSigint)
       // only once everything written has left, for a slow reader of a pipe
-      out.write('', () => resolve(code))
+      out.write('', () => resolve(upgraded ? 'upgraded' : code))
     }
     const onSigint = (): void => { req.destroy(); finish(0) }
     process.once('SIGINT', onSigint)
@@ -106,7 +128,13 @@ export function followLogs (socketPath: string, { query, json }: LogsInvocation,
         }
       }
       if (json) {
-        res.on('data', print)
+        res.on('data', (chunk: Buffer) => {
+          if (chunk.length >= UPGRADED.length && chunk.toString('utf8', chunk.length - UPGRADED.length) === UPGRADED) {
+            upgraded = true
+            chunk = chunk.subarray(0, chunk.length - UPGRADED.length)
+          }
+          print(chunk)
+        })
       } else {
         let pending = ''
         res.setEncoding('utf8').on('data', (chunk: string) => {
@@ -114,7 +142,12 @@ export function followLogs (socketPath: string, { query, json }: LogsInvocation,
           const lines = pending.split('\n')
           pending = lines.pop()!
           let text = ''
-          for (const line of lines) if (line) text += render(JSON.parse(line) as Envelope, colour)
+          for (const line of lines) {
+            if (!line) continue
+            const envelope = JSON.parse(line) as Envelope
+            if ('upgraded' in envelope) upgraded = true
+            text += render(envelope, colour)
+          }
           print(text)
         })
       }

@@ -5,7 +5,7 @@
 import fs from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
-import type { ReloadOutcome } from '../common/lifecycle.js'
+import type { ReloadOutcome, UpgradeOutcome } from '../common/lifecycle.js'
 import type { ClusterStatus } from '../supervisor/status.js'
 import { prepareDirectory, InsecureDirectoryError } from './directory.js'
 import { MAX_SOCKET_PATH } from '../common/cluster-paths.js'
@@ -33,6 +33,8 @@ export interface Controlled {
   scale: (workers: number) => void
   scaleBy: (delta: number) => void
   stop: (signal?: string) => Promise<number>
+  /** replaces the primary itself (`node`: the binary of the new one, an absolute path) */
+  upgrade: (options: { node?: string }) => Promise<UpgradeOutcome>
   readonly desiredWorkers: number
 }
 
@@ -49,10 +51,36 @@ function parseScale (body: unknown): { workers: number } | { delta: number } | u
   return undefined
 }
 
+/** {"node": "/abs/path"} or nothing. */
+function parseUpgrade (body: unknown): { node?: string } | undefined {
+  if (body === undefined) return {}
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined
+  const keys = Object.keys(body)
+  const node = (body as { node?: unknown }).node
+  if (keys.length === 0) return {}
+  if (keys.length !== 1 || typeof node !== 'string' || !path.isAbsolute(node) || node.length > 4096) return undefined
+  return { node }
+}
+
 export interface ControlServer {
   readonly path: string
   /** Answers the callers waiting for the stop, closes the socket and removes its file. */
   close: (exitCode: number) => Promise<void>
+  /**
+   * An upgrade's new primary, whose socket was bound beside the path: takes the path
+   * over (one rename: a client finds the old socket or the new one, never none).
+   */
+  takeOver: () => void
+  /**
+   * An upgrade's old primary, whose path the new one has taken: close() then leaves the
+   * socket alone (closing it would remove the path, which is the new primary's now).
+   */
+  handOver: () => void
+}
+
+/** Where an upgrade's new primary binds its control socket until it takes the path over: not a `.sock`, so `ls` passes it by. */
+function upgradePath (file: string): string {
+  return path.join(path.dirname(file), `.upgrade-${process.pid}`)
 }
 
 /**
@@ -61,7 +89,7 @@ export interface ControlServer {
  * refused unless it is this user's and owner-only; otherwise it is one the config
  * chose, which must exist and be writable by nobody else.
  */
-export async function openControlSocket (file: string, target: Controlled, ownDirectory: boolean, logs?: LogsSource): Promise<ControlServer> {
+export async function openControlSocket (file: string, target: Controlled, ownDirectory: boolean, logs?: LogsSource, successor = false): Promise<ControlServer> {
   if (Buffer.byteLength(file) > MAX_SOCKET_PATH) {
     throw new StartError(`the control socket path is too long for a unix socket (${Buffer.byteLength(file)} bytes, at most ${MAX_SOCKET_PATH}): ${file}; set controlSocket or CLUSTER_RUN_HOME to a shorter path`, 78)
   }
@@ -73,11 +101,15 @@ export async function openControlSocket (file: string, target: Controlled, ownDi
     if (err instanceof InsecureDirectoryError) throw new StartError(`refusing to open the control socket: ${err.message}`, 77)
     throw new StartError(`cannot open the control socket in ${dir}: ${(err as Error).message}`, 73)
   }
-  await removeStale(file)
+  // An upgrade's new primary binds beside the old primary's live socket.
+  const bound = successor ? upgradePath(file) : file
+  if (successor) await removeStale(bound)
+  else await removeStale(file)
 
-  const stopping = new Set<http.ServerResponse>()
+  /** the callers waiting for the stop, and what an upgrade's caller is told then */
+  const stopping = new Map<http.ServerResponse, UpgradeOutcome | undefined>()
   /** each follower, and how to tell it the cluster stopped */
-  const following = new Map<http.ServerResponse, (exitCode: number) => void>()
+  const following = new Map<http.ServerResponse, Stopped>()
   // requestTimeout 0: a follower's request lasts as long as it follows (headers still time out)
   const server = http.createServer({ requestTimeout: 0, headersTimeout: 5_000 }, (req, res) => {
     void handle(req, res, target, stopping, { logs, following })
@@ -90,31 +122,45 @@ export async function openControlSocket (file: string, target: Controlled, ownDi
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
-      server.listen(file, () => { server.off('error', reject); resolve() })
+      server.listen(bound, () => { server.off('error', reject); resolve() })
     })
   } catch (err) {
-    throw new StartError(`cannot listen on the control socket ${file}: ${(err as Error).message}`, 73)
+    throw new StartError(`cannot listen on the control socket ${bound}: ${(err as Error).message}`, 73)
   } finally {
     process.umask(umask)
   }
-  const inode = fs.statSync(file).ino
+  const inode = fs.statSync(bound).ino
+  let current = bound
+  let handedOver = false
   server.unref() // the workers keep the primary alive, not the socket
 
   return {
-    path: file,
+    get path () { return current },
+    takeOver: () => {
+      if (current === file) return
+      fs.renameSync(bound, file)
+      current = file
+    },
+    handOver: () => { handedOver = true },
     close: async (exitCode) => {
-      for (const res of stopping) reply(res, 200, { exitCode })
+      for (const [res, upgrade] of stopping) reply(res, 200, { ...upgrade, exitCode })
       stopping.clear()
-      // followers are told the cluster has stopped, and their requests end
-      for (const stopped of following.values()) stopped(exitCode)
+      // followers are told the cluster has stopped (or moved to a new primary), and their requests end
+      for (const stopped of following.values()) stopped(exitCode, handedOver)
       following.clear()
+      // The path is the new primary's: libuv would unlink it on close. The socket goes with the process.
+      if (handedOver) {
+        server.closeIdleConnections()
+        return
+      }
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
         server.closeIdleConnections()
       })
       // Only our own file: a primary started after us with the same name may own it now.
+      // (libuv removes the path it bound; this one may be the path taken over.)
       try {
-        if (fs.statSync(file).ino === inode) fs.unlinkSync(file)
+        if (fs.statSync(current).ino === inode) fs.unlinkSync(current)
       } catch {}
     },
   }
@@ -153,7 +199,7 @@ async function removeStale (file: string): Promise<void> {
   }
 }
 
-async function handle (req: http.IncomingMessage, res: http.ServerResponse, target: Controlled, stopping: Set<http.ServerResponse>, logging: { logs?: LogsSource, following: Map<http.ServerResponse, (exitCode: number) => void> }): Promise<void> {
+async function handle (req: http.IncomingMessage, res: http.ServerResponse, target: Controlled, stopping: Map<http.ServerResponse, UpgradeOutcome | undefined>, logging: { logs?: LogsSource, following: Map<http.ServerResponse, Stopped> }): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost')
   const route = `${req.method} ${url.pathname}`
   let body: unknown
@@ -182,10 +228,20 @@ async function handle (req: http.IncomingMessage, res: http.ServerResponse, targ
     }
     case 'POST /stop':
       // Answered when the primary has stopped, with its exit code (see close()).
-      stopping.add(res)
+      stopping.set(res, undefined)
       res.once('close', () => stopping.delete(res))
       void target.stop('control')
       return
+    case 'POST /upgrade': {
+      const options = parseUpgrade(body)
+      if (!options) return reply(res, 400, { error: 'invalid upgrade request: expected nothing, or {"node": "/absolute/path/to/node"}' })
+      const outcome = await target.upgrade(options)
+      if (outcome.outcome !== 'complete') return reply(res, 200, outcome)
+      // Answered once this primary has drained its workers and stopped, with its exit code.
+      stopping.set(res, outcome)
+      res.once('close', () => stopping.delete(res))
+      return
+    }
     case 'GET /logs': {
       if (!logging.logs) return reply(res, 404, { error: 'this cluster keeps no log history' })
       const query = parseLogsQuery(url.searchParams)
@@ -201,13 +257,13 @@ async function handle (req: http.IncomingMessage, res: http.ServerResponse, targ
       }
       return reply(res, 200, { reopened: true })
   }
-  const known = { '/status': 'GET', '/reload': 'POST', '/scale': 'POST', '/stop': 'POST', '/logs': 'GET', '/logs/reopen': 'POST' } as Record<string, string>
+  const known = { '/status': 'GET', '/reload': 'POST', '/scale': 'POST', '/stop': 'POST', '/upgrade': 'POST', '/logs': 'GET', '/logs/reopen': 'POST' } as Record<string, string>
   const pathname = route.slice(route.indexOf(' ') + 1)
   if (known[pathname]) {
     res.setHeader('Allow', known[pathname])
     return reply(res, 405, { error: `${req.method} is not allowed on ${pathname}; use ${known[pathname]}` })
   }
-  return reply(res, 404, { error: `no such endpoint: ${pathname}; the endpoints are GET /status, POST /reload, POST /scale, POST /stop, GET /logs, POST /logs/reopen` })
+  return reply(res, 404, { error: `no such endpoint: ${pathname}; the endpoints are GET /status, POST /reload, POST /scale, POST /stop, POST /upgrade, GET /logs, POST /logs/reopen` })
 }
 
 interface LogsQuery {
@@ -266,7 +322,10 @@ const FOLLOWER_BACKLOG_BYTES = 2 * 1024 * 1024
  * of the event loop that added them is over: one write for a read of a worker's pipe
  * (tens of lines), not one per line.
  */
-function streamLogs (res: http.ServerResponse, logs: LogsSource, { lines, follow, filter, format }: LogsQuery, following: Map<http.ServerResponse, (exitCode: number) => void>): void {
+/** Tells a follower the cluster stopped: its primary exited, or (upgraded) a new primary took over. */
+type Stopped = (exitCode: number, upgraded: boolean) => void
+
+function streamLogs (res: http.ServerResponse, logs: LogsSource, { lines, follow, filter, format }: LogsQuery, following: Map<http.ServerResponse, Stopped>): void {
   res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
   const last = logs.history.last(lines, filter)
   if (last.length) res.write(Buffer.concat(last.map((entry) => answerLine(entry, format))))
@@ -294,11 +353,11 @@ function streamLogs (res: http.ServerResponse, logs: LogsSource, { lines, follow
     if (missed > 0) res.write(JSON.stringify({ missed }) + '\n')
     missed = 0
   }
-  following.set(res, (exitCode) => {
+  following.set(res, (exitCode, upgraded) => {
     stop()
     flush()
     tellMissed()
-    res.end(JSON.stringify({ stopped: true, exitCode }) + '\n')
+    res.end(JSON.stringify(upgraded ? { upgraded: true } : { stopped: true, exitCode }) + '\n')
   })
   const stop = logs.history.follow((entry) => {
     if (!matches(entry, filter)) return

@@ -21,6 +21,8 @@ export interface EventFields {
     name: string
     controlSocket: string | false
     metrics: string | null
+    /** an upgrade's new primary: the pid of the primary it replaces */
+    upgradedFrom?: number
   }
   'config.warning': Warning
   'worker.fork': { workerId: number, pid: number, generation: number }
@@ -76,6 +78,15 @@ export interface EventFields {
   'hook.error': { hook: HookName, error: string }
   'log.reopened': { files: string[] }
   'log.reopen-failed': { error: string }
+  /** the old primary started a new one (`node`: its binary, `version`: its Node) */
+  'upgrade.start': { pid: number, node: string, version: string }
+  /** every worker of the new primary is ready and it took the sockets over: this primary drains and exits */
+  'upgrade.complete': { pid: number, node: string, durationMs: number }
+  /** the new primary failed; this one serves on */
+  'upgrade.aborted': { reason: string, durationMs: number }
+  'upgrade.refused': { reason: string }
+  /** the new primary: a socket handed over that no listen of its own asked for (closed) */
+  'upgrade.socket-unused': { address: string }
 }
 
 export type EventName = keyof EventFields
@@ -120,6 +131,11 @@ const EVENTS: { [K in EventName]: Row<K> } = {
   'hook.error': { level: 'error' },
   'log.reopened': { level: 'info' },
   'log.reopen-failed': { level: 'error' },
+  'upgrade.start': { level: 'info' },
+  'upgrade.complete': { level: 'info' },
+  'upgrade.aborted': { level: 'error' },
+  'upgrade.refused': { level: 'warn' },
+  'upgrade.socket-unused': { level: 'warn' },
 }
 
 /** The level an event is logged at. */

@@ -108,7 +108,7 @@ export class Supervisor {
   // ── the handle's commands: each only queues an input ─────────────────────────
 
   /** Forks the workers; resolves once every one is ready, rejects if the cluster stops first. */
-  start (servers: { metrics: string | null } = { metrics: null }): Promise<void> {
+  start (servers: { metrics: string | null, upgradedFrom?: number } = { metrics: null }): Promise<void> {
     const config = this.config
     const policy = config.schedulingPolicy
     if (frozenPolicy && frozenPolicy !== policy) {

@@ -1,0 +1,119 @@
+// The primary's listening sockets, so that a new primary can take them over: every
+// TCP socket this process binds is recorded (the round-robin and sticky listeners,
+// the shared handles of `none`, the metrics port), and a socket handed over by the
+// previous primary is used instead of a new bind when a listen asks for its address.
+//
+// Node's cluster binds in the primary through two internal seams, the same in Node
+// 20 to 26: net.Server#_listen2 (round-robin, and any server of the primary's own)
+// and net._createServerHandle (the handles that `none` shares with its workers).
+// Both are wrapped once, here; nothing else in the package touches them.
+import net from 'node:net'
+
+/** A TCP handle (Node's TCP wrap), as net.Server and child_process.send know it. */
+export interface TcpHandle {
+  readonly fd: number
+  close: () => void
+}
+
+/** A listening socket and the address it is bound to. */
+export interface ListenSocket {
+  /** '::', '0.0.0.0', '127.0.0.1', … */
+  address: string
+  port: number
+  handle: TcpHandle
+}
+
+type Listen2 = (this: net.Server & { _handle: TcpHandle | null }, address: string | null, port: number, addressType: number, backlog: number, fd?: number, flags?: number) => void
+type CreateServerHandle = (address: string | null, port: number, addressType: number, fd?: number, flags?: number) => TcpHandle | number
+
+const recorded = new Set<ListenSocket>()
+const inherited: ListenSocket[] = []
+let installed = false
+
+/** The wildcard a listen without a host binds: Node tries '::' first, then '0.0.0.0'. */
+const WILDCARDS = new Set(['::', '0.0.0.0'])
+
+/**
+ * Whether a listen on (host, port) is served by a socket bound to `socket`'s address:
+ * the same port, and the same host, or no host and a wildcard socket.
+ */
+export function servesListen (socket: { address: string, port: number }, host: string | null | undefined, port: number): boolean {
+  if (port !== socket.port || port <= 0) return false
+  if (host === null || host === undefined || host === '') return WILDCARDS.has(socket.address)
+  return host === socket.address || (WILDCARDS.has(host) && WILDCARDS.has(socket.address))
+}
+
+/** Takes the inherited socket that serves a listen on (host, port), if there is one. */
+function take (host: string | null | undefined, port: number): ListenSocket | undefined {
+  const i = inherited.findIndex((s) => servesListen(s, host, port))
+  return i < 0 ? undefined : inherited.splice(i, 1)[0]
+}
+
+function record (address: string | null, port: number, handle: TcpHandle): void {
+  recorded.add({ address: address ?? '::', port, handle })
+}
+
+/** Wraps Node's two binding seams, once per process. */
+export function recordListenSockets (): void {
+  if (installed) return
+  installed = true
+  const proto = net.Server.prototype as unknown as { _listen2: Listen2 }
+  const listen2 = proto._listen2
+  proto._listen2 = function (address, port, addressType, backlog, fd, flags) {
+    if (!this._handle && !(typeof fd === 'number' && fd >= 0) && port > 0) {
+      const socket = take(address, port)
+      if (socket) this._handle = socket.handle
+    }
+    listen2.call(this, address, port, addressType, backlog, fd, flags)
+    const handle = this._handle
+    if (handle && port > 0) record(boundAddress(this) ?? address, boundPort(this) ?? port, handle)
+  }
+  const netInternal = net as unknown as { _createServerHandle: CreateServerHandle }
+  const create = netInternal._createServerHandle
+  netInternal._createServerHandle = function (address, port, addressType, fd, flags) {
+    if (!(typeof fd === 'number' && fd >= 0) && port > 0) {
+      const socket = take(address, port)
+      if (socket) {
+        record(socket.address, port, socket.handle)
+        return socket.handle
+      }
+    }
+    const handle = create(address, port, addressType, fd, flags)
+    if (typeof handle === 'object' && port > 0) record(address ?? '::', port, handle)
+    return handle
+  }
+}
+
+function boundAddress (server: net.Server): string | undefined {
+  const a = server.address()
+  return a !== null && typeof a === 'object' ? a.address : undefined
+}
+
+function boundPort (server: net.Server): number | undefined {
+  const a = server.address()
+  return a !== null && typeof a === 'object' ? a.port : undefined
+}
+
+/** The sockets this process listens on now (closed ones are left out). */
+export function listenSockets (): ListenSocket[] {
+  for (const socket of recorded) if (socket.handle.fd < 0) recorded.delete(socket)
+  return [...recorded]
+}
+
+/** Stops accepting on every recorded socket: its other holders (the new primary) accept all. */
+export function closeListenSockets (): void {
+  for (const socket of recorded) socket.handle.close()
+  recorded.clear()
+}
+
+/** Sockets handed over by the previous primary, for the listens to come. */
+export function inherit (sockets: ListenSocket[]): void {
+  inherited.push(...sockets)
+}
+
+/** The inherited sockets no listen has taken: closed, and returned to be reported. */
+export function closeUnusedInherited (): Array<{ address: string, port: number }> {
+  const unused = inherited.splice(0)
+  for (const socket of unused) socket.handle.close()
+  return unused.map(({ address, port }) => ({ address, port }))
+}
