@@ -16,7 +16,7 @@ import type { AnyEvent } from './supervisor/events.js'
 import type { UpgradeOutcome } from './common/lifecycle.js'
 import { closeUnusedInherited, recordListenSockets } from './upgrade/sockets.js'
 import { joinUpgrade, type Successor } from './upgrade/successor.js'
-import { handOver } from './upgrade/handover.js'
+import { checkNode, handOver } from './upgrade/handover.js'
 
 /**
  * Starts the cluster. Resolves once every worker is ready; rejects with a
@@ -159,11 +159,18 @@ function upgrader (supervisor: Supervisor, control: () => ControlServer | undefi
     if (state !== 'running') return refuse(`the cluster is ${state}`)
     if (reloading) return refuse('a reload is running; upgrade once it has ended')
     running = true
+    const binary = node ?? process.execPath
+    const checked = await checkNode(binary)
+    if ('error' in checked) {
+      running = false
+      return refuse(checked.error)
+    }
     const result = await handOver({
-      node,
+      node: binary,
+      version: checked.version,
       // its config read, then its workers' start (each within readyTimeoutMs)
       deadlineMs: readyTimeoutMs + UPGRADE_START_MARGIN_MS,
-      started: (pid, binary, version) => supervisor.report({ event: 'upgrade.start', pid, node: binary, version }),
+      started: (pid) => supervisor.report({ event: 'upgrade.start', pid, node: binary, version: checked.version }),
       stopping,
     })
     if (result.outcome !== 'complete') {

@@ -14,12 +14,13 @@ export const MIN_NODE: readonly [number, number] = [20, 19]
 type UpgradeResult = Exclude<UpgradeOutcome, { outcome: 'refused' }>
 
 export interface HandoverOptions {
-  /** the node binary of the new primary (default: this process's) */
-  node?: string
+  /** the node binary of the new primary, and its version (checkNode()) */
+  node: string
+  version: string
   /** how long the new primary may take to have every worker ready */
   deadlineMs: number
-  /** told once the new primary runs, with its pid, binary and version */
-  started: (pid: number, node: string, version: string) => void
+  /** told once the new primary runs, with its pid */
+  started: (pid: number) => void
   /** settles when this cluster stops: an upgrade not committed by then is abandoned */
   stopping: Promise<unknown>
 }
@@ -47,9 +48,7 @@ export async function checkNode (file: string): Promise<{ version: string } | { 
 export async function handOver (options: HandoverOptions): Promise<UpgradeResult> {
   const began = Date.now()
   const aborted = (reason: string): UpgradeResult => ({ outcome: 'aborted', reason, durationMs: Date.now() - began })
-  const node = options.node ?? process.execPath
-  const checked = await checkNode(node)
-  if ('error' in checked) return aborted(checked.error)
+  const { node, version } = options
 
   // The same command line, environment and directory; the new primary's output goes
   // where this one's goes. Not detached: it stays in the process group a terminal's
@@ -64,7 +63,7 @@ export async function handOver (options: HandoverOptions): Promise<UpgradeResult
     return aborted(`the new primary could not be started: ${error.message}`)
   }
   const pid = child.pid
-  options.started(pid, node, checked.version)
+  options.started(pid)
   const send = (message: FromOld, handle?: unknown): Promise<void> => new Promise((resolve, reject) => {
     child.send(message, handle as never, (err) => err ? reject(err) : resolve())
   })
@@ -117,7 +116,7 @@ export async function handOver (options: HandoverOptions): Promise<UpgradeResult
   // The new primary lives on by itself.
   if (child.connected) child.disconnect()
   child.unref()
-  return { outcome: 'complete', pid, node: checked.version, durationMs: Date.now() - began }
+  return { outcome: 'complete', pid, node: version, durationMs: Date.now() - began }
 }
 
 async function sendSockets (send: (message: FromOld, handle?: unknown) => Promise<void>): Promise<void> {
