@@ -14,7 +14,7 @@ import type { MetricsServer } from './metrics/server.js'
 import { clusterHandle, type ClusterHandle } from './handle.js'
 import type { AnyEvent } from './supervisor/events.js'
 import type { UpgradeOutcome } from './common/lifecycle.js'
-import { closeUnusedInherited, recordListenSockets } from './upgrade/sockets.js'
+import { closeListenSockets, closeUnusedInherited, formatSocket, inheritFromSystemd, recordListenSockets } from './upgrade/sockets.js'
 import { joinUpgrade, type Successor } from './upgrade/successor.js'
 import { checkNode, handOver } from './upgrade/handover.js'
 
@@ -42,6 +42,7 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
   // Every TCP socket the primary binds is recorded, for an upgrade to hand over; an
   // upgrade's new primary receives the old one's before any listen.
   recordListenSockets()
+  const activated = inheritFromSystemd()
   const joining = joinUpgrade()
   joining.catch(() => {}) // awaited below
   let successor: Successor | undefined
@@ -69,7 +70,11 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
       reloadConfig: resolve,
       onStopped: closeAll,
       onEvent: (e) => {
-        if (e.event === 'shutdown.start') shutdownStarted()
+        if (e.event === 'shutdown.start') {
+          shutdownStarted()
+          // systemd holds the sockets: connections wait in their queues for the next start, not for workers that drain
+          if (activated.sockets.length) closeListenSockets()
+        }
         publish(e)
       },
     })
@@ -94,6 +99,9 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
       set missed (n) { logs.missed = n },
     }
     successor = await joining.catch((err: Error) => { throw new StartError(`the upgrade could not start: ${err.message}`, 1) })
+    for (const socket of activated.sockets) supervisor.report({ event: 'socket.inherited', address: formatSocket(socket), from: 'systemd', ...(socket.name ? { name: socket.name } : {}) })
+    for (const skipped of activated.skipped) supervisor.report({ event: 'socket.skipped', ...skipped })
+    for (const socket of successor?.sockets ?? []) supervisor.report({ event: 'socket.inherited', address: formatSocket(socket), from: 'upgrade' })
     upgrade = upgrader(running, () => control, stopping, config.readyTimeoutMs)
     const controlled: Controlled = {
       status: () => running.status(),
@@ -138,8 +146,8 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
     await successor.ready()
     control?.takeOver()
     successor.committed()
-    for (const { address, port } of closeUnusedInherited()) supervisor.report({ event: 'upgrade.socket-unused', address: `${address.includes(':') ? `[${address}]` : address}:${port}` })
   }
+  for (const socket of closeUnusedInherited()) supervisor.report({ event: 'socket.unused', address: formatSocket(socket), from: socket.from })
   return handle
 }
 

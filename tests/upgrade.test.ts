@@ -112,7 +112,8 @@ for (const policy of ['rr', 'none', 'sticky'] as const) {
     t.match(complete, { pid, node: process.version, durationMs: Number })
     t.match(events.find((e) => e.event === 'primary.start' && e.pid === pid), { upgradedFrom: oldPid, schedulingPolicy: policy })
     t.match(events.find((e) => e.event === 'shutdown.start' && e.pid === undefined), { signal: 'upgrade' })
-    t.notOk(events.some((e) => e.event === 'upgrade.socket-unused'), 'every socket handed over was taken')
+    t.notOk(events.some((e) => e.event === 'socket.unused'), 'every socket handed over was taken')
+    t.equal(events.filter((e) => e.event === 'socket.inherited' && e.from === 'upgrade').length, 2, 'the app\'s port and the metrics port were handed over')
     // one cluster of that name, the new one, answering on the same socket and metrics port
     const ls = await command(home, ['ls', '--json'])
     const listed = JSON.parse(ls.stdout) as Array<{ name: string, pid: number }>

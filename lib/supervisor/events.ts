@@ -85,8 +85,12 @@ export interface EventFields {
   /** the new primary failed; this one serves on */
   'upgrade.aborted': { reason: string, durationMs: number }
   'upgrade.refused': { reason: string }
-  /** the new primary: a socket handed over that no listen of its own asked for (closed) */
-  'upgrade.socket-unused': { address: string }
+  /** a listening socket this primary was given: by the primary it replaces, or by systemd (socket activation) */
+  'socket.inherited': { address: string, from: 'upgrade' | 'systemd', name?: string }
+  /** an inherited socket that no listen of the apps asked for, once every worker was ready (closed) */
+  'socket.unused': { address: string, from: 'upgrade' | 'systemd' }
+  /** a descriptor systemd passed that is not a TCP socket to listen on (left alone) */
+  'socket.skipped': { fd: number, name?: string, reason: string }
 }
 
 export type EventName = keyof EventFields
@@ -135,7 +139,9 @@ const EVENTS: { [K in EventName]: Row<K> } = {
   'upgrade.complete': { level: 'info' },
   'upgrade.aborted': { level: 'error' },
   'upgrade.refused': { level: 'warn' },
-  'upgrade.socket-unused': { level: 'warn' },
+  'socket.inherited': { level: 'info' },
+  'socket.unused': { level: 'warn' },
+  'socket.skipped': { level: 'warn' },
 }
 
 /** The level an event is logged at. */

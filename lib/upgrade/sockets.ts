@@ -27,8 +27,12 @@ type Listen2 = (this: net.Server & { _handle: TcpHandle | null }, address: strin
 type CreateServerHandle = (address: string | null, port: number, addressType: number, fd?: number, flags?: number) => TcpHandle | number
 
 const recorded = new Set<ListenSocket>()
-const inherited: ListenSocket[] = []
+/** Where an inherited socket came from: the previous primary, or systemd's socket activation. */
+export type SocketSource = 'upgrade' | 'systemd'
+const inherited: Array<ListenSocket & { from: SocketSource }> = []
 let installed = false
+/** Node's own, before the wrap */
+const createServerHandle = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle
 
 /** The wildcard a listen without a host binds: Node tries '::' first, then '0.0.0.0'. */
 const WILDCARDS = new Set(['::', '0.0.0.0'])
@@ -44,7 +48,7 @@ export function servesListen (socket: { address: string, port: number }, host: s
 }
 
 /** Takes the inherited socket that serves a listen on (host, port), if there is one. */
-function take (host: string | null | undefined, port: number): ListenSocket | undefined {
+function take (host: string | null | undefined, port: number): (ListenSocket & { from: SocketSource }) | undefined {
   const i = inherited.findIndex((s) => servesListen(s, host, port))
   return i < 0 ? undefined : inherited.splice(i, 1)[0]
 }
@@ -69,7 +73,7 @@ export function recordListenSockets (): void {
     if (handle && port > 0) record(boundAddress(this) ?? address, boundPort(this) ?? port, handle)
   }
   const netInternal = net as unknown as { _createServerHandle: CreateServerHandle }
-  const create = netInternal._createServerHandle
+  const create = createServerHandle
   netInternal._createServerHandle = function (address, port, addressType, fd, flags) {
     if (!(typeof fd === 'number' && fd >= 0) && port > 0) {
       const socket = take(address, port)
@@ -108,12 +112,66 @@ export function closeListenSockets (): void {
 
 /** Sockets handed over by the previous primary, for the listens to come. */
 export function inherit (sockets: ListenSocket[]): void {
-  inherited.push(...sockets)
+  for (const socket of sockets) inherited.push({ ...socket, from: 'upgrade' })
+}
+
+/** The first file descriptor systemd passes (SD_LISTEN_FDS_START). */
+const SD_LISTEN_FDS_START = 3
+
+export interface SystemdSockets {
+  /** the TCP sockets, now inherited by the listens to come, with their names */
+  sockets: Array<{ address: string, port: number, name?: string }>
+  /** passed descriptors that are not listening TCP sockets (a unix socket, say): left alone */
+  skipped: Array<{ fd: number, name?: string, reason: string }>
+}
+
+/**
+ * Socket activation: the sockets systemd passed (a .socket unit, or
+ * systemd-socket-activate), when LISTEN_PID names this process. The variables are
+ * removed, as sd_listen_fds(1) does, so that no worker takes them for its own.
+ */
+export function inheritFromSystemd (env: NodeJS.ProcessEnv = process.env): SystemdSockets {
+  const found: SystemdSockets = { sockets: [], skipped: [] }
+  const pid = Number(env.LISTEN_PID)
+  const count = Number(env.LISTEN_FDS)
+  const names = (env.LISTEN_FDNAMES ?? '').split(':')
+  const ours = pid === process.pid
+  if (ours) {
+    delete env.LISTEN_PID
+    delete env.LISTEN_FDS
+    delete env.LISTEN_FDNAMES
+  }
+  if (!ours || !Number.isSafeInteger(count) || count <= 0) return found
+  for (let i = 0; i < count; i++) {
+    const fd = SD_LISTEN_FDS_START + i
+    const name = names[i] || undefined
+    const handle = createServerHandle(null, 0, -1, fd)
+    if (typeof handle === 'number') {
+      found.skipped.push({ fd, name, reason: `not a socket Node can listen on (${handle})` })
+      continue
+    }
+    const bound: { address?: string, port?: number } = {}
+    const err = (handle as unknown as { getsockname?: (out: object) => number }).getsockname?.(bound)
+    if (err !== 0 || typeof bound.port !== 'number' || bound.address === undefined) {
+      // a unix socket, say: the apps' listens are on TCP ports
+      handle.close()
+      found.skipped.push({ fd, name, reason: 'not a TCP socket' })
+      continue
+    }
+    inherited.push({ address: bound.address, port: bound.port, handle, from: 'systemd' })
+    found.sockets.push({ address: bound.address, port: bound.port, ...(name ? { name } : {}) })
+  }
+  return found
 }
 
 /** The inherited sockets no listen has taken: closed, and returned to be reported. */
-export function closeUnusedInherited (): Array<{ address: string, port: number }> {
+export function closeUnusedInherited (): Array<{ address: string, port: number, from: SocketSource }> {
   const unused = inherited.splice(0)
   for (const socket of unused) socket.handle.close()
-  return unused.map(({ address, port }) => ({ address, port }))
+  return unused.map(({ address, port, from }) => ({ address, port, from }))
+}
+
+/** 127.0.0.1:80, [::]:80 */
+export function formatSocket ({ address, port }: { address: string, port: number }): string {
+  return `${address.includes(':') ? `[${address}]` : address}:${port}`
 }

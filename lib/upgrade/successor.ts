@@ -6,6 +6,8 @@ import { inherit, type ListenSocket, type TcpHandle } from './sockets.js'
 export interface Successor {
   /** the old primary's pid */
   readonly from: number
+  /** the sockets it handed over */
+  readonly sockets: ReadonlyArray<{ address: string, port: number }>
   /** every worker is ready; resolves when this primary is to take over (the commit, or the old one is gone) */
   ready: () => Promise<void>
   /** the control socket's path is ours */
@@ -57,6 +59,7 @@ export async function joinUpgrade (env: NodeJS.ProcessEnv = process.env): Promis
   inherit(sockets)
   return {
     from,
+    sockets: sockets.map(({ address, port }) => ({ address, port })),
     ready: () => {
       void tell({ clusterRunUpgrade: 'ready' })
       return committing
