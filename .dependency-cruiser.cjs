@@ -4,7 +4,7 @@
 //    │      ├──► control ─┘ │ ├──► balancer ─► protocol ─► common
 //    │      │      └──► logs ─► common
 //    │      ├──► metrics ───┘ └──► protocol
-//    │      └──► upgrade ─► common
+//    │      └──► upgrade ─► supervisor (its events), common
 //    └──► control (the client commands)
 //   worker ─► protocol, common        middleware ─► worker/state, common
 //
@@ -24,7 +24,7 @@ const allowed = {
   worker: ['common', 'protocol'],
   middleware: ['common', 'worker'],
   logs: ['common'],
-  upgrade: ['common'],
+  upgrade: ['common', 'supervisor'],
 }
 
 module.exports = {

@@ -17,6 +17,7 @@ import type { UpgradeOutcome } from './common/lifecycle.js'
 import { closeListenSockets, closeUnusedInherited, formatSocket, inheritFromSystemd, recordListenSockets } from './upgrade/sockets.js'
 import { joinUpgrade, type Successor } from './upgrade/successor.js'
 import { checkNode, handOver } from './upgrade/handover.js'
+import { notificationFor, systemdNotifier, type Notifier } from './upgrade/notify.js'
 
 /**
  * Starts the cluster. Resolves once every worker is ready; rejects with a
@@ -49,7 +50,9 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
   let control: ControlServer | undefined
   let metrics: MetricsServer | undefined
   let sink: LogSink | undefined
+  let notifier: Notifier | undefined
   const closeAll = async (code: number): Promise<void> => {
+    notifier?.close()
     await Promise.all([control?.close(code), metrics?.close()])
     // last: what the shutdown logged is written out before the primary exits
     await sink?.close()
@@ -70,6 +73,8 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
       reloadConfig: resolve,
       onStopped: closeAll,
       onEvent: (e) => {
+        const message = notifier && notificationFor(e, statusLine(running.status()), monotonicUsec)
+        if (message) notifier!.send(message)
         if (e.event === 'shutdown.start') {
           shutdownStarted()
           // systemd holds the sockets: connections wait in their queues for the next start, not for workers that drain
@@ -99,6 +104,7 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
       set missed (n) { logs.missed = n },
     }
     successor = await joining.catch((err: Error) => { throw new StartError(`the upgrade could not start: ${err.message}`, 1) })
+    notifier = systemdNotifier(process.env, (error) => running.report({ event: 'systemd.notify-failed', error }), successor?.from)
     for (const socket of activated.sockets) supervisor.report({ event: 'socket.inherited', address: formatSocket(socket), from: 'systemd', ...(socket.name ? { name: socket.name } : {}) })
     for (const skipped of activated.skipped) supervisor.report({ event: 'socket.skipped', ...skipped })
     for (const socket of successor?.sockets ?? []) supervisor.report({ event: 'socket.inherited', address: formatSocket(socket), from: 'upgrade' })
@@ -141,11 +147,17 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
     await successor?.failed((err as Error).message, (err as { exitCode?: number }).exitCode ?? 1)
     throw err
   }
+  const ready = { READY: '1', STATUS: statusLine(supervisor.status()) }
   if (successor) {
-    // Every worker is ready: the old primary stops accepting, then this one takes its name.
+    // Every worker is ready: the old primary stops accepting, then this one takes its name,
+    // and the service's main pid: told to systemd before the old primary may exit.
     await successor.ready()
     control?.takeOver()
+    notifier?.send({ MAINPID: String(process.pid), ...ready })
+    await notifier?.flushed()
     successor.committed()
+  } else {
+    notifier?.send(ready)
   }
   for (const socket of closeUnusedInherited()) supervisor.report({ event: 'socket.unused', address: formatSocket(socket), from: socket.from })
   return handle
@@ -192,6 +204,14 @@ function upgrader (supervisor: Supervisor, control: () => ControlServer | undefi
     return result
   }
 }
+
+/** The STATUS= line systemd shows for the service. */
+function statusLine ({ workers }: { workers: { ready: number, desired: number } }): string {
+  return `${workers.ready}/${workers.desired} workers ready`
+}
+
+/** CLOCK_MONOTONIC in µs (MONOTONIC_USEC=): libuv's hrtime is that clock. */
+const monotonicUsec = (): bigint => process.hrtime.bigint() / 1000n
 
 /** What an upgrade's new primary may take beyond readyTimeoutMs: its start and config read. */
 const UPGRADE_START_MARGIN_MS = 30_000

@@ -89,6 +89,8 @@ export interface EventFields {
   'socket.inherited': { address: string, from: 'upgrade' | 'systemd', name?: string }
   /** an inherited socket that no listen of the apps asked for, once every worker was ready (closed) */
   'socket.unused': { address: string, from: 'upgrade' | 'systemd' }
+  /** systemd could not be told (systemd-notify missing or failing): said once */
+  'systemd.notify-failed': { error: string }
   /** a descriptor systemd passed that is not a TCP socket to listen on (left alone) */
   'socket.skipped': { fd: number, name?: string, reason: string }
 }
@@ -142,6 +144,7 @@ const EVENTS: { [K in EventName]: Row<K> } = {
   'socket.inherited': { level: 'info' },
   'socket.unused': { level: 'warn' },
   'socket.skipped': { level: 'warn' },
+  'systemd.notify-failed': { level: 'warn' },
 }
 
 /** The level an event is logged at. */

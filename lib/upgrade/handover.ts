@@ -102,7 +102,8 @@ export async function handOver (options: HandoverOptions): Promise<UpgradeResult
   // queued on the sockets are the new one's to accept) and hands over its name.
   closeListenSockets()
   const committed = new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, 5_000)
+    // the new primary first tells systemd its pid (MAINPID=), which systemd-notify may take up to 10 s for
+    const timer = setTimeout(resolve, 15_000)
     child.on('message', (message: unknown) => {
       if (isUpgradeMessage<FromNew>(message) && message.clusterRunUpgrade === 'committed') {
         clearTimeout(timer)
