@@ -5,7 +5,7 @@ import { UsageError } from './common/errors.js'
 import { closest, usageOf } from './common/issues.js'
 
 /** The client commands (control/commands.ts runs them). */
-export const COMMANDS = new Set(['ls', 'status', 'reload', 'scale', 'stop', 'upgrade', 'logs'])
+export const COMMANDS = new Set(['ls', 'status', 'reload', 'scale', 'stop', 'upgrade', 'logs', 'startup'])
 
 /** What PM2 users type, and what does it here. */
 const PM2_WORDS: Record<string, string> = {
@@ -41,6 +41,9 @@ export const COMMANDS_HELP = `Commands (to a running cluster of this user, throu
   cluster-run logs [name]             the workers' last lines (-n 50); -f follows; --worker <id>,
                                       --stdout or --stderr, --events (the primary's too), --json;
                                       --reopen reopens the log files
+  cluster-run startup [name]          print a systemd service unit for the app here (--user <u>;
+                                      --socket [host:]port: with a socket unit, --socket-unit
+                                      prints it; cluster-run's arguments after --)
   The name may be left out when exactly one cluster runs.
   --json  machine-readable output   --socket <path>  a socket set by controlSocket
   --timeout <s>  how long to wait (default 5; reload and stop: 600)`

@@ -3,6 +3,11 @@
 // Only the command line and the config reader are loaded before the config read
 // starts; the rest of the primary loads while the reader works.
 import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { usageOf } from './common/issues.js'
 import { loadConfigOnce } from './config/once.js'
 import { COMMANDS, COMMANDS_HELP, parseCommandLine, flagLayer, unknownCommand } from './cli-args.js'
 import { ConfigError, UsageError, ClusterError, StartError } from './common/errors.js'
@@ -34,6 +39,7 @@ Exit codes: 0 stopped cleanly, 1 crash rate exceeded or a worker had to be kille
 of that name runs already, 77 an unsafe socket directory, 78 invalid configuration.`
 
 async function main (argv: string[]): Promise<number> {
+  if (argv[0] === 'startup') return startup(argv.slice(1))
   if (COMMANDS.has(argv[0])) {
     const { runCommand } = await import('./control/commands.js')
     return runCommand(argv, {
@@ -65,6 +71,62 @@ async function main (argv: string[]): Promise<number> {
   const { startCluster } = await import('./run.js')
   const cluster = await startCluster(resolve)
   return cluster.exited
+}
+
+const STARTUP_OPTIONS = {
+  user: { type: 'string' },
+  socket: { type: 'string' },
+  'socket-unit': { type: 'boolean' },
+  config: { type: 'string', short: 'c' },
+} as const
+
+/**
+ * `cluster-run startup [name] [--user u] [--socket [host:]port [--socket-unit]] [-- args]`:
+ * the systemd service (or socket) unit that runs cluster-run here, with these args.
+ */
+async function startup (argv: string[]): Promise<number> {
+  let parsed
+  try {
+    parsed = parseArgs({ args: argv, options: STARTUP_OPTIONS, allowPositionals: true, strict: true, tokens: true })
+  } catch (err) {
+    throw usageOf(err, STARTUP_OPTIONS, 'startup: ')
+  }
+  const { values, tokens } = parsed
+  const terminator = tokens.find((t) => t.kind === 'option-terminator')?.index ?? Infinity
+  const names = tokens.filter((t) => t.kind === 'positional' && t.index < terminator).map((t) => (t as { value: string }).value)
+  const after = tokens.filter((t) => t.kind === 'positional' && t.index > terminator).map((t) => (t as { value: string }).value)
+  if (names.length > 1) throw new UsageError(`startup takes at most one name (given: ${names.join(' ')}); pass cluster-run's arguments after "--"`)
+  if (values['socket-unit'] && !values.socket) throw new UsageError('startup: --socket-unit needs --socket [host:]port')
+  if (values.socket !== undefined && !/^(\d+|[\w.-]+:\d+|\[[0-9a-f:.]+\]:\d+)$/i.test(values.socket)) {
+    throw new UsageError(`startup: --socket expects a port, host:port or [ipv6]:port (given: ${JSON.stringify(values.socket)})`)
+  }
+  // the command line the service runs: the config file by its absolute path, the name, the rest as given
+  const args = [
+    ...values.config ? ['--config', path.resolve(values.config)] : [],
+    ...names.length ? ['--name', names[0]] : [],
+    ...after,
+  ]
+  const invocation = parseCommandLine(args)
+  const config = await loadConfigOnce({ cwd: process.cwd(), env: process.env, file: invocation.values.config ?? true, flags: flagLayer(invocation) })
+  const { serviceUnit, socketUnit } = await import('./upgrade/unit.js')
+  const facts = {
+    name: config.name,
+    user: values.user ?? os.userInfo().username,
+    workingDirectory: process.cwd(),
+    node: process.execPath,
+    cli: fs.realpathSync(fileURLToPath(import.meta.url)),
+    args,
+    shutdownDelayMs: config.shutdownDelayMs,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    socket: values.socket,
+    printedBy: ['cluster-run', 'startup', ...argv.filter((a) => a !== '--socket-unit')].map(shellWord).join(' '),
+  }
+  return print((values['socket-unit'] ? socketUnit(facts) : serviceUnit(facts)).trimEnd())
+}
+
+/** A word as a shell reads it back. */
+function shellWord (text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`
 }
 
 function print (text: string): number {

@@ -11,6 +11,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { parseAllDocuments } from 'yaml'
 import { CLI, ROOT, startCli, controlHome, FILE_TIMEOUT_MS } from './helpers/cli.js'
+import { serviceUnit, socketUnit } from '../lib/upgrade/unit.js'
 import { get, freePort, until } from './helpers/http.js'
 
 t.setTimeout(FILE_TIMEOUT_MS)
@@ -137,6 +138,64 @@ function parseUnit (text: string): Record<string, Record<string, string[]>> {
   }
   return sections
 }
+
+t.test('systemd: the unit is what `cluster-run startup --user app` prints for the app installed in /srv/example-app', async (t) => {
+  t.equal(read('systemd/cluster-run.service'), serviceUnit({
+    name: 'example-app',
+    user: 'app',
+    workingDirectory: '/srv/example-app',
+    node: '/usr/bin/node',
+    cli: path.join('/srv/example-app', BIN),
+    args: [],
+    shutdownDelayMs: config.shutdownDelayMs,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    printedBy: 'cluster-run startup --user app',
+  }))
+  // and the command prints the same for the app where it is here
+  const printed = spawnSync(process.execPath, [CLI, 'startup', '--user', 'app'], { cwd: path.join(EXAMPLES, 'app'), encoding: 'utf8', timeout: 60_000 })
+  t.equal(printed.status, 0, printed.stderr)
+  t.equal(printed.stdout, serviceUnit({
+    name: 'example-app',
+    user: 'app',
+    workingDirectory: path.join(EXAMPLES, 'app'),
+    node: process.execPath,
+    cli: fs.realpathSync(CLI),
+    args: [],
+    shutdownDelayMs: config.shutdownDelayMs,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    printedBy: 'cluster-run startup --user app',
+  }))
+})
+
+t.test('systemd: startup --socket prints a service that needs its socket unit, and --socket-unit prints that; systemd\'s parser accepts both', async (t) => {
+  const run = (args: string[]) => spawnSync(process.execPath, [CLI, 'startup', ...args], { cwd: path.join(EXAMPLES, 'app'), encoding: 'utf8', timeout: 60_000 })
+  const service = run(['shop', '--socket', '127.0.0.1:3000', '--', '-w', '4'])
+  t.equal(service.status, 0, service.stderr)
+  const unit = parseUnit(service.stdout)
+  t.same(unit.Unit?.Requires, ['shop.socket'])
+  t.same(unit.Service?.ExecStart, [`${process.execPath} ${fs.realpathSync(CLI)} --name shop -w 4`], 'the name and the arguments after -- are the service\'s command line')
+  t.same(unit.Service?.Type, ['notify'])
+  t.same(unit.Service?.NotifyAccess, ['all'], 'systemd-notify sends for the primary')
+  t.match(service.stdout, 'cluster-run startup --socket-unit shop --socket 127.0.0.1:3000 -- -w 4 | sudo tee /etc/systemd/system/shop.socket', 'says how to print the socket unit')
+  const socket = run(['--socket-unit', 'shop', '--socket', '127.0.0.1:3000', '--', '-w', '4'])
+  t.equal(socket.status, 0, socket.stderr)
+  t.equal(socket.stdout, socketUnit({ name: 'shop', socket: '127.0.0.1:3000', printedBy: 'cluster-run startup shop --socket 127.0.0.1:3000 -- -w 4' }))
+  t.same(parseUnit(socket.stdout).Socket?.ListenStream, ['127.0.0.1:3000'])
+  for (const [args, message] of [[['--socket-unit'], /--socket-unit needs --socket/], [['--socket', 'x y'], /--socket expects a port/], [['a', 'b'], /at most one name/]] as const) {
+    const bad = run([...args])
+    t.equal(bad.status, 64, `usage error: ${args.join(' ')}`)
+    t.match(bad.stderr, message)
+  }
+  const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' })
+  if (analyze.error) {
+    t.comment('systemd-analyze is not installed: skipping its verify')
+    return
+  }
+  const dir = t.testdir({ 'shop.service': service.stdout, 'shop.socket': socket.stdout })
+  const verify = spawnSync('systemd-analyze', ['verify', path.join(dir, 'shop.service'), path.join(dir, 'shop.socket')], { encoding: 'utf8', timeout: 20_000 })
+  const complaints = verify.stderr.split('\n').filter((l) => /shop\.(service|socket)/.test(l) && !/not executable|No such file/.test(l))
+  t.same(complaints, [], 'systemd-analyze verify has nothing to say about them')
+})
 
 t.test('systemd: the unit', async (t) => {
   const text = read('systemd/cluster-run.service')
