@@ -60,6 +60,7 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
   let handle: ClusterHandle
   try {
     const config = await resolve()
+    successor = await joining.catch((err: Error) => { throw new StartError(`the upgrade could not start: ${err.message}`, 1) })
     // Before any fork: a log file that cannot be opened fails the start (exit 73).
     sink = logSink(config)
     const outputs = workerOutputs(sink, config.log.workerOutput)
@@ -72,6 +73,7 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
       outputs,
       reloadConfig: resolve,
       onStopped: closeAll,
+      totals: successor?.totals,
       onEvent: (e) => {
         const message = notifier && notificationFor(e, statusLine(running.status()), monotonicUsec)
         if (message) notifier!.send(message)
@@ -103,7 +105,6 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
       get missed () { return logs.missed },
       set missed (n) { logs.missed = n },
     }
-    successor = await joining.catch((err: Error) => { throw new StartError(`the upgrade could not start: ${err.message}`, 1) })
     notifier = systemdNotifier(process.env, (error) => running.report({ event: 'systemd.notify-failed', error }), successor?.from)
     for (const socket of activated.sockets) supervisor.report({ event: 'socket.inherited', address: formatSocket(socket), from: 'systemd', ...(socket.name ? { name: socket.name } : {}) })
     for (const skipped of activated.skipped) supervisor.report({ event: 'socket.skipped', ...skipped })
@@ -192,6 +193,7 @@ function upgrader (supervisor: Supervisor, control: () => ControlServer | undefi
       deadlineMs: readyTimeoutMs + UPGRADE_START_MARGIN_MS,
       started: (pid) => supervisor.report({ event: 'upgrade.start', pid, node: binary, version: checked.version }),
       stopping,
+      totals: () => supervisor.totals,
     })
     if (result.outcome !== 'complete') {
       running = false

@@ -127,6 +127,32 @@ for (const policy of ['rr', 'none', 'sticky'] as const) {
   })
 }
 
+t.test('a change a reload cannot apply (schedulingPolicy) is named at the reload and takes effect through an upgrade; the totals carry over', async (t) => {
+  const home = controlHome(t)
+  const port = await freePort()
+  const dir = t.testdir({ 'cluster.config.json': JSON.stringify({ app: APP, name: 'up', workers: 2, schedulingPolicy: 'rr' }) })
+  const cli = startCli(t, [], { cwd: dir, env: { PORT: String(port), HOST: '127.0.0.1', CLUSTER_RUN_HOME: home } })
+  await cli.untilReady(2, 60_000)
+  fs.writeFileSync(path.join(dir, 'cluster.config.json'), JSON.stringify({ app: APP, name: 'up', workers: 2, schedulingPolicy: 'none' }))
+  const reload = await command(home, ['reload'])
+  t.equal(reload.code, 0, 'the reload completes')
+  t.match(cli.events.find((e) => e.event === 'config.warning' && e.key === 'schedulingPolicy'), { command: 'cluster-run upgrade', message: /keeping "rr" until `cluster-run upgrade`/ })
+  const before = JSON.parse((await command(home, ['status', '--json'])).stdout)
+  t.equal(before.schedulingPolicy, 'rr')
+  t.equal(before.reloads.complete, 1)
+  t.equal(before.exits.drained, 2, 'the reload drained two workers')
+  const upgrade = await command(home, ['upgrade'])
+  t.equal(upgrade.code, 0, upgrade.stderr)
+  t.equal(await cli.exited, 0)
+  const after = JSON.parse((await command(home, ['status', '--json'])).stdout)
+  reapLater(after.pid)
+  t.equal(after.schedulingPolicy, 'none', 'the new primary runs the policy of the config')
+  t.equal(after.reloads.complete, 1, 'the count of reloads carried over')
+  t.ok(after.exits.drained >= 2, 'and the exits by reason')
+  t.equal((await get(`http://127.0.0.1:${port}/`)).json().primary, after.pid)
+  t.equal((await command(home, ['stop'])).code, 0)
+})
+
 t.test('a new primary whose app fails at boot: the upgrade aborts, the old primary serves on as before', async (t) => {
   const dir = t.testdir({})
   const breakFile = path.join(dir, 'broken')

@@ -195,7 +195,10 @@ export const timerKey = {
   deadline: (member: number) => `deadline:${member}`,
 }
 
-export function initialState (workers: number, policy: Policy): State {
+/** The running totals of status and metrics: an upgrade's new primary starts from the old one's. */
+export type Totals = State['totals']
+
+export function initialState (workers: number, policy: Policy, totals?: Totals): State {
   return {
     lifecycle: 'idle',
     wish: { workers, generation: 0 },
@@ -209,7 +212,7 @@ export function initialState (workers: number, policy: Policy): State {
     lastExits: [],
     lastCheckAt: 0,
     startedAt: 0,
-    totals: { exits: {}, reloads: { complete: 0, aborted: 0 }, crashes: 0 },
+    totals: totals ? { exits: { ...totals.exits }, reloads: { ...totals.reloads }, crashes: totals.crashes } : { exits: {}, reloads: { complete: 0, aborted: 0 }, crashes: 0 },
   }
 }
 

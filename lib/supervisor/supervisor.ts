@@ -21,7 +21,7 @@ import { rescueHandoffs } from './handoff-rescue.js'
 import { whenGone } from './worker-gone.js'
 import { buildStatus, type ClusterStatus, type LogStatus } from './status.js'
 import { openStickyListener, type StickyListener } from '../balancer/listener.js'
-import { decide, initialState, type Input, type Policy, type State, type Step, type Warning } from './plan.js'
+import { decide, initialState, type Input, type Policy, type State, type Step, type Totals, type Warning } from './plan.js'
 
 export type { ReloadOutcome }
 
@@ -46,6 +46,8 @@ export interface SupervisorOptions {
   /** told of every event, once logged (the run() handle re-emits them) */
   onEvent?: (event: AnyEvent) => void
   random?: () => number
+  /** an upgrade's new primary: the old one's totals (exits, reloads, crashes), counted on from */
+  totals?: Totals
 }
 
 /** What the applier holds of a worker process (the plan keeps its facts as a member, by the same id). */
@@ -86,7 +88,7 @@ export class Supervisor {
 
   constructor (options: SupervisorOptions) {
     this.#configs.set(0, options.config)
-    this.#state = initialState(options.config.workers, policyOf(options.config))
+    this.#state = initialState(options.config.workers, policyOf(options.config), options.totals)
     this.#log = options.log
     this.#reloadConfig = options.reloadConfig
     this.#onStopped = options.onStopped
@@ -101,6 +103,9 @@ export class Supervisor {
 
   /** The config the cluster runs, as resolved from its sources. */
   get config (): Config { return this.#configs.get(this.#state.wish.generation)! }
+
+  /** The running totals (exits by reason, reloads, crashes), for an upgrade to carry over. */
+  get totals (): Totals { return this.#state.totals }
 
   /** The number of workers wanted now (the config's, or what a scale set). */
   get desiredWorkers (): number { return this.#state.wish.workers }
@@ -395,12 +400,12 @@ export class Supervisor {
       let next = this.#reloadConfig ? await this.#reloadConfig() : this.config
       const warnings: Warning[] = [...next.warnings ?? []]
       if (next.schedulingPolicy !== frozenPolicy && frozenPolicy) {
-        warnings.push({ key: 'schedulingPolicy', message: 'the scheduling policy cannot change without a restart of the primary; keeping the current one' })
+        warnings.push({ key: 'schedulingPolicy', message: `the scheduling policy cannot change by a reload; keeping "${frozenPolicy}" until \`cluster-run upgrade\` (or a restart)`, command: 'cluster-run upgrade' })
         next = { ...next, schedulingPolicy: frozenPolicy }
       }
       if (JSON.stringify(next.log) !== JSON.stringify(this.config.log)) {
         // the log's destinations and capture are set up once, at start
-        warnings.push({ key: 'log', message: 'log settings are applied at start; keeping the current ones until the next start' })
+        warnings.push({ key: 'log', message: 'log settings are applied at start; keeping the current ones until `cluster-run upgrade` (or a restart)', command: 'cluster-run upgrade' })
         next = { ...next, log: this.config.log }
       }
       this.#readConfig = Object.freeze(next)

@@ -5,6 +5,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import type { UpgradeOutcome } from '../common/lifecycle.js'
+import type { Totals } from '../supervisor/plan.js'
 import { isUpgradeMessage, UPGRADE_ENV, type FromNew, type FromOld } from './messages.js'
 import { closeListenSockets, listenSockets } from './sockets.js'
 
@@ -21,6 +22,8 @@ export interface HandoverOptions {
   deadlineMs: number
   /** told once the new primary runs, with its pid */
   started: (pid: number) => void
+  /** the old primary's totals, carried over when the sockets are */
+  totals: () => Totals
   /** settles when this cluster stops: an upgrade not committed by then is abandoned */
   stopping: Promise<unknown>
 }
@@ -80,7 +83,7 @@ export async function handOver (options: HandoverOptions): Promise<UpgradeResult
       if (!isUpgradeMessage<FromNew>(message)) return
       switch (message.clusterRunUpgrade) {
         case 'hello':
-          void sendSockets(send).catch((err: Error) => done(`the sockets could not be handed over: ${err.message}`))
+          void sendSockets(send, options.totals()).catch((err: Error) => done(`the sockets could not be handed over: ${err.message}`))
           return
         case 'ready': return done('ready')
         case 'failed': return done(`the new primary failed to start: ${message.message}`)
@@ -120,9 +123,9 @@ export async function handOver (options: HandoverOptions): Promise<UpgradeResult
   return { outcome: 'complete', pid, node: version, durationMs: Date.now() - began }
 }
 
-async function sendSockets (send: (message: FromOld, handle?: unknown) => Promise<void>): Promise<void> {
+async function sendSockets (send: (message: FromOld, handle?: unknown) => Promise<void>, totals: Totals): Promise<void> {
   for (const { address, port, handle } of listenSockets()) await send({ clusterRunUpgrade: 'socket', address, port }, handle)
-  await send({ clusterRunUpgrade: 'sockets-sent' })
+  await send({ clusterRunUpgrade: 'sockets-sent', totals })
 }
 
 /** A new primary that will not serve: asked to stop (it drains what it started), killed if it lingers. */

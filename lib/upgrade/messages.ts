@@ -12,6 +12,8 @@
 // The old primary then drains its workers and exits. If the new one exits or misses
 // its deadline before `ready`, the old one goes on serving (upgrade.aborted).
 
+import type { Totals } from '../supervisor/plan.js'
+
 /** The environment variable that tells a primary it is an upgrade's new primary: the old one's pid. */
 export const UPGRADE_ENV = 'CLUSTER_RUN_UPGRADE_FROM'
 
@@ -23,7 +25,7 @@ export type FromNew =
 
 export type FromOld =
   | { clusterRunUpgrade: 'socket', address: string, port: number }
-  | { clusterRunUpgrade: 'sockets-sent' }
+  | { clusterRunUpgrade: 'sockets-sent', totals: Totals }
   | { clusterRunUpgrade: 'commit' }
 
 export function isUpgradeMessage<T extends FromNew | FromOld> (message: unknown): message is T {

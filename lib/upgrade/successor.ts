@@ -2,10 +2,13 @@
 // before any listen, say when every worker is ready, take over on the commit.
 import { isUpgradeMessage, UPGRADE_ENV, type FromNew, type FromOld } from './messages.js'
 import { inherit, type ListenSocket, type TcpHandle } from './sockets.js'
+import type { Totals } from '../supervisor/plan.js'
 
 export interface Successor {
   /** the old primary's pid */
   readonly from: number
+  /** its totals, to count on from */
+  readonly totals: Totals
   /** the sockets it handed over */
   readonly sockets: ReadonlyArray<{ address: string, port: number }>
   /** every worker is ready; resolves when this primary is to take over (the commit, or the old one is gone) */
@@ -33,6 +36,7 @@ export async function joinUpgrade (env: NodeJS.ProcessEnv = process.env): Promis
   let commit!: () => void
   const committing = new Promise<void>((resolve) => { commit = resolve })
   const sockets: ListenSocket[] = []
+  let totals: Totals | undefined
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the old primary sent no sockets within 10 s')), 10_000)
     process.on('message', (message: unknown, handle?: unknown) => {
@@ -42,6 +46,7 @@ export async function joinUpgrade (env: NodeJS.ProcessEnv = process.env): Promis
           if (handle) sockets.push({ address: message.address, port: message.port, handle: handle as TcpHandle })
           return
         case 'sockets-sent':
+          totals = message.totals
           clearTimeout(timer)
           return resolve()
         case 'commit':
@@ -59,6 +64,7 @@ export async function joinUpgrade (env: NodeJS.ProcessEnv = process.env): Promis
   inherit(sockets)
   return {
     from,
+    totals: totals ?? { exits: {}, reloads: { complete: 0, aborted: 0 }, crashes: 0 },
     sockets: sockets.map(({ address, port }) => ({ address, port })),
     ready: () => {
       void tell({ clusterRunUpgrade: 'ready' })
