@@ -5,7 +5,8 @@
 //   BENCH_QUICK=1        smoke run (~1.5 min): 1 repetition, shorter and smaller loads
 //   BENCH_REPS=n         repetitions per contender (default 3, quick 1)
 //   BENCH_HEAVY_REPS=n   repetitions of the /heavy load in table 1 (default 1, see README)
-//   BENCH_ONLY=1,2,3     run only these tables (default 1,2,3,abandoned,logs,footprint,metrics,realtime; the control-socket table, ~15 min: BENCH_ONLY=control)
+//   BENCH_ONLY=1,2,3     run only these tables (default 1,2,3,abandoned,logs,footprint,metrics,realtime; the control-socket table, ~15 min: BENCH_ONLY=control;
+//                        the primary's upgrade, ~6 min, Node 22 and 24 installed in the CI cache: BENCH_ONLY=upgrade)
 //   BENCH_IDLE_MS=n      table 3: let the workers idle n ms between the warm-up and the flood (default 0)
 //
 // Each table is a module in bench/tables/ whose default export is
@@ -28,9 +29,10 @@ import metrics from './tables/metrics.js'
 import realtime from './tables/realtime.js'
 import abandoned from './tables/abandoned.js'
 import logs from './tables/logs.js'
+import upgrade from './tables/upgrade.js'
 
 /** The tables, in the order they run and print. */
-const TABLES = [throughput, reload, overload, abandoned, logs, control, metrics, realtime, (await import('./tables/footprint.js')).default]
+const TABLES = [throughput, reload, overload, abandoned, logs, control, metrics, realtime, upgrade, (await import('./tables/footprint.js')).default]
 
 const resultKey = (t) => `table${t.id}`
 
