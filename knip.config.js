@@ -19,5 +19,5 @@ export default {
   // run by path, not imported: bench/lib/contenders.js starts node_modules/pm2/bin/pm2-runtime
   ignoreDependencies: ['pm2'],
   // Debian's, installed by .ci/run where the tests need them
-  ignoreBinaries: ['unshare', 'systemd-analyze', 'script'],
+  ignoreBinaries: ['unshare', 'systemd-analyze', 'script', 'systemd-notify', 'systemd-socket-activate'],
 }

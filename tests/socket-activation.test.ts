@@ -58,10 +58,10 @@ t.test('a socket held by another process (as systemd holds a .socket unit\'s): t
   let ok = 0
   const errors: string[] = []
   const primaries = new Set<number>()
-  let stopped = false
+  const load = { stopped: false }
   const lane = async (): Promise<void> => {
     const deadline = Date.now() + 90_000
-    while (!stopped && Date.now() < deadline) {
+    while (!load.stopped && Date.now() < deadline) {
       await new Promise<void>((resolve) => {
         // a new connection each time, waiting as long as a restart may take
         const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 60_000 }, (res) => {
@@ -84,7 +84,7 @@ t.test('a socket held by another process (as systemd holds a .socket unit\'s): t
   await second.untilReady(2, 60_000)
   const served = ok
   await until(() => ok > served + 20, 'requests to the second cluster')
-  stopped = true
+  load.stopped = true
   await lanes
   t.same(errors, [], `no request failed (${ok} answered)`)
   t.same([...primaries].sort(), [first.child.pid, second.child.pid].sort(), 'both clusters answered')

@@ -63,7 +63,7 @@ t.test('jsonLines: a read\'s lines in one buffer, byte for byte what jsonLine ma
   const line = fc.oneof(
     fc.array(piece, { maxLength: 12 }).map((p) => p.join('')),
     fc.array(piece, { maxLength: 10 }).map((p) => `{${p.join('')}}`),
-    fc.record({ pid: fc.boolean(), spaces: fc.boolean() }).map(({ pid, spaces }) => `${spaces ? ' ' : ''}{"level":30${pid ? ',"pid":9' : ''},"msg":"m"}${spaces ? ' ' : ''}`),
+    fc.record({ pid: fc.boolean(), spaces: fc.boolean() }).map(({ pid, spaces }) => `${spaces ? ' ' : ''}{"level":30${pid ? ',"pid":9' : ''},"msg":"m"}${spaces ? ' ' : ''}`)
   )
   fc.assert(fc.property(fc.array(line, { minLength: 1, maxLength: 20 }), fc.array(fc.nat(40), { maxLength: 6 }), (lines, cuts) => {
     const whole = Buffer.from(lines.map((l) => l + '\n').join(''))

@@ -30,9 +30,9 @@ function clients (port: number, { keepAlive, lanes = 4 }: { keepAlive: boolean, 
   const tally: Tally = { ok: 0, errors: {}, byPrimary: new Map() }
   const agent = new http.Agent({ keepAlive, maxSockets: lanes })
   const deadline = Date.now() + 60_000
-  let stopped = false
+  const load = { stopped: false }
   const lane = async (): Promise<void> => {
-    while (!stopped && Date.now() < deadline) {
+    while (!load.stopped && Date.now() < deadline) {
       await new Promise<void>((resolve) => {
         const req = http.get({ host: '127.0.0.1', port, path: '/', agent, timeout: 10_000 }, (res) => {
           let body = ''
@@ -57,7 +57,7 @@ function clients (port: number, { keepAlive, lanes = 4 }: { keepAlive: boolean, 
   const running = Promise.all(Array.from({ length: lanes }, lane))
   return {
     stop: async () => {
-      stopped = true
+      load.stopped = true
       await running
       agent.destroy()
       return tally
@@ -188,6 +188,11 @@ t.test('refused, with nothing changed: a --node that is no node, an upgrade duri
   const notNode = await command(home, ['upgrade', '--node', '/bin/sh'])
   t.equal(notNode.code, 1)
   t.match(notNode.stderr, 'upgrade refused: /bin/sh is not a node binary')
+  const old = path.join(t.testdir({}), 'node18')
+  fs.writeFileSync(old, '#!/bin/sh\necho v18.20.4\n', { mode: 0o755 })
+  const tooOld = await command(home, ['upgrade', '--node', old])
+  t.equal(tooOld.code, 1)
+  t.equal(tooOld.stderr, `upgrade refused: ${old} is node v18.20.4; cluster-run needs 20.19 or later\n`)
   const wrongCommand = await command(home, ['status', '--node', '/bin/sh'])
   t.equal(wrongCommand.code, 64, '--node goes with upgrade only')
   const socket = path.join(home, 'up.sock')
@@ -203,7 +208,7 @@ t.test('refused, with nothing changed: a --node that is no node, an upgrade duri
   t.equal(second.stderr, 'upgrade refused: an upgrade is running already\n')
   t.equal((await first).code, 0, 'the first one completes')
   t.equal(await cli.exited, 0)
-  t.ok(cli.events.filter((e) => e.event === 'upgrade.refused').length >= 3, 'each refusal is an event')
+  t.ok(cli.events.filter((e) => e.event === 'upgrade.refused').length >= 4, 'each refusal is an event')
   t.equal((await command(home, ['stop'])).code, 0)
 })
 

@@ -32,7 +32,7 @@ function word (text: string): string {
 }
 
 /** The seconds systemd waits for a stop: the drain's, and a margin, after which it kills the unit's processes. */
-export function stopSeconds ({ shutdownDelayMs, shutdownTimeoutMs }: Pick<UnitFacts, 'shutdownDelayMs' | 'shutdownTimeoutMs'>): number {
+function stopSeconds ({ shutdownDelayMs, shutdownTimeoutMs }: Pick<UnitFacts, 'shutdownDelayMs' | 'shutdownTimeoutMs'>): number {
   return Math.ceil((shutdownDelayMs + shutdownTimeoutMs) / 1000) + STOP_MARGIN_S
 }
 
