@@ -39,7 +39,11 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
   let stopRequested: NodeJS.Signals | undefined
   let reopenLogs = (): void => {}
   let upgrade = async (_options: { node?: string }): Promise<UpgradeOutcome> => ({ outcome: 'refused', reason: 'the cluster is starting', durationMs: 0 })
-  const detach = attachSignals(() => supervisor, (signal) => { stopRequested ??= signal }, () => reopenLogs(), () => { void upgrade({}) })
+  // A signal is the supervisor's once it is started: one that lands between its
+  // construction and its start (the config read answered in the same turn of the event
+  // loop, say) is remembered as an early one, not lost in a supervisor yet to start.
+  let started = false
+  const detach = attachSignals(() => started ? supervisor : undefined, (signal) => { stopRequested ??= signal }, () => reopenLogs(), () => { void upgrade({}) })
   // Every TCP socket the primary binds is recorded, for an upgrade to hand over; an
   // upgrade's new primary receives the old one's before any listen.
   recordListenSockets()
@@ -142,6 +146,7 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
     await successor?.failed(`stopped by ${stopRequested}`, code)
     throw new ClusterError(`stopped by ${stopRequested} before the cluster started`, code)
   }
+  started = true
   try {
     await supervisor.start({ metrics: metrics?.url ?? null, ...(successor ? { upgradedFrom: successor.from } : {}) })
   } catch (err) {
