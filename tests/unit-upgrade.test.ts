@@ -13,7 +13,8 @@ t.test('an inherited socket serves a listen on its port and host; no host takes 
   t.ok(servesListen(v4, '127.0.0.1', 3000))
   t.notOk(servesListen(v4, '127.0.0.1', 3001), 'another port')
   t.notOk(servesListen(v4, '10.0.0.1', 3000), 'another host')
-  t.notOk(servesListen(v4, null, 3000), 'no host wants a wildcard socket, not a loopback one')
+  t.ok(servesListen(v4, null, 3000), 'no host takes the socket of its port, wherever it listens (ListenStream=127.0.0.1:3000)')
+  t.ok(servesListen(v4, undefined, 3000))
   for (const host of [null, undefined, '']) {
     t.ok(servesListen(any6, host, 3000), `${host} → [::]`)
     t.ok(servesListen(any4, host, 3000), `${host} → 0.0.0.0`)

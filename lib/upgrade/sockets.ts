@@ -39,18 +39,22 @@ const WILDCARDS = new Set(['::', '0.0.0.0'])
 
 /**
  * Whether a listen on (host, port) is served by a socket bound to `socket`'s address:
- * the same port, and the same host, or no host and a wildcard socket.
+ * the same port, and the same host (a wildcard for a wildcard); a listen without a host
+ * (`listen(3000)`) takes the socket of its port whatever its address, as systemd's
+ * ListenStream=127.0.0.1:3000 means: the operator chose where the port listens.
  */
 export function servesListen (socket: { address: string, port: number }, host: string | null | undefined, port: number): boolean {
   if (port !== socket.port || port <= 0) return false
-  if (host === null || host === undefined || host === '') return WILDCARDS.has(socket.address)
+  if (host === null || host === undefined || host === '') return true
   return host === socket.address || (WILDCARDS.has(host) && WILDCARDS.has(socket.address))
 }
 
-/** Takes the inherited socket that serves a listen on (host, port), if there is one. */
+/** Takes the inherited socket that serves a listen on (host, port), if there is one: a wildcard one first. */
 function take (host: string | null | undefined, port: number): (ListenSocket & { from: SocketSource }) | undefined {
-  const i = inherited.findIndex((s) => servesListen(s, host, port))
-  return i < 0 ? undefined : inherited.splice(i, 1)[0]
+  const serving = inherited.filter((s) => servesListen(s, host, port))
+  const socket = serving.find((s) => WILDCARDS.has(s.address)) ?? serving[0]
+  if (socket) inherited.splice(inherited.indexOf(socket), 1)
+  return socket
 }
 
 function record (address: string | null, port: number, handle: TcpHandle): void {
