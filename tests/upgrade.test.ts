@@ -6,6 +6,7 @@ import fs from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { startCli, fixture, command, controlHome, CLI, FILE_TIMEOUT_MS, type Cli } from './helpers/cli.js'
 import { reapLater } from './helpers/reap.js'
 import { get, freePort, until } from './helpers/http.js'
@@ -217,6 +218,7 @@ t.test('SIGUSR2 upgrades the primary, as the command does; a logs follower goes 
   const follower = spawn(process.execPath, [CLI, 'logs', '-f', '-n', '10'], { env: { ...process.env, CLUSTER_RUN_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] })
   reapLater(follower.pid)
   t.teardown(() => { follower.kill('SIGKILL') })
+  const followerExited = once(follower, 'exit')
   let followed = ''
   follower.stdout.setEncoding('utf8').on('data', (chunk: string) => { followed += chunk })
   await get(`http://127.0.0.1:${port}/log?text=before`)
@@ -229,7 +231,7 @@ t.test('SIGUSR2 upgrades the primary, as the command does; a logs follower goes 
   await until(() => followed.includes('after'), 'the follower to print a line of the new primary\'s worker')
   t.equal(follower.exitCode, null, 'the follower follows on')
   t.equal((await command(home, ['stop'])).code, 0)
-  const [code] = await Promise.all([new Promise((resolve) => follower.once('exit', resolve))])
+  const [code] = await followerExited
   t.equal(code, 0, 'the follower ends with the cluster')
 })
 
