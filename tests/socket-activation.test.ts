@@ -44,53 +44,62 @@ for (const policy of ['rr', 'none', 'sticky'] as const) {
   })
 }
 
-t.test('a socket held by another process (as systemd holds a .socket unit\'s): the cluster stops and starts again under load, and no connection is refused', async (t) => {
-  const port = await freePort()
-  const home = controlHome(t)
-  // Bound here and never listened on here: only the primaries accept on it. Once one has
-  // listened, the kernel queues connections on it for as long as this process holds it.
-  const holder = (net as unknown as { _createServerHandle: (address: string, port: number, type: number) => { fd: number, close: () => void } })._createServerHandle('127.0.0.1', port, 4)
-  t.teardown(() => holder.close())
-  const start = (): Cli => watchCli(t, spawn('/bin/sh', ['-c', 'export LISTEN_PID=$$ LISTEN_FDS=1; exec "$@"', 'sh', process.execPath, CLI, APP, '-w', '2', '-n', 'held'], {
-    env: { ...process.env, CLUSTER_RUN_HOME: home, PORT: String(port), HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'pipe', holder.fd],
-  }))
-  const first = start()
-  await first.untilReady(2, 60_000)
-  t.match(first.events.find((e) => e.event === 'socket.inherited'), { from: 'systemd', address: `127.0.0.1:${port}` })
-  let ok = 0
-  const errors: string[] = []
-  const primaries = new Set<number>()
-  const load = { stopped: false }
-  const lane = async (): Promise<void> => {
-    const deadline = Date.now() + 90_000
-    while (!load.stopped && Date.now() < deadline) {
-      await new Promise<void>((resolve) => {
-        // a new connection each time, waiting as long as a restart may take
-        const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 60_000 }, (res) => {
-          let body = ''
-          res.setEncoding('utf8').on('data', (chunk: string) => { body += chunk })
-          res.on('end', () => { ok++; primaries.add(JSON.parse(body).primary); resolve() })
-          res.on('error', (err) => { errors.push(err.message); resolve() })
+for (const policy of ['none', 'rr'] as const) {
+  t.test(`${policy}: a socket held by another process (as systemd holds a .socket unit's): the cluster stops and starts again under load, and no connection is refused`, async (t) => {
+    const port = await freePort()
+    const home = controlHome(t)
+    // Bound here and never listened on here: only the primaries accept on it. Once one has
+    // listened, the kernel queues connections on it for as long as this process holds it.
+    const holder = (net as unknown as { _createServerHandle: (address: string, port: number, type: number) => { fd: number, close: () => void } })._createServerHandle('127.0.0.1', port, 4)
+    t.teardown(() => holder.close())
+    const start = (): Cli => watchCli(t, spawn('/bin/sh', ['-c', 'export LISTEN_PID=$$ LISTEN_FDS=1; exec "$@"', 'sh', process.execPath, CLI, APP, '-w', '2', '-n', 'held', '--scheduling-policy', policy], {
+      env: { ...process.env, CLUSTER_RUN_HOME: home, PORT: String(port), HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe', holder.fd],
+    }))
+    const first = start()
+    await first.untilReady(2, 60_000)
+    t.match(first.events.find((e) => e.event === 'socket.inherited'), { from: 'systemd', address: `127.0.0.1:${port}` })
+    let ok = 0
+    const errors: string[] = []
+    const primaries = new Set<number>()
+    const load = { stopped: false }
+    const lane = async (): Promise<void> => {
+      const deadline = Date.now() + 90_000
+      while (!load.stopped && Date.now() < deadline) {
+        await new Promise<void>((resolve) => {
+          // a new connection each time, waiting as long as a restart may take
+          const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 60_000 }, (res) => {
+            let body = ''
+            res.setEncoding('utf8').on('data', (chunk: string) => { body += chunk })
+            res.on('end', () => { ok++; primaries.add(JSON.parse(body).primary); resolve() })
+            res.on('error', (err) => { errors.push(err.message); resolve() })
+          })
+          req.on('timeout', () => req.destroy(new Error('timeout')))
+          req.on('error', (err) => { errors.push(err.message); resolve() })
         })
-        req.on('timeout', () => req.destroy(new Error('timeout')))
-        req.on('error', (err) => { errors.push(err.message); resolve() })
-      })
+      }
     }
-  }
-  const lanes = Promise.all([lane(), lane(), lane(), lane()])
-  await until(() => ok > 20, 'requests to the first cluster')
-  // systemctl restart: stop, wait for the exit, start
-  first.signal('SIGTERM')
-  t.equal(await first.exited, 0, 'the first cluster stops cleanly')
-  const second = start()
-  await second.untilReady(2, 60_000)
-  const served = ok
-  await until(() => ok > served + 20, 'requests to the second cluster')
-  load.stopped = true
-  await lanes
-  t.same(errors, [], `no request failed (${ok} answered)`)
-  t.same([...primaries].sort(), [first.child.pid, second.child.pid].sort(), 'both clusters answered')
-  t.equal((await command(home, ['stop'])).code, 0)
-  t.equal(await second.exited, 0)
-})
+    const lanes = Promise.all([lane(), lane(), lane(), lane()])
+    await until(() => ok > 20, 'requests to the first cluster')
+    // systemctl restart: stop, wait for the exit, start
+    first.signal('SIGTERM')
+    t.equal(await first.exited, 0, 'the first cluster stops cleanly')
+    const second = start()
+    await second.untilReady(2, 60_000)
+    const served = ok
+    await until(() => ok > served + 20, 'requests to the second cluster')
+    load.stopped = true
+    await lanes
+    t.same(errors.filter((e) => e.includes('ECONNREFUSED')), [], `no connection refused (${ok} answered)`)
+    if (policy === 'none') {
+      t.same(errors, [], 'and no request failed: every connection waited in the socket\'s queue')
+    } else {
+      // rr: a connection the primary had accepted, and not yet handed to a worker when the
+      // last one left, is closed (README, "Socket activation"); a busy machine sees a few
+      t.comment(`rr: ${errors.length} requests failed otherwise (${[...new Set(errors)].join(', ') || 'none'})`)
+    }
+    t.same([...primaries].sort(), [first.child.pid, second.child.pid].sort(), 'both clusters answered')
+    t.equal((await command(home, ['stop'])).code, 0)
+    t.equal(await second.exited, 0)
+  })
+}
