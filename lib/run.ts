@@ -79,7 +79,7 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
       onStopped: closeAll,
       totals: successor?.totals,
       onEvent: (e) => {
-        const message = notifier && notificationFor(e, statusLine(running.status()), monotonicUsec)
+        const message = notifier && notificationFor(e, () => statusLine(running.status()), monotonicUsec)
         if (message) notifier!.send(message)
         if (e.event === 'shutdown.start') {
           shutdownStarted()

@@ -29,13 +29,14 @@ t.test('an inherited socket serves a listen on its port and host; no host takes 
 
 t.test('what systemd is told for each event', async (t) => {
   const clock = (): bigint => 123456789n
-  const status = '3/4 workers ready'
+  const line = '3/4 workers ready'
+  const status = (): string => line
   t.same(notificationFor({ event: 'reload.start', generation: 1, workers: 4 }, status, clock), { RELOADING: '1', MONOTONIC_USEC: '123456789', STATUS: 'reloading: 3/4 workers ready' })
-  t.same(notificationFor({ event: 'reload.complete', generation: 1, durationMs: 5 }, status, clock), { READY: '1', STATUS: status })
-  t.same(notificationFor({ event: 'reload.aborted', reason: 'x' }, status, clock), { READY: '1', STATUS: status }, 'an aborted reload is over too: the old workers serve')
+  t.same(notificationFor({ event: 'reload.complete', generation: 1, durationMs: 5 }, status, clock), { READY: '1', STATUS: line })
+  t.same(notificationFor({ event: 'reload.aborted', reason: 'x' }, status, clock), { READY: '1', STATUS: line }, 'an aborted reload is over too: the old workers serve')
   t.same(notificationFor({ event: 'shutdown.start', signal: 'SIGTERM', workers: 4 }, status, clock), { STOPPING: '1', STATUS: 'stopping: 3/4 workers ready' })
   t.same(notificationFor({ event: 'shutdown.start', signal: 'upgrade', workers: 4 }, status, clock), { STATUS: 'handing over to a new primary: 3/4 workers ready' }, 'no STOPPING=1 for an upgrade')
-  t.same(notificationFor({ event: 'scale', from: 4, to: 5 }, status, clock), { STATUS: status })
+  t.same(notificationFor({ event: 'scale', from: 4, to: 5 }, status, clock), { STATUS: line })
   t.equal(notificationFor({ event: 'worker.fork', workerId: 0, pid: 1, generation: 0 }, status, clock), undefined)
   t.same(notifyArgs({ READY: '1', STATUS: 'a\nb' }), ['READY=1', 'STATUS=a b'], 'one line per variable')
 })

@@ -12,20 +12,21 @@ import type { AnyEvent } from '../supervisor/events.js'
 export type Notification = Record<string, string>
 
 /**
- * What systemd is told for an event, if anything (`status`: the worker count line).
- * A drain for an upgrade is not a stop: the new primary serves on.
+ * What systemd is told for an event, if anything (`status`: the worker count line, made
+ * only for the events that tell it). A drain for an upgrade is not a stop: the new
+ * primary serves on.
  */
-export function notificationFor (e: AnyEvent, status: string, monotonicUsec: () => bigint): Notification | undefined {
+export function notificationFor (e: AnyEvent, status: () => string, monotonicUsec: () => bigint): Notification | undefined {
   switch (e.event) {
-    case 'reload.start': return { RELOADING: '1', MONOTONIC_USEC: String(monotonicUsec()), STATUS: `reloading: ${status}` }
+    case 'reload.start': return { RELOADING: '1', MONOTONIC_USEC: String(monotonicUsec()), STATUS: `reloading: ${status()}` }
     case 'reload.complete':
     case 'reload.aborted':
-      return { READY: '1', STATUS: status }
-    case 'shutdown.start': return e.signal === 'upgrade' ? { STATUS: `handing over to a new primary: ${status}` } : { STOPPING: '1', STATUS: `stopping: ${status}` }
+      return { READY: '1', STATUS: status() }
+    case 'shutdown.start': return e.signal === 'upgrade' ? { STATUS: `handing over to a new primary: ${status()}` } : { STOPPING: '1', STATUS: `stopping: ${status()}` }
     case 'worker.ready':
     case 'worker.exit':
     case 'scale':
-      return { STATUS: status }
+      return { STATUS: status() }
   }
   return undefined
 }
