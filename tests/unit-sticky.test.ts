@@ -3,7 +3,7 @@ import t from 'tap'
 import fc from 'fast-check'
 import { pickSlot } from '../lib/balancer/rendezvous.js'
 import { headEnd, headerValue } from '../lib/balancer/key.js'
-import { tcpTarget } from '../lib/worker/sticky.js'
+import { tcpTarget } from '../lib/worker/listen-target.js'
 
 const key = fc.string({ minLength: 1, maxLength: 40 })
 

@@ -13,6 +13,7 @@ import type { Config } from './schema.js'
 import type { Warning } from '../common/lifecycle.js'
 import { controlDir, nearestPackageName } from '../common/cluster-paths.js'
 import { nearestPackageJson } from '../common/package-json.js'
+import { reusePortSupport } from '../common/reuseport.js'
 
 export interface ConfigSources {
   /** the directory the config file is searched in and relative paths resolve from */
@@ -60,7 +61,17 @@ export async function loadConfig (sources: ConfigSources): Promise<Config> {
   })
   const socketIo = socketIoWithoutSticky(config)
   if (socketIo) warnings.push(socketIo)
-  return warnings.length ? Object.freeze({ ...config, warnings }) : config
+  const policy = runnablePolicy(config.schedulingPolicy)
+  if (policy.warning) warnings.push(policy.warning)
+  return warnings.length ? Object.freeze({ ...config, schedulingPolicy: policy.runs, warnings }) : config
+}
+
+/** 'reuseport' where it cannot run falls back to 'rr', and says why: --check shows the policy that will run. */
+function runnablePolicy (asked: Config['schedulingPolicy']): { runs: Config['schedulingPolicy'], warning?: Warning } {
+  if (asked !== 'reuseport') return { runs: asked }
+  const support = reusePortSupport(process.version, process.platform)
+  if (support.supported) return { runs: asked }
+  return { runs: 'rr', warning: { key: 'schedulingPolicy', message: `schedulingPolicy "reuseport" cannot run here: ${support.reason}; running "rr"`, asked, runs: 'rr' } }
 }
 
 /** socket.io's long-polling needs every request of a session on one worker: say so before the first 400. */

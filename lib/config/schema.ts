@@ -115,8 +115,12 @@ export const configSchema = z.strictObject({
   cwd: z.optional(nonEmpty),
   /** number of workers, or 'auto': the CPUs this process may use (affinity and cgroup quota) */
   workers: z._default(z.union([positiveInt, z.literal('auto')], { error: 'Invalid input: expected a positive integer or "auto"' }), 'auto'),
-  /** 'rr': the primary hands out connections round-robin; 'none': the kernel does; 'sticky': the primary hands each client to the same slot */
-  schedulingPolicy: z._default(z.enum(['rr', 'none', 'sticky']), 'rr'),
+  /**
+   * 'rr': the primary hands out connections round-robin; 'none': the kernel does, from one queue;
+   * 'reuseport': the kernel does, from one queue per worker (SO_REUSEPORT; Linux, Node 22.12+, else 'rr');
+   * 'sticky': the primary hands each client to the same slot
+   */
+  schedulingPolicy: z._default(z.enum(['rr', 'none', 'reuseport', 'sticky']), 'rr'),
   /** with schedulingPolicy 'sticky': what a client is known by */
   sticky: z._default(stickySchema, stickySchema.parse({})),
   /** 'listening': ready when the app listens; 'message': ready when the app calls ready() */

@@ -46,6 +46,7 @@ function ownSeries ({ status, missing, durationSeconds }: Scrape): Registry {
   const requests = counter('worker_requests_total', 'requests received by the worker process serving the slot (restarts from 0 with it)', ['worker'])
   const refused = counter('worker_refused_requests_total', 'requests the middleware refused, overloaded or draining (when the app uses it)', ['worker'])
   const abandoned = counter('worker_abandoned_requests_total', 'requests whose client closed its connection before their handler ran, and which were not run', ['worker'])
+  const accepted = counter('worker_connections_accepted_total', 'connections accepted by the worker process serving the slot (restarts from 0 with it): how evenly the scheduling policy spreads them', ['worker'])
   const outputLines = counter('worker_output_lines_total', 'lines the worker process serving the slot wrote to stdout and stderr, captured by the primary', ['worker'])
   const outputBytes = counter('worker_output_bytes_total', 'bytes of those lines', ['worker'])
   const restarts = counter('worker_restarts_total', 'restarts of the slot after a crash', ['worker'])
@@ -60,6 +61,7 @@ function ownSeries ({ status, missing, durationSeconds }: Scrape): Registry {
     requests.inc(labels, m.requests ?? 0)
     refused.inc(labels, m.refused ?? 0)
     abandoned.inc(labels, m.abandoned ?? 0)
+    accepted.inc(labels, m.accepted ?? 0)
     if (m.outputLines !== null) {
       outputLines.inc(labels, m.outputLines)
       outputBytes.inc(labels, m.outputBytes ?? 0)

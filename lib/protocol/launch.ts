@@ -9,12 +9,15 @@ const ENV = {
   /** the request count at which this worker is recycled: it beats at once on reaching it */
   requestLimit: 'CLUSTER_RUN_REQUEST_LIMIT',
   shutdownTimeoutMs: 'CLUSTER_RUN_SHUTDOWN_TIMEOUT_MS',
-  sticky: 'CLUSTER_RUN_STICKY',
+  listens: 'CLUSTER_RUN_LISTENS',
   shutdownDelayMs: 'CLUSTER_RUN_SHUTDOWN_DELAY_MS',
   captured: 'CLUSTER_RUN_CAPTURED',
 } as const
 
 const TS_ENTRY = /\.[mc]?ts$/
+
+export type Listens = 'cluster' | 'sticky' | 'reuseport'
+const LISTENS = new Set<string>(['cluster', 'sticky', 'reuseport'])
 
 /** What a worker is told at launch. */
 export interface LaunchSettings {
@@ -26,8 +29,12 @@ export interface LaunchSettings {
   requestLimit: number
   /** how long a drain may take before the primary kills the worker */
   shutdownTimeoutMs: number
-  /** sticky sessions: the primary accepts the connections and hands them over */
-  sticky: boolean
+  /**
+   * how the app's listen() on a TCP port is served: 'cluster', by Node's cluster (rr,
+   * none); 'sticky', by the primary, which hands each connection over; 'reuseport', on a
+   * socket of the worker's slot that the primary binds with SO_REUSEPORT
+   */
+  listens: Listens
   /** on its own SIGTERM, how long the worker serves on, unready, before it drains */
   shutdownDelayMs: number
   /** the primary reads its stdout and stderr (pipes), line by line */
@@ -50,7 +57,7 @@ export function launchOptions (target: LaunchTarget, settings: LaunchSettings): 
       [ENV.heartbeatMs]: String(settings.heartbeatMs),
       [ENV.requestLimit]: String(settings.requestLimit),
       [ENV.shutdownTimeoutMs]: String(settings.shutdownTimeoutMs),
-      [ENV.sticky]: settings.sticky ? '1' : '0',
+      [ENV.listens]: settings.listens,
       [ENV.shutdownDelayMs]: String(settings.shutdownDelayMs),
       [ENV.captured]: settings.captured ? '1' : '0',
     },
@@ -66,7 +73,7 @@ export function readLaunch (env: NodeJS.ProcessEnv = process.env): LaunchSetting
     heartbeatMs: Number(env[ENV.heartbeatMs]) || 0,
     requestLimit: Number(env[ENV.requestLimit]) || 0,
     shutdownTimeoutMs: Number(env[ENV.shutdownTimeoutMs]) || 10_000,
-    sticky: env[ENV.sticky] === '1',
+    listens: LISTENS.has(env[ENV.listens] ?? '') ? env[ENV.listens] as Listens : 'cluster',
     shutdownDelayMs: Number(env[ENV.shutdownDelayMs]) || 0,
     captured: env[ENV.captured] === '1',
   }

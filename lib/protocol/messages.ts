@@ -14,6 +14,8 @@ export interface HeartbeatStats {
   abandoned: number
   /** open connections of the app's servers (keep-alive and upgraded ones included) */
   connections: number
+  /** connections the app's servers have accepted since the worker started */
+  accepted: number
 }
 
 export type ToWorker =
@@ -27,6 +29,8 @@ export type ToWorker =
   | { clusterRun: 'sticky-listening', address: string, error?: { message: string, code?: string } }
   /** sticky: a connection for the server at `address` (the socket rides as the handle), with the bytes already read */
   | { clusterRun: 'sticky-conn', address: string, head?: string }
+  /** reuseport: the slot's socket for listen request `id` (it rides as the handle), or why there is none */
+  | { clusterRun: 'reuseport-socket', id: number, error?: { message: string, code?: string } }
 
 export type ToPrimary =
   | { clusterRun: 'ready' }
@@ -35,6 +39,10 @@ export type ToPrimary =
   | { clusterRun: 'metrics', id: number, metrics: unknown[] }
   /** sticky: a server of the app listens (privately); the primary is to accept for it */
   | { clusterRun: 'sticky-listen', address: string, port: number, host?: string, backlog?: number }
+  /** reuseport: a server of the app asks for its slot's socket for `address` (host:port as asked) */
+  | { clusterRun: 'reuseport-listen', id: number, address: string, port: number, host?: string }
+  /** reuseport: the server listens on its slot's socket, bound to `address` */
+  | { clusterRun: 'reuseport-listening', address: string }
   /** a server of the app could not listen (EADDRINUSE, EACCES, ...), whatever the app did with the error */
   | { clusterRun: 'listen-failed', address: string, code: string, message: string }
   /** the worker is exiting (sent from its 'exit' event): what it still had open */

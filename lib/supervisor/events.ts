@@ -2,6 +2,7 @@
 // the hook it runs. The planner's emits, the logger, the run() handle's on() and the
 // hooks all take their types from here; an event without a row does not compile.
 import type { DrainCause, ExitReason, ExitRecord, HookFacts, HookName, Warning } from '../common/lifecycle.js'
+import type { Config } from '../config/schema.js'
 import { exitLevel } from './exit-reason.js'
 
 export type Level = 'info' | 'warn' | 'error' | 'fatal'
@@ -13,7 +14,7 @@ export interface EventFields {
     pid: number
     workers: number
     workersReason: string
-    schedulingPolicy: 'rr' | 'none' | 'sticky'
+    schedulingPolicy: Config['schedulingPolicy']
     app: string
     appSource: string
     configFile: string | null
@@ -23,6 +24,8 @@ export interface EventFields {
     metrics: string | null
     /** an upgrade's new primary: the pid of the primary it replaces */
     upgradedFrom?: number
+    /** reuseport: whether the kernel moves a closing listener's queue to the others (net.ipv4.tcp_migrate_req; null: no such setting) */
+    tcpMigrateReq?: boolean | null
   }
   'config.warning': Warning
   'worker.fork': { workerId: number, pid: number, generation: number }

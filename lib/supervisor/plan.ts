@@ -63,6 +63,8 @@ interface MemberFacts {
   stats?: HeartbeatStats
   /** connections it ended at its drain's deadline, as it reported */
   destroyed?: number
+  /** the addresses its servers listen on */
+  listening?: string[]
   /** a server of its app could not listen */
   listenFailed?: { address: string, code: string, message: string }
 }
@@ -252,6 +254,7 @@ class Pass {
     listening: (input) => {
       const m = this.state.members.get(input.member)
       if (!m) return
+      m.listening = [...m.listening ?? [], input.address]
       this.#emit('worker.listening', { workerId: m.slot, address: input.address }, m.id)
       if (this.state.policy.readiness === 'listening') this.#ready(m)
     },

@@ -28,6 +28,10 @@ export interface WorkerStatus {
   refused: number | null
   /** requests whose client left before their handler ran (not run) */
   abandoned: number | null
+  /** the addresses its servers listen on (127.0.0.1:3000, [::]:3000) */
+  listening: string[]
+  /** connections its servers accepted (how evenly the scheduling policy spreads them) */
+  accepted: number | null
   /** lines and bytes it wrote to stdout and stderr (null when its output is not captured) */
   outputLines: number | null
   outputBytes: number | null
@@ -51,7 +55,7 @@ export interface ClusterStatus {
   pid: number
   app: string
   node: string
-  schedulingPolicy: 'rr' | 'none' | 'sticky'
+  schedulingPolicy: Config['schedulingPolicy']
   /** starting: not every worker was ready yet */
   state: 'starting' | 'running' | 'stopping' | 'stopped'
   startedAt: number
@@ -110,6 +114,8 @@ export function buildStatus (state: State, config: Config, { pidOf, outputOf, lo
         inflight: m.stats?.inflight ?? null,
         refused: m.stats?.refused ?? null,
         abandoned: m.stats?.abandoned ?? null,
+        listening: m.listening ?? [],
+        accepted: m.stats?.accepted ?? null,
         outputLines: outputOf(pidOf(m.id))?.lines ?? null,
         outputBytes: outputOf(pidOf(m.id))?.bytes ?? null,
       }))

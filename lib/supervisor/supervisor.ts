@@ -21,6 +21,8 @@ import { rescueHandoffs } from './handoff-rescue.js'
 import { whenGone } from './worker-gone.js'
 import { buildStatus, type ClusterStatus, type LogStatus } from './status.js'
 import { openStickyListener, type StickyListener } from '../balancer/listener.js'
+import { SlotSockets } from '../balancer/reuseport.js'
+import { tcpMigrateReq } from '../common/reuseport.js'
 import { decide, initialState, type Input, type Policy, type State, type Step, type Totals, type Warning } from './plan.js'
 
 export type { ReloadOutcome }
@@ -83,6 +85,8 @@ export class Supervisor {
   #checkTimer?: NodeJS.Timeout
   /** sticky: the primary's own listeners, one per address the app listens on */
   readonly #sticky = new Map<string, Promise<StickyListener>>()
+  /** reuseport: each slot's listening sockets, which outlive the slot's workers */
+  readonly #slotSockets = new SlotSockets()
   readonly #started = deferred<void>()
   readonly #exited = deferred<number>()
 
@@ -121,8 +125,9 @@ export class Supervisor {
     }
     if (!frozenPolicy) {
       // Node reads the policy once, at the first setupPrimary(); it must be set before.
-      // (Sticky workers listen privately: Node's distribution is not used.)
-      cluster.schedulingPolicy = policy === 'rr' ? cluster.SCHED_RR : cluster.SCHED_NONE
+      // (Sticky workers listen privately: Node's distribution is not used. Reuseport
+      // serves the app's TCP ports; a pipe or port 0 is round-robin.)
+      cluster.schedulingPolicy = policy === 'none' || policy === 'sticky' ? cluster.SCHED_NONE : cluster.SCHED_RR
       frozenPolicy = policy
     }
     // Once, before any fork: what the primary must set up for its workers (an adapter's relay).
@@ -141,6 +146,7 @@ export class Supervisor {
         name: config.name,
         controlSocket: config.controlSocket,
         ...servers,
+        ...policy === 'reuseport' ? { tcpMigrateReq: tcpMigrateReq() } : {},
       },
       warnings: config.warnings,
     })
@@ -211,11 +217,11 @@ export class Supervisor {
     return { metrics, missing: answers.length - metrics.length }
   }
 
-  #send (member: number, message: ToWorker): boolean {
+  #send (member: number, message: ToWorker, handle?: unknown): boolean {
     const worker = this.#processes.get(member)?.worker
     if (!worker?.isConnected()) return false
     try {
-      worker.send(message)
+      worker.send(message, handle as never)
       return true
     } catch {
       return false
@@ -255,7 +261,10 @@ export class Supervisor {
       case 'fork': return this.#fork(step)
       case 'drain': {
         // A shutdown's drain: no new connection is accepted for the workers any more.
-        if (this.#state.lifecycle === 'stopping') this.#closeSticky()
+        if (this.#state.lifecycle === 'stopping') this.#closeListeners()
+        // A scale-down's: the slot's sockets close with the worker's own copies.
+        const slot = this.#state.members.get(step.member)?.slot
+        if (slot !== undefined && slot >= this.#state.wish.workers) this.#slotSockets.closeSlot(slot)
         const proc = this.#processes.get(step.member)
         if (!proc) return
         if (step.starting) {
@@ -303,7 +312,7 @@ export class Supervisor {
       }
       case 'started': return this.#started.resolve()
       case 'exit':
-        this.#closeSticky()
+        this.#closeListeners()
         clearInterval(this.#checkTimer)
         for (const timer of this.#timers.values()) clearTimeout(timer)
         this.#timers.clear()
@@ -324,7 +333,7 @@ export class Supervisor {
       heartbeatMs: heartbeatEvery(config.heartbeatTimeoutMs),
       requestLimit,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
-      sticky: config.schedulingPolicy === 'sticky',
+      listens: config.schedulingPolicy === 'sticky' || config.schedulingPolicy === 'reuseport' ? config.schedulingPolicy : 'cluster',
       shutdownDelayMs: config.shutdownDelayMs,
       captured: this.#outputs.stdio[1] === 'pipe',
     })
@@ -353,6 +362,8 @@ export class Supervisor {
       destroyed: ({ connections }) => this.#submit({ type: 'destroyed', member, connections }),
       metrics: ({ id, metrics }) => this.#metricsReplies.get(id)?.(metrics),
       'sticky-listen': (message) => { void this.#listenSticky(member, proc, message) },
+      'reuseport-listen': (message) => { void this.#giveSlotSocket(member, message) },
+      'reuseport-listening': ({ address }) => this.#submit({ type: 'listening', member, address }),
     }
     worker.on('message', (message: unknown) => {
       if (isProtocolMessage<ToPrimary>(message)) dispatch(fromWorker, message)
@@ -394,6 +405,19 @@ export class Supervisor {
     this.#submit({ type: 'listening', member, address: host === undefined ? `[::]:${port}` : formatAddress({ address: host, port, addressType: host.includes(':') ? 6 : 4 }) })
   }
 
+  /** Reuseport: the worker's slot's socket for the address its app listens on (bound on the first ask). */
+  async #giveSlotSocket (member: number, { id, address, port, host }: Extract<ToPrimary, { clusterRun: 'reuseport-listen' }>): Promise<void> {
+    const slot = this.#state.members.get(member)?.slot
+    if (slot === undefined) return
+    try {
+      const handle = await this.#slotSockets.socketFor(slot, address, { port, host })
+      this.#send(member, { clusterRun: 'reuseport-socket', id }, handle)
+    } catch (err) {
+      const { message, code } = err as NodeJS.ErrnoException
+      this.#send(member, { clusterRun: 'reuseport-socket', id, error: { message, code } })
+    }
+  }
+
   async #read (): Promise<void> {
     let input: Input
     try {
@@ -416,9 +440,11 @@ export class Supervisor {
     this.#submit(input)
   }
 
-  #closeSticky (): void {
+  /** The primary's copies of the app's sockets (sticky, reuseport): what is still queued goes to the workers' own copies, if any. */
+  #closeListeners (): void {
     for (const listener of this.#sticky.values()) void listener.then((l) => l.close(), () => {})
     this.#sticky.clear()
+    this.#slotSockets.closeAll()
   }
 
   #forgetUnusedConfigs (): void {

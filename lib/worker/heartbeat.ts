@@ -23,6 +23,7 @@ export function startHeartbeat (intervalMs: number, requestLimit: number, send: 
       refused: state.refused,
       abandoned: state.abandoned,
       connections: openConnections(),
+      accepted: state.accepted,
     }
     delay.reset()
     send({ clusterRun: 'heartbeat', ...stats })

@@ -3,7 +3,9 @@
 // when the primary asks, and reports heartbeats and readiness.
 import { dispatch, isProtocolMessage, type Handlers, type ToPrimary, type ToWorker } from '../protocol/messages.js'
 import { readLaunch } from '../protocol/launch.js'
-import { tcpTarget, privateListen, onStickyListening, onStickyConnection } from './sticky.js'
+import { privateListen, onStickyListening, onStickyConnection } from './sticky.js'
+import { tcpTarget } from './listen-target.js'
+import { askForSlotSocket, onSlotSocket } from './reuseport.js'
 import { workerState } from './state.js'
 import { trackServers, drainServers, onListenFailure, inflightRequests, openConnections } from './servers.js'
 import { startHeartbeat } from './heartbeat.js'
@@ -27,9 +29,17 @@ if (process.send && launch) {
     }
   }
   // Sticky sessions: the primary accepts on the app's port and hands connections over.
-  trackServers(launch.sticky
+  // Reuseport: the app's port is listened on with the socket of this worker's slot.
+  trackServers(launch.listens === 'sticky'
     ? (server, args) => { const target = tcpTarget(args); return target && privateListen(server, target, args, send) }
-    : undefined)
+    : launch.listens === 'reuseport'
+      ? (server, args) => {
+          const target = tcpTarget(args)
+          if (!target || exclusive(args)) return undefined
+          askForSlotSocket(server, target, args, send)
+          return 'deferred'
+        }
+      : undefined)
 
   onListenFailure((failure) => send({ clusterRun: 'listen-failed', ...failure }))
   watchForAbandoned(() => { state.abandoned++ })
@@ -44,6 +54,7 @@ if (process.send && launch) {
     metrics: ({ id }) => { void answerMetrics(id) },
     'sticky-listening': onStickyListening,
     'sticky-conn': (message, handle) => onStickyConnection(message, handle, state.draining),
+    'reuseport-socket': (message, handle) => onSlotSocket(message, handle, send),
   }
   process.on('message', (message, handle) => {
     if (isProtocolMessage<ToWorker>(message)) dispatch(fromPrimary, message, handle)
@@ -107,4 +118,10 @@ async function runShutdownHooks (): Promise<void> {
   for (const result of results) {
     if (result.status === 'rejected') console.error(result.reason)
   }
+}
+
+/** listen({ exclusive: true }): the app binds its own socket; left to Node. */
+function exclusive (args: unknown[]): boolean {
+  const first = args[0]
+  return first !== null && typeof first === 'object' && (first as { exclusive?: unknown }).exclusive === true
 }

@@ -47,8 +47,11 @@ export function inflightRequests (): number {
   return n
 }
 
-/** Changes a listen() call's arguments (sticky sessions), or leaves them (undefined). */
-export type ListenRewrite = (server: net.Server, args: unknown[]) => unknown[] | undefined
+/**
+ * Changes a listen() call's arguments (sticky sessions), leaves them (undefined), or
+ * takes the call over ('deferred': it listens later, itself, as reuseport does).
+ */
+export type ListenRewrite = (server: net.Server, args: unknown[]) => unknown[] | 'deferred' | undefined
 
 /** Record every server that listens from now on. Idempotent. */
 export function trackServers (rewrite?: ListenRewrite): void {
@@ -58,7 +61,9 @@ export function trackServers (rewrite?: ListenRewrite): void {
   const listen = proto.listen
   proto.listen = function (this: net.Server, ...args: unknown[]) {
     adopt(this)
-    return (listen as (...a: unknown[]) => net.Server).apply(this, rewrite?.(this, args) ?? args)
+    const rewritten = rewrite?.(this, args)
+    if (rewritten === 'deferred') return this
+    return (listen as (...a: unknown[]) => net.Server).apply(this, rewritten ?? args)
   } as typeof listen
 }
 const patchedListen = Symbol.for('cluster-run.listen-patched')
@@ -69,6 +74,7 @@ function adopt (server: net.Server): void {
   const sockets = new Set<Socket>()
   connections.set(server, sockets)
   server.on('connection', (socket: Socket) => {
+    state.accepted++
     sockets.add(socket)
     socket.once('close', () => {
       sockets.delete(socket)

@@ -21,6 +21,8 @@ export interface WorkerState {
   refused: number
   /** requests whose client closed the connection before their handler ran: not run (see abandoned.ts). */
   abandoned: number
+  /** connections accepted by every server of this worker. */
+  accepted: number
   /** set during the shutdown delay: still serving, but reporting not ready. */
   unready: boolean
   /** registries given to exposeMetrics(), asked at every scrape. */
@@ -49,6 +51,7 @@ export function newWorkerState (): WorkerState {
     requests: 0,
     refused: 0,
     abandoned: 0,
+    accepted: 0,
     unready: false,
     metrics: [],
     shutdownHooks: [],

@@ -4,33 +4,10 @@
 // server's own 'connection' events, with the bytes the primary read put back.
 import net, { type Socket } from 'node:net'
 import type { ToPrimary, ToWorker } from '../protocol/messages.js'
+import { addressKey, type TcpTarget } from './listen-target.js'
 
 const servers = new Map<string, net.Server>()
 let sequence = 0
-
-export interface TcpTarget { port: number, host?: string, backlog?: number }
-
-/** The port, host and backlog of a TCP listen() call; undefined for a pipe, a handle, or port 0. */
-export function tcpTarget (args: unknown[]): TcpTarget | undefined {
-  const [first, second, third] = args
-  if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {
-    const port = Number(first)
-    const host = typeof second === 'string' ? second : undefined
-    const backlog = typeof second === 'number' ? second : typeof third === 'number' ? third : undefined
-    return port > 0 ? { port, host, backlog } : undefined
-  }
-  if (first && typeof first === 'object') {
-    const o = first as Record<string, unknown>
-    if ('path' in o || 'fd' in o || 'handle' in o || '_handle' in o || o.port === undefined) return undefined
-    const port = Number(o.port)
-    return port > 0 ? { port, host: typeof o.host === 'string' ? o.host : undefined, backlog: typeof o.backlog === 'number' ? o.backlog : undefined } : undefined
-  }
-  return undefined
-}
-
-function addressKey ({ port, host }: TcpTarget): string {
-  return `${host ?? ''}:${port}`
-}
 
 /**
  * The arguments for the real listen(): a private abstract socket of this worker, the

@@ -1,0 +1,73 @@
+// schedulingPolicy 'reuseport': one listening socket per slot and address, bound by
+// the primary with SO_REUSEPORT and handed to the slot's worker, which accepts on it
+// itself. The kernel spreads new connections across a port's sockets by a hash of
+// each connection's addresses, one accept queue per socket, with no hop through
+// the primary.
+//
+// The trap of SO_REUSEPORT is that a listener that closes resets the connections
+// still waiting in its queue. Here the socket belongs to the slot, not to the
+// process: the primary keeps a copy of every one (never accepting on it), so a
+// worker that drains, is recycled, hangs or crashes closes only its own copy, and
+// what waits in the queue is accepted by its successor. Sockets close only when
+// their slot is removed (a scale-down) or the cluster stops; then the kernel either
+// moves the queue to the port's other sockets (net.ipv4.tcp_migrate_req=1) or
+// resets it, and the slot's worker, still accepting until its own close, leaves
+// only what arrives in between.
+import dns from 'node:dns/promises'
+import net from 'node:net'
+import { isIP } from 'node:net'
+import util from 'node:util'
+
+/** libuv's UV_TCP_REUSEPORT, the flag listen({ reusePort: true }) binds with. */
+const UV_TCP_REUSEPORT = 2
+
+/** A TCP handle (Node's TCP wrap), which child_process.send() hands over as a file descriptor. */
+export interface SocketHandle {
+  readonly fd: number
+  close: () => void
+}
+
+type CreateServerHandle = (address: string | null, port: number, addressType?: number, fd?: number, flags?: number) => SocketHandle | number
+
+export interface ListenTarget { port: number, host?: string }
+
+export class SlotSockets {
+  /** by slot, then by the address the app asked for */
+  readonly #sockets = new Map<number, Map<string, Promise<SocketHandle>>>()
+
+  /** The slot's socket for `address` (host:port as the app asked), bound on the first ask. Rejects as a bind would. */
+  socketFor (slot: number, address: string, target: ListenTarget): Promise<SocketHandle> {
+    let bySlot = this.#sockets.get(slot)
+    if (!bySlot) this.#sockets.set(slot, bySlot = new Map())
+    let socket = bySlot.get(address)
+    if (!socket) {
+      socket = bind(target)
+      bySlot.set(address, socket)
+      socket.catch(() => bySlot.delete(address))
+    }
+    return socket
+  }
+
+  /** The slot is gone (a scale-down): its sockets close once its worker has closed its copies. */
+  closeSlot (slot: number): void {
+    for (const socket of this.#sockets.get(slot)?.values() ?? []) void socket.then((h) => h.close(), () => {})
+    this.#sockets.delete(slot)
+  }
+
+  closeAll (): void {
+    for (const slot of [...this.#sockets.keys()]) this.closeSlot(slot)
+  }
+}
+
+async function bind ({ port, host }: ListenTarget): Promise<SocketHandle> {
+  // as listen() does: a name is looked up, and its first address bound
+  const address = host === undefined || isIP(host) ? host : (await dns.lookup(host)).address
+  const family = address === undefined ? undefined : isIP(address)
+  const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle
+  const handle = create(address ?? null, port, family, undefined, UV_TCP_REUSEPORT)
+  if (typeof handle === 'number') {
+    const code = util.getSystemErrorName(handle)
+    throw Object.assign(new Error(`listen ${code}: ${address ?? '::'}:${port}`), { code, errno: handle, syscall: 'listen', address, port })
+  }
+  return handle
+}
