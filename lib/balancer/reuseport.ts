@@ -8,7 +8,8 @@
 // still waiting in its queue. Here the socket belongs to the slot, not to the
 // process: the primary keeps a copy of every one (never accepting on it), so a
 // worker that drains, is recycled, hangs or crashes closes only its own copy, and
-// what waits in the queue is accepted by its successor. Sockets close only when
+// what waits in the queue is accepted by its successor; until that one listens, a
+// worker of another slot stands in and accepts on the socket too. Sockets close only when
 // their slot is removed (a scale-down) or the cluster stops; then the kernel either
 // moves the queue to the port's other sockets (net.ipv4.tcp_migrate_req=1) or
 // resets it, and the slot's worker, still accepting until its own close, leaves
@@ -34,6 +35,10 @@ export interface ListenTarget { port: number, host?: string }
 export class SlotSockets {
   /** by slot, then by the address the app asked for */
   readonly #sockets = new Map<number, Map<string, Promise<SocketHandle>>>()
+  /** by slot: the members whose servers accept on its sockets, their own */
+  readonly #serving = new Map<number, Set<number>>()
+  /** by slot: the member of another slot standing in for it */
+  readonly #standIns = new Map<number, number>()
 
   /** The slot's socket for `address` (host:port as the app asked), bound on the first ask. Rejects as a bind would. */
   socketFor (slot: number, address: string, target: ListenTarget): Promise<SocketHandle> {
@@ -48,10 +53,52 @@ export class SlotSockets {
     return socket
   }
 
+  /** A member of `slot` accepts on the slot's sockets. Returns the member that stood in for the slot, to release. */
+  serving (slot: number, member: number): number | undefined {
+    let members = this.#serving.get(slot)
+    if (!members) this.#serving.set(slot, members = new Set())
+    members.add(member)
+    const standIn = this.#standIns.get(slot)
+    this.#standIns.delete(slot)
+    return standIn
+  }
+
+  /** A member stopped accepting (it drains, or is gone). Returns the slots it leaves with nobody accepting. */
+  left (member: number): number[] {
+    const vacant: number[] = []
+    for (const [slot, members] of this.#serving) {
+      if (members.delete(member) && members.size === 0 && !this.#standIns.has(slot)) vacant.push(slot)
+    }
+    for (const [slot, standIn] of this.#standIns) {
+      if (standIn !== member) continue
+      this.#standIns.delete(slot)
+      if (!this.#serving.get(slot)?.size) vacant.push(slot)
+    }
+    return vacant
+  }
+
+  /**
+   * Picks who stands in for a vacant slot: of the `ready` members that serve a slot
+   * of their own, the one standing in for the fewest. Returns it with the sockets it
+   * is to accept on, or undefined when there is nobody (or nothing to accept on).
+   */
+  standIn (slot: number, ready: number[]): { member: number, sockets: Array<[address: string, socket: Promise<SocketHandle>]> } | undefined {
+    const sockets = this.#sockets.get(slot)
+    if (!sockets?.size) return undefined
+    const own = new Set([...this.#serving.values()].flatMap((members) => [...members]))
+    const load = (m: number): number => [...this.#standIns.values()].filter((s) => s === m).length
+    const member = ready.filter((m) => own.has(m)).sort((a, b) => load(a) - load(b) || a - b)[0]
+    if (member === undefined) return undefined
+    this.#standIns.set(slot, member)
+    return { member, sockets: [...sockets] }
+  }
+
   /** The slot is gone (a scale-down): its sockets close once its worker has closed its copies. */
   closeSlot (slot: number): void {
     for (const socket of this.#sockets.get(slot)?.values() ?? []) void socket.then((h) => h.close(), () => {})
     this.#sockets.delete(slot)
+    this.#serving.delete(slot)
+    this.#standIns.delete(slot)
   }
 
   closeAll (): void {

@@ -31,6 +31,10 @@ export type ToWorker =
   | { clusterRun: 'sticky-conn', address: string, head?: string }
   /** reuseport: the slot's socket for listen request `id` (it rides as the handle), or why there is none */
   | { clusterRun: 'reuseport-socket', id: number, error?: { message: string, code?: string } }
+  /** reuseport: accept on this socket of `slot`, whose worker is gone, for the server at `address` too, until released */
+  | { clusterRun: 'reuseport-adopt', slot: number, address: string }
+  /** reuseport: `slot` has a worker again: stop accepting on its sockets */
+  | { clusterRun: 'reuseport-release', slot: number }
 
 export type ToPrimary =
   | { clusterRun: 'ready' }
@@ -42,7 +46,7 @@ export type ToPrimary =
   /** reuseport: a server of the app asks for its slot's socket for `address` (host:port as asked) */
   | { clusterRun: 'reuseport-listen', id: number, address: string, port: number, host?: string }
   /** reuseport: the server listens on its slot's socket, bound to `address` */
-  | { clusterRun: 'reuseport-listening', address: string }
+  | { clusterRun: 'reuseport-listening', address: string, asked: string }
   /** a server of the app could not listen (EADDRINUSE, EACCES, ...), whatever the app did with the error */
   | { clusterRun: 'listen-failed', address: string, code: string, message: string }
   /** the worker is exiting (sent from its 'exit' event): what it still had open */

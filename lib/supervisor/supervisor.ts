@@ -265,6 +265,7 @@ export class Supervisor {
         // A scale-down's: the slot's sockets close with the worker's own copies.
         const slot = this.#state.members.get(step.member)?.slot
         if (slot !== undefined && slot >= this.#state.wish.workers) this.#slotSockets.closeSlot(slot)
+        this.#standIn(this.#slotSockets.left(step.member))
         const proc = this.#processes.get(step.member)
         if (!proc) return
         if (step.starting) {
@@ -363,7 +364,12 @@ export class Supervisor {
       metrics: ({ id, metrics }) => this.#metricsReplies.get(id)?.(metrics),
       'sticky-listen': (message) => { void this.#listenSticky(member, proc, message) },
       'reuseport-listen': (message) => { void this.#giveSlotSocket(member, message) },
-      'reuseport-listening': ({ address }) => this.#submit({ type: 'listening', member, address }),
+      'reuseport-listening': ({ address }) => {
+        const slot = this.#state.members.get(member)?.slot
+        const standIn = slot === undefined ? undefined : this.#slotSockets.serving(slot, member)
+        if (standIn !== undefined) this.#send(standIn, { clusterRun: 'reuseport-release', slot: slot! })
+        this.#submit({ type: 'listening', member, address })
+      },
     }
     worker.on('message', (message: unknown) => {
       if (isProtocolMessage<ToPrimary>(message)) dispatch(fromWorker, message)
@@ -373,6 +379,7 @@ export class Supervisor {
     whenGone(worker, (code, signal) => {
       rescue?.()
       this.#submit({ type: 'exit', member, code, signal })
+      this.#standIn(this.#slotSockets.left(member))
     })
   }
 
@@ -403,6 +410,19 @@ export class Supervisor {
     proc.sticky.add(address)
     this.#send(member, { clusterRun: 'sticky-listening', address })
     this.#submit({ type: 'listening', member, address: host === undefined ? `[::]:${port}` : formatAddress({ address: host, port, addressType: host.includes(':') ? 6 : 4 }) })
+  }
+
+  /** Reuseport: a ready worker of another slot accepts on the sockets of each slot left without a worker, until it has one again. */
+  #standIn (vacant: number[]): void {
+    if (this.#state.lifecycle !== 'running') return
+    const ready = [...this.#state.members.values()].filter((m) => m.phase === 'ready').map((m) => m.id)
+    for (const slot of vacant) {
+      if (slot >= this.#state.wish.workers) continue
+      const standIn = this.#slotSockets.standIn(slot, ready)
+      for (const [address, socket] of standIn?.sockets ?? []) {
+        void socket.then((handle) => this.#send(standIn!.member, { clusterRun: 'reuseport-adopt', slot, address }, handle), () => {})
+      }
+    }
   }
 
   /** Reuseport: the worker's slot's socket for the address its app listens on (bound on the first ask). */

@@ -5,7 +5,7 @@ import { dispatch, isProtocolMessage, type Handlers, type ToPrimary, type ToWork
 import { readLaunch } from '../protocol/launch.js'
 import { privateListen, onStickyListening, onStickyConnection } from './sticky.js'
 import { tcpTarget } from './listen-target.js'
-import { askForSlotSocket, onSlotSocket } from './reuseport.js'
+import { askForSlotSocket, onSlotSocket, onAdopt, onRelease } from './reuseport.js'
 import { workerState } from './state.js'
 import { trackServers, drainServers, onListenFailure, inflightRequests, openConnections } from './servers.js'
 import { startHeartbeat } from './heartbeat.js'
@@ -55,6 +55,8 @@ if (process.send && launch) {
     'sticky-listening': onStickyListening,
     'sticky-conn': (message, handle) => onStickyConnection(message, handle, state.draining),
     'reuseport-socket': (message, handle) => onSlotSocket(message, handle, send),
+    'reuseport-adopt': onAdopt,
+    'reuseport-release': onRelease,
   }
   process.on('message', (message, handle) => {
     if (isProtocolMessage<ToWorker>(message)) dispatch(fromPrimary, message, handle)
@@ -95,6 +97,7 @@ async function drain (deadlineMs: number): Promise<void> {
   }
   // What the deadline ends is reported at once: the primary counts it as a kill.
   const onSwept = (connections: number): void => { if (connections > 0) send({ clusterRun: 'destroyed', connections }) }
+  onRelease({})
   await drainServers({ deadlineMs, appClosesUpgrades, onSwept })
   await runShutdownHooks()
   process.exit()

@@ -1,14 +1,24 @@
 // The worker's side of schedulingPolicy 'reuseport': the app's listen(port) waits for
 // the socket the primary bound for this worker's slot (SO_REUSEPORT), then listens on
 // it, with the app's backlog and callback. The server accepts its connections itself.
+//
+// While another slot has no worker (it crashed, or was killed as hung, and waits for
+// its restart), the primary has this worker accept on that slot's socket too, so that
+// the connections the kernel queues there are served instead of waiting.
 import net from 'node:net'
 import type { ToPrimary, ToWorker } from '../protocol/messages.js'
 import { addressKey, type TcpTarget } from './listen-target.js'
+import { leaveUntracked } from './servers.js'
+import { workerState } from './state.js'
 
 interface Pending { server: net.Server, target: TcpTarget, args: unknown[] }
 
 const pending = new Map<number, Pending>()
 let sequence = 0
+/** the app's servers, by the address they asked for */
+const servers = new Map<string, net.Server>()
+/** by slot: the acceptors on the sockets of slots this worker stands in for */
+const adopted = new Map<number, net.Server[]>()
 
 /** Instead of the app's listen(): ask for the socket; the listen happens once it arrives. */
 export function askForSlotSocket (server: net.Server, target: TcpTarget, args: unknown[], send: (m: ToPrimary) => void): void {
@@ -34,10 +44,39 @@ export function onSlotSocket (message: Extract<ToWorker, { clusterRun: 'reusepor
   }
   server.once('listening', () => {
     const bound = server.address()
-    if (bound && typeof bound === 'object') send({ clusterRun: 'reuseport-listening', address: formatBound(bound) })
+    servers.set(addressKey(target), server)
+    if (bound && typeof bound === 'object') send({ clusterRun: 'reuseport-listening', address: formatBound(bound), asked: addressKey(target) })
   })
   const callback = args.find((a): a is () => void => typeof a === 'function')
   server.listen(socket, target.backlog ?? 511, callback)
+}
+
+/** Accept on another slot's socket for the app's server at that address, until released or draining. */
+export function onAdopt ({ slot, address }: Extract<ToWorker, { clusterRun: 'reuseport-adopt' }>, handle: unknown): void {
+  const socket = handle as { close: () => void } | undefined
+  const server = servers.get(address)
+  if (!socket) return
+  if (!server || workerState().draining) {
+    socket.close()
+    return
+  }
+  // the app's server's options, as its own accepted connections get them
+  const { allowHalfOpen, pauseOnConnect, noDelay, keepAlive, keepAliveInitialDelay } = server as net.Server & net.ServerOpts
+  const acceptor = new net.Server({ allowHalfOpen, pauseOnConnect, noDelay, keepAlive, keepAliveInitialDelay })
+  leaveUntracked(acceptor)
+  acceptor.on('connection', (connection) => server.emit('connection', connection))
+  acceptor.on('error', () => acceptor.close())
+  acceptor.listen(socket)
+  adopted.set(slot, [...adopted.get(slot) ?? [], acceptor])
+}
+
+/** The slot has its own worker again; or this worker drains (every slot). The sockets live on in the primary. */
+export function onRelease ({ slot }: { slot?: number }): void {
+  for (const [s, acceptors] of adopted) {
+    if (slot !== undefined && s !== slot) continue
+    for (const acceptor of acceptors) acceptor.close()
+    adopted.delete(s)
+  }
 }
 
 function formatBound ({ address, port }: net.AddressInfo): string {

@@ -53,6 +53,13 @@ export function inflightRequests (): number {
  */
 export type ListenRewrite = (server: net.Server, args: unknown[]) => unknown[] | 'deferred' | undefined
 
+const untracked = new WeakSet<net.Server>()
+
+/** A server of cluster-run's own in the worker (reuseport's acceptors): not one of the app's. */
+export function leaveUntracked (server: net.Server): void {
+  untracked.add(server)
+}
+
 /** Record every server that listens from now on. Idempotent. */
 export function trackServers (rewrite?: ListenRewrite): void {
   const proto = net.Server.prototype as net.Server & { [patchedListen]?: true }
@@ -60,6 +67,7 @@ export function trackServers (rewrite?: ListenRewrite): void {
   proto[patchedListen] = true
   const listen = proto.listen
   proto.listen = function (this: net.Server, ...args: unknown[]) {
+    if (untracked.has(this)) return (listen as (...a: unknown[]) => net.Server).apply(this, args)
     adopt(this)
     const rewritten = rewrite?.(this, args)
     if (rewritten === 'deferred') return this
