@@ -9,11 +9,11 @@
 // process: the primary keeps a copy of every one (never accepting on it), so a
 // worker that drains, is recycled, hangs or crashes closes only its own copy, and
 // what waits in the queue is accepted by its successor; until that one listens, a
-// worker of another slot stands in and accepts on the socket too. Sockets close only when
-// their slot is removed (a scale-down) or the cluster stops; then the kernel either
-// moves the queue to the port's other sockets (net.ipv4.tcp_migrate_req=1) or
-// resets it, and the slot's worker, still accepting until its own close, leaves
-// only what arrives in between.
+// worker of another slot stands in and accepts on the socket too. A scale-down closes
+// the removed slots' sockets only where the kernel moves a closing socket's queue to
+// the port's other sockets (net.ipv4.tcp_migrate_req=1); elsewhere they stay open,
+// each served by a remaining worker, until the cluster scales up again. Only the
+// cluster's stop closes every socket.
 import dns from 'node:dns/promises'
 import net from 'node:net'
 import { isIP } from 'node:net'

@@ -87,6 +87,12 @@ export class Supervisor {
   readonly #sticky = new Map<string, Promise<StickyListener>>()
   /** reuseport: each slot's listening sockets, which outlive the slot's workers */
   readonly #slotSockets = new SlotSockets()
+  /**
+   * reuseport: the kernel moves a closing socket's queue to the others of its port
+   * (net.ipv4.tcp_migrate_req), so a scale-down closes the removed slots' sockets;
+   * without it they stay open, served by the remaining workers, and nothing is reset.
+   */
+  #migrates = false
   readonly #started = deferred<void>()
   readonly #exited = deferred<number>()
 
@@ -146,7 +152,7 @@ export class Supervisor {
         name: config.name,
         controlSocket: config.controlSocket,
         ...servers,
-        ...policy === 'reuseport' ? { tcpMigrateReq: tcpMigrateReq() } : {},
+        ...policy === 'reuseport' ? { tcpMigrateReq: this.#migrates = tcpMigrateReq() === true } : {},
       },
       warnings: config.warnings,
     })
@@ -262,9 +268,9 @@ export class Supervisor {
       case 'drain': {
         // A shutdown's drain: no new connection is accepted for the workers any more.
         if (this.#state.lifecycle === 'stopping') this.#closeListeners()
-        // A scale-down's: the slot's sockets close with the worker's own copies.
+        // A scale-down's: the slot's sockets close with the worker's own copies, if the kernel moves what they queue.
         const slot = this.#state.members.get(step.member)?.slot
-        if (slot !== undefined && slot >= this.#state.wish.workers) this.#slotSockets.closeSlot(slot)
+        if (slot !== undefined && slot >= this.#state.wish.workers && this.#migrates) this.#slotSockets.closeSlot(slot)
         this.#standIn(this.#slotSockets.left(step.member))
         const proc = this.#processes.get(step.member)
         if (!proc) return
@@ -412,12 +418,16 @@ export class Supervisor {
     this.#submit({ type: 'listening', member, address: host === undefined ? `[::]:${port}` : formatAddress({ address: host, port, addressType: host.includes(':') ? 6 : 4 }) })
   }
 
-  /** Reuseport: a ready worker of another slot accepts on the sockets of each slot left without a worker, until it has one again. */
+  /**
+   * Reuseport: a ready worker of another slot accepts on the sockets of each slot left
+   * without a worker, until it has one again (a slot removed by a scale-down, until the
+   * cluster scales up again, when its sockets stay open).
+   */
   #standIn (vacant: number[]): void {
     if (this.#state.lifecycle !== 'running') return
     const ready = [...this.#state.members.values()].filter((m) => m.phase === 'ready').map((m) => m.id)
     for (const slot of vacant) {
-      if (slot >= this.#state.wish.workers) continue
+      if (slot >= this.#state.wish.workers && this.#migrates) continue
       const standIn = this.#slotSockets.standIn(slot, ready)
       for (const [address, socket] of standIn?.sockets ?? []) {
         void socket.then((handle) => this.#send(standIn!.member, { clusterRun: 'reuseport-adopt', slot, address }, handle), () => {})
