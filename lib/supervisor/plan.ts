@@ -339,12 +339,23 @@ class Pass {
     this.steps.push({ do: 'cancel', key: timerKey.ready(m.id) })
     this.#emit('worker.ready', { workerId: m.slot, generation: m.generation, startMs: m.readyAt - m.forkedAt }, m.id)
     const slot = s.slots[m.slot]
-    if (slot?.successor === m.id) {
-      const old = slot.current === undefined ? undefined : s.members.get(slot.current)
-      slot.current = m.id
-      slot.successor = undefined
-      if (old) this.#drain(old, old.stale ? 'recycled' : 'drained', old.stale ? 'recycle' : s.reload ? 'reload' : 'rollback')
+    if (slot?.successor !== m.id) return
+    // A reload's successors take over together, once the last is ready (see reconcile).
+    if (s.reload && m.generation === s.wish.generation) {
+      const taking = s.slots.filter((x) => x.successor !== undefined)
+      if (taking.every((x) => s.members.get(x.successor!)?.phase === 'ready')) for (const x of taking) this.#takeOver(x)
+    } else {
+      this.#takeOver(slot)
     }
+  }
+
+  /** The slot's successor becomes its worker; the one it replaces drains. */
+  #takeOver (slot: SlotFacts): void {
+    const s = this.state
+    const old = slot.current === undefined ? undefined : s.members.get(slot.current)
+    slot.current = slot.successor
+    slot.successor = undefined
+    if (old) this.#drain(old, old.stale ? 'recycled' : 'drained', old.stale ? 'recycle' : s.reload ? 'reload' : 'rollback')
   }
 
   #exit (id: number, code: number | null, signal: string | null): void {
@@ -506,7 +517,8 @@ class Pass {
     s.policy = previous.policy
     s.crashes = []
     for (const m of s.members.values()) {
-      if (m.generation === failed && m.phase === 'starting') this.#drain(m, 'drained', 'rollback')
+      // the new ones still starting, and those ready but waiting for the others to take over
+      if (m.generation === failed && (m.phase === 'starting' || s.slots[m.slot]?.successor === m.id)) this.#drain(m, 'drained', 'rollback')
     }
     this.#endReload({ outcome: 'aborted', fields: { reason }, stderrOf: culprit })
   }
@@ -641,13 +653,18 @@ class Pass {
       if (slot.current === undefined && slot.successor === undefined && !slot.held) slot.current = this.#fork(slot)
     }
 
-    // Replace: one slot at a time, so the number of ready workers never drops.
+    // Replace, so that the number of ready workers never drops. A reload starts a
+    // successor in every outdated slot at once, and they take over together once all
+    // are ready (#ready): a client whose connection an old worker closes reconnects to
+    // a new one, never to an old one that would close it again. The cost is a second
+    // set of workers while they start. A recycle replaces one slot at a time.
     if (!s.slots.some((slot) => slot.successor !== undefined)) {
-      const outdated = s.slots.find((slot) => {
+      const outdated = s.slots.filter((slot) => {
         const m = slot.current === undefined ? undefined : s.members.get(slot.current)
         return m?.phase === 'ready' && !slot.held && (m.stale !== undefined || m.generation !== s.wish.generation)
       })
-      if (outdated) outdated.successor = this.#fork(outdated)
+      const reloading = outdated.filter((slot) => s.members.get(slot.current!)!.generation !== s.wish.generation)
+      for (const slot of reloading.length ? reloading : outdated.slice(0, 1)) slot.successor = this.#fork(slot)
     }
 
     const allReady = s.slots.every((slot) => slot.successor === undefined && slot.current !== undefined &&
