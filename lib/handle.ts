@@ -18,7 +18,7 @@ export interface ClusterHandle {
   workers: () => WorkerStatus[]
   /** the object `GET /status` answers, from what the primary holds */
   status: () => ClusterStatus
-  /** replaces every worker, one slot at a time, after re-reading the config */
+  /** replaces every worker after re-reading the config: the new ones start beside the old, which drain once all are ready */
   reload: () => Promise<ReloadOutcome>
   /** sets the number of workers (at least 1) */
   scale: (workers: number) => void

@@ -51,6 +51,48 @@ function client (port: number): Client {
 
 const countCodes = (codes: number[]): Record<string, number> => codes.reduce<Record<string, number>>((c, code) => ({ ...c, [code]: (c[code] ?? 0) + 1 }), {})
 
+/** A client that reconnects 50 ms after each close; `pid` is the worker it is connected to now. */
+function reconnecting (port: number): { closes: number, pid: () => Promise<number>, stop: () => void } {
+  let current = client(port)
+  let stopped = false
+  const me = {
+    closes: 0,
+    pid: () => current.hello,
+    stop: () => { stopped = true; current.ws.terminate() },
+  }
+  const watch = (c: Client): void => {
+    void c.closed.then(() => {
+      if (stopped) return
+      me.closes++
+      setTimeout(() => { if (!stopped) watch(current = client(port)) }, 50)
+    })
+  }
+  watch(current)
+  return me
+}
+
+const RELOAD_POLICIES = ['rr', 'none', 'reuseport'] as const
+for (const schedulingPolicy of RELOAD_POLICIES) {
+  t.test(`a reload closes each of 200 reconnecting WebSocket clients once, under ${schedulingPolicy}: they come back to new workers only`, async (t) => {
+    const cli = await cluster(t, [fixture('apps/ws.js')], 4, { WS_DRAIN: 'helper' }, { app: fixture('apps/ws.js'), workers: 4, schedulingPolicy, shutdownTimeoutMs: 30_000 })
+    const oldPids = new Set(cli.workerPids())
+    const clients = Array.from({ length: 200 }, () => reconnecting(cli.port))
+    t.teardown(() => { for (const c of clients) c.stop() })
+    await Promise.all(clients.map((c) => c.pid()))
+    cli.signal('SIGHUP')
+    await cli.waitFor('reload.complete', undefined, 60_000)
+    for (const pid of oldPids) await cli.waitFor('worker.exit', (e) => e.pid === pid, 60_000)
+    // every client closed by its old worker has reconnected to a new one
+    await until(async () => {
+      if (clients.some((c) => c.closes === 0)) return false
+      const pids = await Promise.all(clients.map((c) => c.pid()))
+      return pids.every((pid) => !oldPids.has(pid))
+    }, 'every client to be back, on a new worker', 60_000)
+    const byCloses = clients.reduce<Record<string, number>>((n, c) => ({ ...n, [c.closes]: (n[c.closes] ?? 0) + 1 }), {})
+    t.same(byCloses, { 1: 200 }, 'closes per client')
+  })
+}
+
 t.test('200 WebSocket clients through a rolling reload: all told 1001, reconnected to new workers; a reply in flight arrives first', async (t) => {
   const cli = await cluster(t, [fixture('apps/ws.js')], 4, { WS_DRAIN: 'helper' }, { app: fixture('apps/ws.js'), workers: 4, shutdownTimeoutMs: 30_000 })
   const oldPids = new Set(cli.workerPids())

@@ -164,7 +164,8 @@ export class Supervisor {
   }
 
   /**
-   * Replaces every worker, one slot at a time, after re-reading the config. Never
+   * Replaces every worker after re-reading the config: the new ones start beside the
+   * old ones, which drain together once all new ones are ready. Never
    * overlaps: a reload asked for during one is queued once. Resolves with how it ended.
    */
   reload (): Promise<ReloadOutcome> {
