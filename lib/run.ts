@@ -32,7 +32,7 @@ export function run (config: UserConfig): Promise<ClusterHandle> {
 }
 
 /** The start shared by run() and the CLI: `resolve` is called again for every reload. */
-export async function startCluster (resolve: () => Promise<Config>): Promise<ClusterHandle> {
+export async function startCluster (resolveConfig: () => Promise<Config>): Promise<ClusterHandle> {
   // Signals are ours from the first moment: a SIGHUP while the config loads must not
   // kill the primary (Node's default), and a SIGTERM then must stop it cleanly.
   let supervisor: Supervisor | undefined
@@ -48,6 +48,7 @@ export async function startCluster (resolve: () => Promise<Config>): Promise<Clu
   // upgrade's new primary receives the old one's before any listen.
   recordListenSockets()
   const activated = inheritFromSystemd()
+  const resolve = async (): Promise<Config> => sharedUnderActivation(await resolveConfig(), activated.sockets.length > 0)
   const joining = joinUpgrade()
   joining.catch(() => {}) // awaited below
   let successor: Successor | undefined
@@ -272,4 +273,15 @@ function workerOutputs (sink: LogSink, mode: WorkerOutputMode): WorkerOutputs {
     countsOf: (pid) => sink.countsOf(pid),
     log: () => ({ missedByFollowers: sink.missed }),
   }
+}
+
+/**
+ * Socket activation passes one socket per address, and 'reuseport' needs one per
+ * worker, bound with SO_REUSEPORT: the workers share systemd's socket instead, as
+ * 'none' does (the kernel spreads the connections; the primary is not in their way).
+ */
+function sharedUnderActivation (config: Config, activated: boolean): Config {
+  if (!activated || config.schedulingPolicy !== 'reuseport') return config
+  const warning = { key: 'schedulingPolicy', message: 'socket activation passes one socket per address, and "reuseport" needs one per worker: the workers share systemd\'s socket, as under "none"', asked: 'reuseport', runs: 'none' }
+  return Object.freeze({ ...config, schedulingPolicy: 'none', warnings: [...config.warnings ?? [], warning] })
 }

@@ -21,7 +21,7 @@ const APP = fixture('apps/upgradable.js')
  */
 const passed = (env: NodeJS.ProcessEnv): string[] => Object.keys(env).filter((name) => ['CLUSTER_RUN_HOME', 'PORT', 'HOST'].includes(name) || /^(NODE_|TAP|_TAPJS)/.test(name))
 
-for (const policy of ['rr', 'none', 'sticky'] as const) {
+for (const policy of ['rr', 'none', 'sticky', 'reuseport'] as const) {
   t.test(`${policy}: under systemd-socket-activate, the app's listen is served on the socket systemd made; the first connection waits, never refused`, async (t) => {
     const port = await freePort()
     const home = controlHome(t)
@@ -40,6 +40,11 @@ for (const policy of ['rr', 'none', 'sticky'] as const) {
     await cli.untilReady(2, 60_000)
     t.match(cli.events.find((e) => e.event === 'socket.inherited'), { from: 'systemd', name: 'web', address: listen })
     t.notOk(cli.events.some((e) => e.event === 'socket.unused' || e.event === 'socket.skipped'), 'the socket was used')
+    if (policy === 'reuseport') {
+      // one socket per address from systemd, where reuseport wants one per worker: they share it
+      t.match(cli.events.find((e) => e.event === 'primary.start'), { schedulingPolicy: 'none' })
+      t.match(cli.events.find((e) => e.event === 'config.warning' && e.key === 'schedulingPolicy'), { asked: 'reuseport', runs: 'none', message: /socket activation/ })
+    }
     const listening = cli.events.filter((e) => e.event === 'worker.listening').map((e) => e.address)
     // (what a worker's listen asked for: with no host, the wildcard, although the socket it got is systemd's)
     t.same(listening.map((address) => address.slice(address.lastIndexOf(':') + 1)), [String(port), String(port)], 'both workers listen on its port')
