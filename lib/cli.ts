@@ -22,6 +22,7 @@ Options:
   -w, --workers <n|auto>         number of workers (default: auto, the CPUs this process may use)
   -n, --name <name>              the cluster's name for the commands below (default: the package name)
       --scheduling-policy <p>    rr (the primary spreads connections), none (the kernel does),
+                                 reuseport (the kernel, a queue per worker; Linux, Node 22.12+)
                                  or sticky (the primary keeps each client on its slot)
       --metrics-port <port>      serve /metrics, /healthz and /readyz from the primary
       --log-level <level>        trace, debug, info, warn, error, fatal or silent

@@ -72,7 +72,7 @@ t.test('ls lists two named clusters; status names the workers; the name may be l
   const status = await command(home, ['status', 'shop'])
   t.equal(status.code, 0)
   t.match(status.stdout, new RegExp(`^shop  pid ${shop.child.pid}  rr  generation 0  up \\d+s  crashes 0 in 1m  no reload yet\\n`))
-  t.match(status.stdout, /ID\s+PID\s+STATE\s+GEN\s+UPTIME\s+RESTARTS\s+RSS\s+HEAP\s+LOOP\s+REQUESTS\s+INFLIGHT\s+LOG LINES/)
+  t.match(status.stdout, /ID\s+PID\s+STATE\s+GEN\s+UPTIME\s+RESTARTS\s+RSS\s+HEAP\s+LOOP\s+CONNS\s+REQUESTS\s+INFLIGHT\s+LOG LINES/)
   for (const pid of shop.workerPids()) t.match(status.stdout, new RegExp(`\\n\\d\\s+${pid}\\s+ready\\s+0\\s+`))
   const unnamed = await command(home, ['status'])
   t.equal(unnamed.code, 64, 'two clusters: the name is needed')

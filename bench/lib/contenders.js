@@ -55,6 +55,21 @@ export const KINDS = {
     label: 'cluster-run none',
     argv: ({ app, workers }) => [CLI, app, '-w', String(workers), '--scheduling-policy', 'none'],
   },
+  'cr-reuseport': {
+    label: 'cluster-run reuseport',
+    argv: ({ app, workers }) => [CLI, app, '-w', String(workers), '--scheduling-policy', 'reuseport'],
+  },
+  'bare-none': {
+    label: 'bare node:cluster, none',
+    argv: ({ app }) => [BARE, app],
+    env: ({ workers }) => ({ BARE_WORKERS: String(workers), NODE_CLUSTER_SCHED_POLICY: 'none' }),
+  },
+  // the app's own listen({ reusePort: true }) (Node 22.12+), which Node's cluster serves
+  'bare-reuseport': {
+    label: 'bare node:cluster, app listens with reusePort',
+    argv: ({ app }) => [BARE, app],
+    env: ({ workers }) => ({ BARE_WORKERS: String(workers), REUSE_PORT: '1' }),
+  },
 }
 
 /** Contenders not stopped yet, for the emergency cleanup. */

@@ -215,11 +215,12 @@ function formatStatus (s: ClusterStatus, now: number): string {
   const rows = s.members.map((m) => [
     String(m.workerId), String(m.pid), m.state, String(m.generation), duration(m.uptimeMs), String(m.restarts),
     megabytes(m.rssBytes), megabytes(m.heapUsedBytes), m.eventLoopDelayMs === null ? '-' : `${m.eventLoopDelayMs} ms`,
+    m.accepted === null ? '-' : m.accepted.toLocaleString('en-US'),
     m.requests === null ? '-' : m.requests.toLocaleString('en-US'), m.inflight === null ? '-' : String(m.inflight),
     m.outputLines === null ? '-' : m.outputLines.toLocaleString('en-US'),
   ])
   const missed = s.log.missedByFollowers > 0 ? `\n${s.log.missedByFollowers.toLocaleString('en-US')} log lines missed by slow followers of \`logs -f\`` : ''
-  return `${head}\n${table([['ID', 'PID', 'STATE', 'GEN', 'UPTIME', 'RESTARTS', 'RSS', 'HEAP', 'LOOP', 'REQUESTS', 'INFLIGHT', 'LOG LINES'], ...rows])}${missed}`
+  return `${head}\n${table([['ID', 'PID', 'STATE', 'GEN', 'UPTIME', 'RESTARTS', 'RSS', 'HEAP', 'LOOP', 'CONNS', 'REQUESTS', 'INFLIGHT', 'LOG LINES'], ...rows])}${missed}`
 }
 
 function table (rows: string[][]): string {

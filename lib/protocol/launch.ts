@@ -16,7 +16,7 @@ const ENV = {
 
 const TS_ENTRY = /\.[mc]?ts$/
 
-export type Listens = 'cluster' | 'sticky' | 'reuseport'
+type Listens = 'cluster' | 'sticky' | 'reuseport'
 const LISTENS = new Set<string>(['cluster', 'sticky', 'reuseport'])
 
 /** What a worker is told at launch. */
