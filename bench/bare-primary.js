@@ -18,14 +18,18 @@ cluster.setupPrimary({ exec: app })
 let announced = false
 const listening = new Set()
 
-cluster.on('listening', (worker) => {
+cluster.on('listening', (worker) => listened(worker))
+// an app that listens with reusePort says so itself (bench/apps/hello.js with REUSE_PORT=1)
+cluster.on('message', (worker, message) => { if (message === 'listening-reuseport') listened(worker) })
+
+function listened (worker) {
   listening.add(worker.id)
   print('listening', { id: worker.id, pid: worker.process.pid })
   if (!announced && listening.size >= workers) {
     announced = true
     print('all-listening', { workers })
   }
-})
+}
 
 cluster.on('exit', (worker, code, signal) => {
   listening.delete(worker.id)

@@ -12,4 +12,7 @@ const server = http.createServer((req, res) => {
   res.end(body)
 })
 
-server.listen({ port: Number(process.env.PORT ?? 3000), host: '127.0.0.1', reusePort: process.env.REUSE_PORT === '1' })
+server.listen({ port: Number(process.env.PORT ?? 3000), host: '127.0.0.1', reusePort: process.env.REUSE_PORT === '1' }, () => {
+  // a worker that listens with reusePort binds its own socket: Node's cluster tells its primary nothing
+  if (process.env.REUSE_PORT === '1') process.send?.('listening-reuseport')
+})

@@ -183,7 +183,7 @@ export async function start (kind, { app, workers, port, env = {}, args = [] }) 
       readyAt = await waitForPort(c, port, 30_000)
       // PM2 does not say which workers it forked: its children, to stop them for sure
       if (kind === 'pm2') for (const [pid, cmdline] of childPids(child.pid)) { c.workerPids.add(pid); everyPid.set(pid, cmdline) }
-    } else if (kind === 'bare' || kind === 'throng') {
+    } else if (kind.startsWith('bare') || kind === 'throng') {
       readyAt = (await c.waitFor((e) => e.event === 'all-listening', { what: 'all-listening' })).at
     } else {
       // the `workers`-th worker.ready event (the predicate may see an event more than once)

@@ -26,6 +26,7 @@ const UV_TCP_REUSEPORT = 2
 export interface SocketHandle {
   readonly fd: number
   close: () => void
+  getsockname: (out: { address?: string, port?: number }) => number
 }
 
 type CreateServerHandle = (address: string | null, port: number, addressType?: number, fd?: number, flags?: number) => SocketHandle | number
@@ -112,9 +113,19 @@ async function bind ({ port, host }: ListenTarget): Promise<SocketHandle> {
   const family = address === undefined ? undefined : isIP(address)
   const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle
   const handle = create(address ?? null, port, family, undefined, UV_TCP_REUSEPORT)
+  const where = `${address ?? '::'}:${port}`
   if (typeof handle === 'number') {
     const code = util.getSystemErrorName(handle)
-    throw Object.assign(new Error(`listen ${code}: ${address ?? '::'}:${port}`), { code, errno: handle, syscall: 'listen', address, port })
+    throw Object.assign(new Error(`listen ${code}: ${where}`), { code, errno: handle, syscall: 'listen', address, port })
+  }
+  // libuv keeps a failed bind's error for the listen() that follows, which is the
+  // worker's, on a copy of the socket that knows nothing of it: that listen would bind
+  // a random port. So the bind is checked here.
+  const bound: { port?: number } = {}
+  if (handle.getsockname(bound) !== 0 || bound.port !== port) {
+    handle.close()
+    throw Object.assign(new Error(`listen EADDRINUSE: address already in use ${where}: a socket without SO_REUSEPORT holds the port (another program's, or in an upgrade from another scheduling policy, the old primary's: switching to reuseport takes a restart)`),
+      { code: 'EADDRINUSE', syscall: 'listen', address, port })
   }
   return handle
 }
