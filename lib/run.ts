@@ -14,7 +14,8 @@ import type { MetricsServer } from './metrics/server.js'
 import { clusterHandle, type ClusterHandle } from './handle.js'
 import type { AnyEvent } from './supervisor/events.js'
 import type { UpgradeOutcome } from './common/lifecycle.js'
-import { closeListenSockets, closeUnusedInherited, formatSocket, inheritFromSystemd, recordListenSockets } from './upgrade/sockets.js'
+import { closeListenSockets, closeUnusedInherited, inheritFromSystemd, recordListenSockets } from './upgrade/sockets.js'
+import { hostPort } from './common/address.js'
 import { joinUpgrade, type Successor } from './upgrade/successor.js'
 import { checkNode, handOver } from './upgrade/handover.js'
 import { notificationFor, systemdNotifier, type Notifier } from './upgrade/notify.js'
@@ -111,9 +112,9 @@ export async function startCluster (resolveConfig: () => Promise<Config>): Promi
       set missed (n) { logs.missed = n },
     }
     notifier = systemdNotifier(process.env, (error) => running.report({ event: 'systemd.notify-failed', error }), successor?.from)
-    for (const socket of activated.sockets) supervisor.report({ event: 'socket.inherited', address: formatSocket(socket), from: 'systemd', ...(socket.name ? { name: socket.name } : {}) })
+    for (const socket of activated.sockets) supervisor.report({ event: 'socket.inherited', address: hostPort(socket.address, socket.port), from: 'systemd', ...(socket.name ? { name: socket.name } : {}) })
     for (const skipped of activated.skipped) supervisor.report({ event: 'socket.skipped', ...skipped })
-    for (const socket of successor?.sockets ?? []) supervisor.report({ event: 'socket.inherited', address: formatSocket(socket), from: 'upgrade' })
+    for (const socket of successor?.sockets ?? []) supervisor.report({ event: 'socket.inherited', address: hostPort(socket.address, socket.port), from: 'upgrade' })
     upgrade = upgrader(running, () => control, stopping, config.readyTimeoutMs)
     const controlled: Controlled = {
       status: () => running.status(),
@@ -166,7 +167,7 @@ export async function startCluster (resolveConfig: () => Promise<Config>): Promi
   } else {
     notifier?.send(ready)
   }
-  for (const socket of closeUnusedInherited()) supervisor.report({ event: 'socket.unused', address: formatSocket(socket), from: socket.from })
+  for (const socket of closeUnusedInherited()) supervisor.report({ event: 'socket.unused', address: hostPort(socket.address, socket.port), from: socket.from })
   return handle
 }
 

@@ -2,7 +2,8 @@
 // serves a listen, what systemd is told for an event, the oldest Node a new primary may run.
 import t from 'tap'
 import fs from 'node:fs'
-import { servesListen, formatSocket } from '../lib/upgrade/sockets.js'
+import { servesListen } from '../lib/upgrade/sockets.js'
+import { hostPort } from '../lib/common/address.js'
 import { notificationFor, notifyArgs } from '../lib/upgrade/notify.js'
 import { MIN_NODE } from '../lib/upgrade/handover.js'
 
@@ -23,8 +24,8 @@ t.test('an inherited socket serves a listen on its port and host; no host takes 
   t.ok(servesListen(any4, '::', 3000))
   t.notOk(servesListen(any6, '127.0.0.1', 3000), 'a host does not take a wildcard socket')
   t.notOk(servesListen({ address: '::', port: 0 }, null, 0), 'port 0 is a new port each time, never inherited')
-  t.equal(formatSocket(v4), '127.0.0.1:3000')
-  t.equal(formatSocket(any6), '[::]:3000')
+  t.equal(hostPort(v4.address, v4.port), '127.0.0.1:3000')
+  t.equal(hostPort(any6.address, any6.port), '[::]:3000')
 })
 
 t.test('what systemd is told for each event', async (t) => {

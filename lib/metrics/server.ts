@@ -5,6 +5,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { ClusterStatus } from '../supervisor/status.js'
 import { StartError } from '../common/errors.js'
+import { hostPort } from '../common/address.js'
 import { exposition, primaryRegistry } from './exposition.js'
 import { readiness } from './health.js'
 
@@ -71,7 +72,7 @@ export async function openMetricsServer (options: MetricsOptions, target: Scrape
   server.unref()
   const { address, port } = server.address() as AddressInfo
   return {
-    url: `http://${address.includes(':') ? `[${address}]` : address}:${port}`,
+    url: `http://${hostPort(address, port)}`,
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve())
       server.closeAllConnections()

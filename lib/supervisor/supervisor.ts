@@ -23,6 +23,7 @@ import { buildStatus, type ClusterStatus, type LogStatus } from './status.js'
 import { openStickyListener, type StickyListener } from '../balancer/listener.js'
 import { SlotSockets } from '../balancer/reuseport.js'
 import { tcpMigrateReq } from '../common/reuseport.js'
+import { hostPort } from '../common/address.js'
 import { decide, initialState, type Input, type Policy, type State, type Step, type Totals, type Warning } from './plan.js'
 
 export type { ReloadOutcome }
@@ -540,7 +541,7 @@ function policyOf (config: Config): Policy {
 
 function formatAddress (address: { address: string | null, port: number, addressType: number | string }): string {
   const host = address.address ?? (address.addressType === 6 ? '::' : '0.0.0.0')
-  return address.addressType === -1 || address.addressType === 'udp4' ? `${host}` : `${host.includes(':') ? `[${host}]` : host}:${address.port}`
+  return address.addressType === -1 || address.addressType === 'udp4' ? `${host}` : hostPort(host, address.port)
 }
 
 /** Promise.withResolvers, which Node 20 lacks. */

@@ -174,8 +174,3 @@ export function closeUnusedInherited (): Array<{ address: string, port: number, 
   for (const socket of unused) socket.handle.close()
   return unused.map(({ address, port, from }) => ({ address, port, from }))
 }
-
-/** 127.0.0.1:80, [::]:80 */
-export function formatSocket ({ address, port }: { address: string, port: number }): string {
-  return `${address.includes(':') ? `[${address}]` : address}:${port}`
-}

@@ -10,6 +10,7 @@ import type { ToPrimary, ToWorker } from '../protocol/messages.js'
 import { addressKey, type TcpTarget } from './listen-target.js'
 import { leaveUntracked } from './servers.js'
 import { workerState } from './state.js'
+import { hostPort } from '../common/address.js'
 
 interface Pending { server: net.Server, target: TcpTarget, args: unknown[] }
 
@@ -45,7 +46,7 @@ export function onSlotSocket (message: Extract<ToWorker, { clusterRun: 'reusepor
   server.once('listening', () => {
     const bound = server.address()
     servers.set(addressKey(target), server)
-    if (bound && typeof bound === 'object') send({ clusterRun: 'reuseport-listening', address: formatBound(bound), asked: addressKey(target) })
+    if (bound && typeof bound === 'object') send({ clusterRun: 'reuseport-listening', address: hostPort(bound.address, bound.port), asked: addressKey(target) })
   })
   const callback = args.find((a): a is () => void => typeof a === 'function')
   server.listen(socket, target.backlog ?? 511, callback)
@@ -77,8 +78,4 @@ export function onRelease ({ slot }: { slot?: number }): void {
     for (const acceptor of acceptors) acceptor.close()
     adopted.delete(s)
   }
-}
-
-function formatBound ({ address, port }: net.AddressInfo): string {
-  return `${address.includes(':') ? `[${address}]` : address}:${port}`
 }

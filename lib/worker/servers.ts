@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { workerState } from './state.js'
 import { upgraded, trackUpgrades, refuseUpgrades, goAway } from './upgrades.js'
 import { holdRequests } from './abandoned.js'
+import { hostPort } from '../common/address.js'
 
 /** How long an idle keep-alive connection may stay open once draining began. */
 const IDLE_GRACE_MS = 1000
@@ -100,7 +101,7 @@ function adopt (server: net.Server): void {
   const monitored: NodeJS.EventEmitter = server
   monitored.on(errorMonitor, (err: NodeJS.ErrnoException & { address?: string, port?: number }) => {
     if (server.listening || (err.syscall !== 'listen' && err.syscall !== 'bind')) return
-    const address = err.port === undefined ? String(err.address) : `${err.address?.includes(':') ? `[${err.address}]` : err.address ?? '[::]'}:${err.port}`
+    const address = err.port === undefined ? String(err.address) : hostPort(err.address ?? '::', err.port)
     onListenFailed({ address, code: err.code ?? 'UNKNOWN', message: err.message })
   })
 }
