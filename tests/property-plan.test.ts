@@ -110,6 +110,13 @@ function runSequence (initialWorkers: number, p: Generated<typeof policy>, comma
     if (!disturbed && state.lifecycle === 'running') {
       assert(sim.readyServing() >= was.before, `ready workers in service fell from ${was.before} to ${sim.readyServing()} on ${JSON.stringify(inputs)}`)
     }
+    // a reload moves each client once: it drains old workers only when no old one still serves in a slot
+    if (steps.some((step) => step.do === 'emit' && step.event === 'worker.drain' && step.fields.reason === 'reload')) {
+      for (const slot of state.slots) {
+        const m = slot.current === undefined ? undefined : state.members.get(slot.current)
+        assert(m?.phase !== 'ready' || m.generation === state.wish.generation, `a reload drained an old worker while slot ${slot.id}'s old worker ${m?.id ?? -1} still serves`)
+      }
+    }
     // nothing is forked once a stop began
     if (stopped) assert(forks(steps).length === 0, 'forked after a stop')
     if (state.lifecycle === 'stopping' || state.lifecycle === 'stopped') stopped = true

@@ -61,6 +61,31 @@ t.test('reload: a successor in every slot at once; the old workers drain togethe
   t.match(sim.state.lastReload, { outcome: 'complete', generation: 1 })
 })
 
+t.test('a reload whose last starting successor leaves (drained by itself, or by a scale-down) does not wait for it', async (t) => {
+  const sim = running(3)
+  const [a, b, c] = sim.currents() as number[]
+  sim.feed({ type: 'reload', ticket: 1 })
+  const [s0, s1, s2] = forks(sim.feed(newConfig(3)))
+  sim.ready(s0.member)
+  sim.ready(s1.member)
+  const left = sim.feed({ type: 'draining', member: s2.member })
+  t.same(ofKind(left, 'drain').map((d) => d.member), [s2.member, a, b], 'the ready successors take over at once')
+  const again = forks(sim.fire(timerKey.slot(2)))
+  t.match(again, [{ slot: 2, generation: 1 }], 'slot 2 gets a successor of its own, after the hold of a worker that left by itself')
+  t.equal(sim.state.slots[2].current, c, 'its old worker serves meanwhile')
+  t.same(events(sim.ready(again[0].member)), ['worker.ready', 'worker.drain', 'reload.complete'])
+  t.equal(sim.replies.get(1), 'complete')
+
+  const scaled = running(3)
+  scaled.feed({ type: 'reload', ticket: 1 })
+  const [t0, t1] = forks(scaled.feed(newConfig(3)))
+  scaled.ready(t0.member)
+  scaled.ready(t1.member)
+  const down = scaled.feed({ type: 'scale', workers: 2 })
+  t.ok(events(down).includes('reload.complete'), 'a scale-down that removes the slot still starting completes the reload')
+  t.same(scaled.byPhase('ready').map((m) => [m.slot, m.generation]), [[0, 1], [1, 1]])
+})
+
 t.test('a reload onto a broken build rolls back: nothing counted, old workers keep serving, a later crash restarts an old one', async (t) => {
   const sim = running(2)
   const [a] = sim.currents() as number[]

@@ -339,14 +339,8 @@ class Pass {
     this.steps.push({ do: 'cancel', key: timerKey.ready(m.id) })
     this.#emit('worker.ready', { workerId: m.slot, generation: m.generation, startMs: m.readyAt - m.forkedAt }, m.id)
     const slot = s.slots[m.slot]
-    if (slot?.successor !== m.id) return
-    // A reload's successors take over together, once the last is ready (see reconcile).
-    if (s.reload && m.generation === s.wish.generation) {
-      const taking = s.slots.filter((x) => x.successor !== undefined)
-      if (taking.every((x) => s.members.get(x.successor!)?.phase === 'ready')) for (const x of taking) this.#takeOver(x)
-    } else {
-      this.#takeOver(slot)
-    }
+    // a reload's successors take over together, in reconcile, once the last is ready
+    if (slot?.successor === m.id && !(s.reload && m.generation === s.wish.generation)) this.#takeOver(slot)
   }
 
   /** The slot's successor becomes its worker; the one it replaces drains. */
@@ -651,6 +645,13 @@ class Pass {
     for (let id = 0; id < desired; id++) {
       const slot = s.slots[id] ??= { id, attempt: 0, held: false, restarts: 0 }
       if (slot.current === undefined && slot.successor === undefined && !slot.held) slot.current = this.#fork(slot)
+    }
+
+    // A reload's successors take over together once every one still starting is ready
+    // (one drained meanwhile, by a scale-down or by itself, is not waited for).
+    if (s.reload?.phase === 'replacing') {
+      const taking = s.slots.filter((slot) => slot.successor !== undefined)
+      if (taking.every((slot) => s.members.get(slot.successor!)?.phase === 'ready')) for (const slot of taking) this.#takeOver(slot)
     }
 
     // Replace, so that the number of ready workers never drops. A reload starts a
