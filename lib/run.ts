@@ -49,7 +49,9 @@ export async function startCluster (resolveConfig: () => Promise<Config>): Promi
   // upgrade's new primary receives the old one's before any listen.
   recordListenSockets()
   const activated = inheritFromSystemd()
-  const resolve = async (): Promise<Config> => sharedUnderActivation(await resolveConfig(), activated.sockets.length > 0)
+  // the ports of inherited sockets bound without SO_REUSEPORT: systemd's, and an upgrade's from another policy
+  let plainPorts = activated.sockets.map((s) => s.port)
+  const resolve = async (): Promise<Config> => sharedWhenInherited(await resolveConfig(), plainPorts)
   const joining = joinUpgrade()
   joining.catch(() => {}) // awaited below
   let successor: Successor | undefined
@@ -65,8 +67,9 @@ export async function startCluster (resolveConfig: () => Promise<Config>): Promi
   }
   let handle: ClusterHandle
   try {
-    const config = await resolve()
     successor = await joining.catch((err: Error) => { throw new StartError(`the upgrade could not start: ${err.message}`, 1) })
+    plainPorts = [...plainPorts, ...successor?.sockets.filter((s) => !s.reusePort).map((s) => s.port) ?? []]
+    const config = await resolve()
     // Before any fork: a log file that cannot be opened fails the start (exit 73).
     sink = logSink(config)
     const outputs = workerOutputs(sink, config.log.workerOutput)
@@ -277,12 +280,20 @@ function workerOutputs (sink: LogSink, mode: WorkerOutputMode): WorkerOutputs {
 }
 
 /**
- * Socket activation passes one socket per address, and 'reuseport' needs one per
- * worker, bound with SO_REUSEPORT: the workers share systemd's socket instead, as
- * 'none' does (the kernel spreads the connections; the primary is not in their way).
+ * 'reuseport' binds a socket per worker with SO_REUSEPORT, which no socket can do beside
+ * one bound without it. Socket activation passes one such socket per address, and an
+ * upgrade from another policy hands over the old primary's: the workers share those
+ * instead, as under 'none' (the kernel spreads the connections; the primary is not in
+ * their way). The metrics port is the primary's own.
  */
-function sharedUnderActivation (config: Config, activated: boolean): Config {
-  if (!activated || config.schedulingPolicy !== 'reuseport') return config
-  const warning = { key: 'schedulingPolicy', message: 'socket activation passes one socket per address, and "reuseport" needs one per worker: the workers share systemd\'s socket, as under "none"', asked: 'reuseport', runs: 'none' }
+function sharedWhenInherited (config: Config, plainPorts: number[]): Config {
+  const ports = plainPorts.filter((port) => port !== config.metrics?.port)
+  if (!ports.length || config.schedulingPolicy !== 'reuseport') return config
+  const warning = {
+    key: 'schedulingPolicy',
+    message: `the inherited socket${ports.length > 1 ? 's' : ''} of port ${ports.join(', ')} ${ports.length > 1 ? 'were' : 'was'} bound without SO_REUSEPORT (systemd's socket activation, or a primary under another policy), beside which "reuseport" cannot bind a socket per worker: the workers share ${ports.length > 1 ? 'them' : 'it'}, as under "none", until a restart`,
+    asked: 'reuseport',
+    runs: 'none',
+  }
   return Object.freeze({ ...config, schedulingPolicy: 'none', warnings: [...config.warnings ?? [], warning] })
 }

@@ -43,7 +43,7 @@ for (const policy of ['rr', 'none', 'sticky', 'reuseport'] as const) {
     if (policy === 'reuseport') {
       // one socket per address from systemd, where reuseport wants one per worker: they share it
       t.match(cli.events.find((e) => e.event === 'primary.start'), { schedulingPolicy: 'none' })
-      t.match(cli.events.find((e) => e.event === 'config.warning' && e.key === 'schedulingPolicy'), { asked: 'reuseport', runs: 'none', message: /socket activation/ })
+      t.match(cli.events.find((e) => e.event === 'config.warning' && e.key === 'schedulingPolicy'), { asked: 'reuseport', runs: 'none', message: /bound without SO_REUSEPORT \(systemd's socket activation/ })
     }
     const listening = cli.events.filter((e) => e.event === 'worker.listening').map((e) => e.address)
     // (what a worker's listen asked for: with no host, the wildcard, although the socket it got is systemd's)

@@ -145,10 +145,13 @@ t.test('a change a reload cannot apply (schedulingPolicy) is named at the reload
   const reload = await command(home, ['reload'])
   t.equal(reload.code, 0, 'the reload completes')
   t.match(cli.events.find((e) => e.event === 'config.warning' && e.key === 'schedulingPolicy'), { command: 'cluster-run upgrade', message: /keeping "rr" until `cluster-run upgrade`/ })
-  const before = JSON.parse((await command(home, ['status', '--json'])).stdout)
+  // the old workers drain together once the reload is complete
+  const before = await until(async () => {
+    const status = JSON.parse((await command(home, ['status', '--json'])).stdout)
+    return status.exits.drained === 2 ? status : undefined
+  }, 'the reload to drain the two old workers')
   t.equal(before.schedulingPolicy, 'rr')
   t.equal(before.reloads.complete, 1)
-  t.equal(before.exits.drained, 2, 'the reload drained two workers')
   const upgrade = await command(home, ['upgrade'])
   t.equal(upgrade.code, 0, upgrade.stderr)
   t.equal(await cli.exited, 0)
@@ -157,6 +160,34 @@ t.test('a change a reload cannot apply (schedulingPolicy) is named at the reload
   t.equal(after.schedulingPolicy, 'none', 'the new primary runs the policy of the config')
   t.equal(after.reloads.complete, 1, 'the count of reloads carried over')
   t.ok(after.exits.drained >= 2, 'and the exits by reason')
+  t.equal((await get(`http://127.0.0.1:${port}/`)).json().primary, after.pid)
+  t.equal((await command(home, ['stop'])).code, 0)
+})
+
+t.test('an upgrade from rr to reuseport: the old primary\'s socket has no SO_REUSEPORT, so the new workers share it (as under none) and say so; nothing fails', async (t) => {
+  const home = controlHome(t)
+  const port = await freePort()
+  const dir = t.testdir({ 'cluster.config.json': JSON.stringify({ app: APP, name: 'up', workers: 2, schedulingPolicy: 'rr' }) })
+  const cli = startCli(t, [], { cwd: dir, env: { PORT: String(port), HOST: '127.0.0.1', CLUSTER_RUN_HOME: home } })
+  await cli.untilReady(2, 60_000)
+  fs.writeFileSync(path.join(dir, 'cluster.config.json'), JSON.stringify({ app: APP, name: 'up', workers: 2, schedulingPolicy: 'reuseport' }))
+  const fresh = clients(port, { keepAlive: false })
+  await until(async () => (await get(`http://127.0.0.1:${port}/`)).status === 200, 'the old primary to serve')
+  const upgrade = await command(home, ['upgrade'])
+  t.equal(upgrade.code, 0, upgrade.stderr)
+  t.equal(await cli.exited, 0)
+  const tally = await fresh.stop()
+  t.same(tally.errors, {}, `no request failed (${tally.ok} answered)`)
+  const after = JSON.parse((await command(home, ['status', '--json'])).stdout)
+  reapLater(after.pid)
+  const warning = cli.events.find((e) => e.event === 'config.warning' && e.key === 'schedulingPolicy')
+  if (reusePort) {
+    t.equal(after.schedulingPolicy, 'none', 'the new primary shares the inherited socket')
+    t.match(warning, { asked: 'reuseport', runs: 'none', message: new RegExp(`port ${port} was bound without SO_REUSEPORT`) })
+  } else {
+    t.equal(after.schedulingPolicy, 'rr', `Node ${process.version} has no reuseport: rr`)
+    t.match(warning, { asked: 'reuseport', runs: 'rr' })
+  }
   t.equal((await get(`http://127.0.0.1:${port}/`)).json().primary, after.pid)
   t.equal((await command(home, ['stop'])).code, 0)
 })

@@ -33,16 +33,36 @@ type CreateServerHandle = (address: string | null, port: number, addressType?: n
 
 export interface ListenTarget { port: number, host?: string }
 
+/** What the primary tells a worker, after SlotSockets.tend(). */
+export type SocketStep =
+  | { do: 'adopt', member: number, slot: number, address: string, socket: Promise<SocketHandle> }
+  | { do: 'release', member: number, slot: number }
+
+/** What tend() reads of the cluster. */
+export interface ClusterView {
+  /** slots 0..wanted-1 are wished for */
+  wanted: number
+  /** the kernel moves a closing socket's queue (net.ipv4.tcp_migrate_req=1) */
+  migrates: boolean
+  /** ready workers, which may stand in for a slot without one */
+  ready: number[]
+  /** the generation wished for, and whether every slot has a ready worker of it (no reload under way) */
+  generation: number
+  settled: boolean
+}
+
 export class SlotSockets {
   /** by slot, then by the address the app asked for */
   readonly #sockets = new Map<number, Map<string, Promise<SocketHandle>>>()
+  /** by address: the generations whose workers asked for it */
+  readonly #askedBy = new Map<string, Set<number>>()
   /** by slot: the members whose servers accept on its sockets, their own */
   readonly #serving = new Map<number, Set<number>>()
   /** by slot: the member of another slot standing in for it */
   readonly #standIns = new Map<number, number>()
 
   /** The slot's socket for `address` (host:port as the app asked), bound on the first ask. Rejects as a bind would. */
-  socketFor (slot: number, address: string, target: ListenTarget): Promise<SocketHandle> {
+  socketFor (slot: number, generation: number, address: string, target: ListenTarget): Promise<SocketHandle> {
     let bySlot = this.#sockets.get(slot)
     if (!bySlot) this.#sockets.set(slot, bySlot = new Map())
     let socket = bySlot.get(address)
@@ -51,7 +71,14 @@ export class SlotSockets {
       bySlot.set(address, socket)
       socket.catch(() => bySlot.delete(address))
     }
-    return socket
+    let generations = this.#askedBy.get(address)
+    if (!generations) this.#askedBy.set(address, generations = new Set())
+    generations.add(generation)
+    return socket.then((handle) => {
+      // an upgrade's commit closed it: the new primary accepts now
+      if (handle.fd < 0) throw Object.assign(new Error(`listen EBADF: ${address}: the socket was handed over to a new primary`), { code: 'EBADF' })
+      return handle
+    })
   }
 
   /** A member of `slot` accepts on the slot's sockets. Returns the member that stood in for the slot, to release. */
@@ -64,37 +91,50 @@ export class SlotSockets {
     return standIn
   }
 
-  /** A member stopped accepting (it drains, or is gone). Returns the slots it leaves with nobody accepting. */
-  left (member: number): number[] {
-    const vacant: number[] = []
-    for (const [slot, members] of this.#serving) {
-      if (members.delete(member) && members.size === 0 && !this.#standIns.has(slot)) vacant.push(slot)
-    }
-    for (const [slot, standIn] of this.#standIns) {
-      if (standIn !== member) continue
-      this.#standIns.delete(slot)
-      if (!this.#serving.get(slot)?.size) vacant.push(slot)
-    }
-    return vacant
+  /** A member stopped accepting (it drains, or is gone): it serves nothing, and stands in for nothing, any more. */
+  left (member: number): void {
+    for (const members of this.#serving.values()) members.delete(member)
+    for (const [slot, standIn] of this.#standIns) if (standIn === member) this.#standIns.delete(slot)
   }
 
   /**
-   * Picks who stands in for a vacant slot: of the `ready` members that serve a slot
-   * of their own, the one standing in for the fewest. Returns it with the sockets it
-   * is to accept on, or undefined when there is nobody (or nothing to accept on).
+   * After every change: the sockets of removed slots close where the kernel moves their
+   * queues; once every slot runs the wished generation, the sockets of an address none
+   * of its workers asked for close (a reload moved the app to another port); a slot
+   * nobody accepts for gets a stand-in: of the ready members that serve a slot of their
+   * own, the one standing in for the fewest. Returns what to tell the workers.
    */
-  standIn (slot: number, ready: number[]): { member: number, sockets: Array<[address: string, socket: Promise<SocketHandle>]> } | undefined {
-    const sockets = this.#sockets.get(slot)
-    if (!sockets?.size) return undefined
-    const own = new Set([...this.#serving.values()].flatMap((members) => [...members]))
-    const load = (m: number): number => [...this.#standIns.values()].filter((s) => s === m).length
-    const member = ready.filter((m) => own.has(m)).sort((a, b) => load(a) - load(b) || a - b)[0]
-    if (member === undefined) return undefined
-    this.#standIns.set(slot, member)
-    return { member, sockets: [...sockets] }
+  tend (view: ClusterView): SocketStep[] {
+    const steps: SocketStep[] = []
+    for (const [slot, sockets] of [...this.#sockets]) {
+      const standIn = this.#standIns.get(slot)
+      if (slot >= view.wanted && view.migrates) {
+        if (standIn !== undefined) steps.push({ do: 'release', member: standIn, slot })
+        this.closeSlot(slot)
+        continue
+      }
+      for (const [address, socket] of [...sockets]) {
+        if (!view.settled || this.#askedBy.get(address)?.has(view.generation)) continue
+        sockets.delete(address)
+        void socket.then((h) => h.close(), () => {})
+      }
+      if (!sockets.size) {
+        if (standIn !== undefined) steps.push({ do: 'release', member: standIn, slot })
+        this.closeSlot(slot)
+        continue
+      }
+      if (this.#serving.get(slot)?.size || standIn !== undefined) continue
+      const own = new Set([...this.#serving.values()].flatMap((members) => [...members]))
+      const load = (m: number): number => [...this.#standIns.values()].filter((x) => x === m).length
+      const member = view.ready.filter((m) => own.has(m)).sort((a, b) => load(a) - load(b) || a - b)[0]
+      if (member === undefined) continue
+      this.#standIns.set(slot, member)
+      for (const [address, socket] of sockets) steps.push({ do: 'adopt', member, slot, address, socket })
+    }
+    return steps
   }
 
-  /** The slot is gone (a scale-down): its sockets close once its worker has closed its copies. */
+  /** Closes the primary's copies of the slot's sockets: they close once its workers have closed theirs. */
   closeSlot (slot: number): void {
     for (const socket of this.#sockets.get(slot)?.values() ?? []) void socket.then((h) => h.close(), () => {})
     this.#sockets.delete(slot)

@@ -262,6 +262,7 @@ export class Supervisor {
     for (const event of events) this.#emit(event)
     for (const member of gone) this.#processes.delete(member)
     this.#forgetUnusedConfigs()
+    this.#tendSlotSockets()
   }
 
   #apply (step: Exclude<Step, Emit | { do: 'forget' }>): void {
@@ -270,10 +271,7 @@ export class Supervisor {
       case 'drain': {
         // A shutdown's drain: no new connection is accepted for the workers any more.
         if (this.#state.lifecycle === 'stopping') this.#closeListeners()
-        // A scale-down's: the slot's sockets close with the worker's own copies, if the kernel moves what they queue.
-        const slot = this.#state.members.get(step.member)?.slot
-        if (slot !== undefined && slot >= this.#state.wish.workers && this.#migrates) this.#slotSockets.closeSlot(slot)
-        this.#standIn(this.#slotSockets.left(step.member))
+        this.#slotSockets.left(step.member)
         const proc = this.#processes.get(step.member)
         if (!proc) return
         if (step.starting) {
@@ -373,9 +371,10 @@ export class Supervisor {
       'sticky-listen': (message) => { void this.#listenSticky(member, proc, message) },
       'reuseport-listen': (message) => { void this.#giveSlotSocket(member, message) },
       'reuseport-listening': ({ address }) => {
-        const slot = this.#state.members.get(member)?.slot
-        const standIn = slot === undefined ? undefined : this.#slotSockets.serving(slot, member)
-        if (standIn !== undefined) this.#send(standIn, { clusterRun: 'reuseport-release', slot: slot! })
+        const m = this.#state.members.get(member)
+        // (one that drains meanwhile closes it at once)
+        const standIn = m && m.phase !== 'draining' ? this.#slotSockets.serving(m.slot, member) : undefined
+        if (standIn !== undefined) this.#send(standIn, { clusterRun: 'reuseport-release', slot: m!.slot })
         this.#submit({ type: 'listening', member, address })
       },
     }
@@ -386,8 +385,8 @@ export class Supervisor {
     // An exit counts once the worker is gone: its last messages (its counts at exit) are in.
     whenGone(worker, (code, signal) => {
       rescue?.()
+      this.#slotSockets.left(member)
       this.#submit({ type: 'exit', member, code, signal })
-      this.#standIn(this.#slotSockets.left(member))
     })
   }
 
@@ -421,28 +420,30 @@ export class Supervisor {
   }
 
   /**
-   * Reuseport: a ready worker of another slot accepts on the sockets of each slot left
-   * without a worker, until it has one again (a slot removed by a scale-down, until the
-   * cluster scales up again, when its sockets stay open).
+   * Reuseport, after every pass: a ready worker of another slot accepts on the sockets
+   * of a slot left without a worker, until it has one again; the sockets of removed
+   * slots and of abandoned addresses close (see SlotSockets.tend).
    */
-  #standIn (vacant: number[]): void {
-    if (this.#state.lifecycle !== 'running') return
-    const ready = [...this.#state.members.values()].filter((m) => m.phase === 'ready').map((m) => m.id)
-    for (const slot of vacant) {
-      if (slot >= this.#state.wish.workers && this.#migrates) continue
-      const standIn = this.#slotSockets.standIn(slot, ready)
-      for (const [address, socket] of standIn?.sockets ?? []) {
-        void socket.then((handle) => this.#send(standIn!.member, { clusterRun: 'reuseport-adopt', slot, address }, handle), () => {})
-      }
+  #tendSlotSockets (): void {
+    const s = this.#state
+    if (s.lifecycle !== 'running' || this.config.schedulingPolicy !== 'reuseport') return
+    const ready = [...s.members.values()].filter((m) => m.phase === 'ready')
+    const settled = !s.reload && s.slots.every((slot) => slot.successor === undefined && ready.some((m) => m.id === slot.current && m.generation === s.wish.generation))
+    const steps = this.#slotSockets.tend({ wanted: s.wish.workers, migrates: this.#migrates, ready: ready.map((m) => m.id), generation: s.wish.generation, settled })
+    for (const step of steps) {
+      if (step.do === 'release') this.#send(step.member, { clusterRun: 'reuseport-release', slot: step.slot })
+      else void step.socket.then((handle) => this.#send(step.member, { clusterRun: 'reuseport-adopt', slot: step.slot, address: step.address }, handle), () => {})
     }
   }
 
   /** Reuseport: the worker's slot's socket for the address its app listens on (bound on the first ask). */
   async #giveSlotSocket (member: number, { id, address, port, host }: Extract<ToPrimary, { clusterRun: 'reuseport-listen' }>): Promise<void> {
-    const slot = this.#state.members.get(member)?.slot
-    if (slot === undefined) return
+    const m = this.#state.members.get(member)
+    // one that drains meanwhile has no use for it (its listen never completes; it exits)
+    if (!m || m.phase === 'draining') return
+    const slot = m.slot
     try {
-      const handle = await this.#slotSockets.socketFor(slot, address, { port, host })
+      const handle = await this.#slotSockets.socketFor(slot, m.generation, address, { port, host })
       this.#send(member, { clusterRun: 'reuseport-socket', id }, handle)
     } catch (err) {
       const { message, code } = err as NodeJS.ErrnoException

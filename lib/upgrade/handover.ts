@@ -124,7 +124,7 @@ export async function handOver (options: HandoverOptions): Promise<UpgradeResult
 }
 
 async function sendSockets (send: (message: FromOld, handle?: unknown) => Promise<void>, totals: Totals): Promise<void> {
-  for (const { address, port, handle } of listenSockets()) await send({ clusterRunUpgrade: 'socket', address, port }, handle)
+  for (const { address, port, handle, reusePort } of listenSockets()) await send({ clusterRunUpgrade: 'socket', address, port, reusePort }, handle)
   await send({ clusterRunUpgrade: 'sockets-sent', totals })
 }
 

@@ -24,7 +24,8 @@ export type FromNew =
   | { clusterRunUpgrade: 'failed', message: string, exitCode: number }
 
 export type FromOld =
-  | { clusterRunUpgrade: 'socket', address: string, port: number }
+  /** reusePort: bound with SO_REUSEPORT (a reuseport slot's); without it, no socket of that port can bind beside it */
+  | { clusterRunUpgrade: 'socket', address: string, port: number, reusePort: boolean }
   | { clusterRunUpgrade: 'sockets-sent', totals: Totals }
   | { clusterRunUpgrade: 'commit' }
 

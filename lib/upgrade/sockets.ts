@@ -21,7 +21,12 @@ export interface ListenSocket {
   address: string
   port: number
   handle: TcpHandle
+  /** bound with SO_REUSEPORT (schedulingPolicy 'reuseport') */
+  reusePort: boolean
 }
+
+/** libuv's UV_TCP_REUSEPORT bind flag */
+const REUSEPORT_FLAG = 2
 
 type Listen2 = (this: net.Server & { _handle: TcpHandle | null }, address: string | null, port: number, addressType: number, backlog: number, fd?: number, flags?: number) => void
 type CreateServerHandle = (address: string | null, port: number, addressType: number, fd?: number, flags?: number) => TcpHandle | number
@@ -57,8 +62,8 @@ function take (host: string | null | undefined, port: number): (ListenSocket & {
   return socket
 }
 
-function record (address: string | null, port: number, handle: TcpHandle): void {
-  recorded.add({ address: address ?? '::', port, handle })
+function record (address: string | null, port: number, handle: TcpHandle, reusePort: boolean): void {
+  recorded.add({ address: address ?? '::', port, handle, reusePort })
 }
 
 /** Wraps Node's two binding seams, once per process. */
@@ -74,7 +79,7 @@ export function recordListenSockets (): void {
     }
     listen2.call(this, address, port, addressType, backlog, fd, flags)
     const handle = this._handle
-    if (handle && port > 0) record(boundAddress(this) ?? address, boundPort(this) ?? port, handle)
+    if (handle && port > 0) record(boundAddress(this) ?? address, boundPort(this) ?? port, handle, false)
   }
   const netInternal = net as unknown as { _createServerHandle: CreateServerHandle }
   const create = createServerHandle
@@ -82,12 +87,12 @@ export function recordListenSockets (): void {
     if (!(typeof fd === 'number' && fd >= 0) && port > 0) {
       const socket = take(address, port)
       if (socket) {
-        record(socket.address, port, socket.handle)
+        record(socket.address, port, socket.handle, socket.reusePort)
         return socket.handle
       }
     }
     const handle = create(address, port, addressType, fd, flags)
-    if (typeof handle === 'object' && port > 0) record(address ?? '::', port, handle)
+    if (typeof handle === 'object' && port > 0) record(address ?? '::', port, handle, ((flags ?? 0) & REUSEPORT_FLAG) !== 0)
     return handle
   }
 }
@@ -162,7 +167,7 @@ export function inheritFromSystemd (env: NodeJS.ProcessEnv = process.env): Syste
       found.skipped.push({ fd, name, reason: 'not a TCP socket' })
       continue
     }
-    inherited.push({ address: bound.address, port: bound.port, handle, from: 'systemd' })
+    inherited.push({ address: bound.address, port: bound.port, handle, reusePort: false, from: 'systemd' })
     found.sockets.push({ address: bound.address, port: bound.port, ...(name ? { name } : {}) })
   }
   return found

@@ -10,7 +10,7 @@ export interface Successor {
   /** its totals, to count on from */
   readonly totals: Totals
   /** the sockets it handed over */
-  readonly sockets: ReadonlyArray<{ address: string, port: number }>
+  readonly sockets: ReadonlyArray<{ address: string, port: number, reusePort: boolean }>
   /** every worker is ready; resolves when this primary is to take over (the commit, or the old one is gone) */
   ready: () => Promise<void>
   /** the control socket's path is ours */
@@ -43,7 +43,7 @@ export async function joinUpgrade (env: NodeJS.ProcessEnv = process.env): Promis
       if (!isUpgradeMessage<FromOld>(message)) return
       switch (message.clusterRunUpgrade) {
         case 'socket':
-          if (handle) sockets.push({ address: message.address, port: message.port, handle: handle as TcpHandle })
+          if (handle) sockets.push({ address: message.address, port: message.port, handle: handle as TcpHandle, reusePort: message.reusePort === true })
           return
         case 'sockets-sent':
           totals = message.totals
@@ -65,7 +65,7 @@ export async function joinUpgrade (env: NodeJS.ProcessEnv = process.env): Promis
   return {
     from,
     totals: totals ?? { exits: {}, reloads: { complete: 0, aborted: 0 }, crashes: 0 },
-    sockets: sockets.map(({ address, port }) => ({ address, port })),
+    sockets: sockets.map(({ address, port, reusePort }) => ({ address, port, reusePort })),
     ready: () => {
       void tell({ clusterRunUpgrade: 'ready' })
       return committing

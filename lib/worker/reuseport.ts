@@ -16,8 +16,8 @@ interface Pending { server: net.Server, target: TcpTarget, args: unknown[] }
 
 const pending = new Map<number, Pending>()
 let sequence = 0
-/** the app's servers, by the address they asked for */
-const servers = new Map<string, net.Server>()
+/** the app's servers, by the address they asked for, with their backlog */
+const servers = new Map<string, { server: net.Server, backlog: number }>()
 /** by slot: the acceptors on the sockets of slots this worker stands in for */
 const adopted = new Map<number, net.Server[]>()
 
@@ -33,7 +33,8 @@ export function onSlotSocket (message: Extract<ToWorker, { clusterRun: 'reusepor
   const asked = pending.get(message.id)
   pending.delete(message.id)
   const socket = handle as { close: () => void } | undefined
-  if (!asked) {
+  // a worker that drains meanwhile has no use for it: the listen never completes
+  if (!asked || workerState().draining) {
     socket?.close()
     return
   }
@@ -43,31 +44,34 @@ export function onSlotSocket (message: Extract<ToWorker, { clusterRun: 'reusepor
     server.emit('error', Object.assign(new Error(error.message), { code: error.code, syscall: 'listen', address: target.host, port: target.port }))
     return
   }
+  const backlog = target.backlog ?? 511
   server.once('listening', () => {
     const bound = server.address()
-    servers.set(addressKey(target), server)
+    servers.set(addressKey(target), { server, backlog })
     if (bound && typeof bound === 'object') send({ clusterRun: 'reuseport-listening', address: hostPort(bound.address, bound.port), asked: addressKey(target) })
   })
   const callback = args.find((a): a is () => void => typeof a === 'function')
-  server.listen(socket, target.backlog ?? 511, callback)
+  server.listen(socket, backlog, callback)
 }
 
 /** Accept on another slot's socket for the app's server at that address, until released or draining. */
 export function onAdopt ({ slot, address }: Extract<ToWorker, { clusterRun: 'reuseport-adopt' }>, handle: unknown): void {
   const socket = handle as { close: () => void } | undefined
-  const server = servers.get(address)
+  const own = servers.get(address)
   if (!socket) return
-  if (!server || workerState().draining) {
+  if (!own || workerState().draining) {
     socket.close()
     return
   }
+  const { server, backlog } = own
   // the app's server's options, as its own accepted connections get them
   const { allowHalfOpen, pauseOnConnect, noDelay, keepAlive, keepAliveInitialDelay } = server as net.Server & net.ServerOpts
   const acceptor = new net.Server({ allowHalfOpen, pauseOnConnect, noDelay, keepAlive, keepAliveInitialDelay })
   leaveUntracked(acceptor)
   acceptor.on('connection', (connection) => server.emit('connection', connection))
   acceptor.on('error', () => acceptor.close())
-  acceptor.listen(socket)
+  // (a listen() on a listening socket sets its backlog again: the app's)
+  acceptor.listen(socket, backlog)
   adopted.set(slot, [...adopted.get(slot) ?? [], acceptor])
 }
 
