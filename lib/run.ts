@@ -146,6 +146,10 @@ export async function startCluster (resolveConfig: () => Promise<Config>): Promi
     throw err
   }
   void supervisor.exited.then(detach)
+  // A signal sent while the config loaded may wait in libuv's signal pipe behind the
+  // reader's answer: everything since that answer ran without a poll of the loop. One
+  // poll now (an immediate queued from an immediate has a poll before it) reads it.
+  await new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)))
   if (stopRequested) {
     const code = await supervisor.stop(stopRequested)
     await successor?.failed(`stopped by ${stopRequested}`, code)

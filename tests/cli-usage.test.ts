@@ -114,7 +114,7 @@ t.test('a config with several bad values: exit 78, every key named, nothing fork
   const stderr = cli.stderr()
   t.match(stderr, /^cluster-run: Invalid configuration\n/)
   t.match(stderr, `  - workers: Too small: expected number to be >0 (given: 0, from ${file})`)
-  t.match(stderr, `  - schedulingPolicy: Invalid option: expected one of "rr"|"none"|"sticky" (given: "fifo", from ${file})`)
+  t.match(stderr, `  - schedulingPolicy: Invalid option: expected one of "rr"|"none"|"reuseport"|"sticky" (given: "fifo", from ${file})`)
   t.match(stderr, `  - restartBackof: unknown key, did you mean "restartBackoff"? (given: {}, from ${file})`)
   t.equal(stderr.split('\n').filter((l) => l.startsWith('  - ')).length, 3, 'one line per bad key')
   t.equal(cli.stdout(), '', 'no event was logged')

@@ -298,7 +298,7 @@ t.test('resolveConfig: every problem is reported at once', async (t) => {
   t.equal(err.issues.length, 8, err.issues.join('\n'))
   const line = (key: string): string | undefined => err.issues.find((l) => l.startsWith(`${key}:`))
   t.match(line('workers'), /^workers: .+ \(given: "lots", from environment\)$/)
-  t.equal(line('schedulingPolicy'), `schedulingPolicy: Invalid option: expected one of "rr"|"none"|"sticky" (given: "fair", from ${FILE})`)
+  t.equal(line('schedulingPolicy'), `schedulingPolicy: Invalid option: expected one of "rr"|"none"|"reuseport"|"sticky" (given: "fair", from ${FILE})`)
   t.match(line('log.level'), /^log\.level: .*expected one of .*"info".* \(given: "loud", from \/proj\/cluster\.config\.js\)$/)
   t.match(line('readyTimeoutMs'), /^readyTimeoutMs: .*expected number to be >0 \(given: -1, from \/proj\/cluster\.config\.js\)$/)
   t.equal(line('restartBackof'), `restartBackof: unknown key, did you mean "restartBackoff"? (given: {"initialMs":1}, from ${FILE})`)
