@@ -135,13 +135,20 @@ for (const policy of ['rr', 'none', 'sticky', 'reuseport'] as const) {
   })
 }
 
-t.test('a change a reload cannot apply (schedulingPolicy) is named at the reload and takes effect through an upgrade; the totals carry over', async (t) => {
+/** A cluster started under rr from a config file, which then asks for another policy (for the next reload or upgrade). */
+async function policyChanged (t: Test, schedulingPolicy: string): Promise<{ cli: Cli, home: string, port: number }> {
   const home = controlHome(t)
   const port = await freePort()
-  const dir = t.testdir({ 'cluster.config.json': JSON.stringify({ app: APP, name: 'up', workers: 2, schedulingPolicy: 'rr' }) })
+  const config = (policy: string): string => JSON.stringify({ app: APP, name: 'up', workers: 2, schedulingPolicy: policy })
+  const dir = t.testdir({ 'cluster.config.json': config('rr') })
   const cli = startCli(t, [], { cwd: dir, env: { PORT: String(port), HOST: '127.0.0.1', CLUSTER_RUN_HOME: home } })
   await cli.untilReady(2, 60_000)
-  fs.writeFileSync(path.join(dir, 'cluster.config.json'), JSON.stringify({ app: APP, name: 'up', workers: 2, schedulingPolicy: 'none' }))
+  fs.writeFileSync(path.join(dir, 'cluster.config.json'), config(schedulingPolicy))
+  return { cli, home, port }
+}
+
+t.test('a change a reload cannot apply (schedulingPolicy) is named at the reload and takes effect through an upgrade; the totals carry over', async (t) => {
+  const { cli, home, port } = await policyChanged(t, 'none')
   const reload = await command(home, ['reload'])
   t.equal(reload.code, 0, 'the reload completes')
   t.match(cli.events.find((e) => e.event === 'config.warning' && e.key === 'schedulingPolicy'), { command: 'cluster-run upgrade', message: /keeping "rr" until `cluster-run upgrade`/ })
@@ -165,12 +172,7 @@ t.test('a change a reload cannot apply (schedulingPolicy) is named at the reload
 })
 
 t.test('an upgrade from rr to reuseport: the old primary\'s socket has no SO_REUSEPORT, so the new workers share it (as under none) and say so; nothing fails', async (t) => {
-  const home = controlHome(t)
-  const port = await freePort()
-  const dir = t.testdir({ 'cluster.config.json': JSON.stringify({ app: APP, name: 'up', workers: 2, schedulingPolicy: 'rr' }) })
-  const cli = startCli(t, [], { cwd: dir, env: { PORT: String(port), HOST: '127.0.0.1', CLUSTER_RUN_HOME: home } })
-  await cli.untilReady(2, 60_000)
-  fs.writeFileSync(path.join(dir, 'cluster.config.json'), JSON.stringify({ app: APP, name: 'up', workers: 2, schedulingPolicy: 'reuseport' }))
+  const { cli, home, port } = await policyChanged(t, 'reuseport')
   const fresh = clients(port, { keepAlive: false })
   await until(async () => (await get(`http://127.0.0.1:${port}/`)).status === 200, 'the old primary to serve')
   const upgrade = await command(home, ['upgrade'])
