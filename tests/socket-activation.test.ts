@@ -8,6 +8,7 @@ import http from 'node:http'
 import { spawn } from 'node:child_process'
 import { watchCli, fixture, command, controlHome, CLI, FILE_TIMEOUT_MS, type Cli } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
+import { reusePortSupport } from '../lib/common/reuseport.js'
 
 t.setTimeout(FILE_TIMEOUT_MS)
 
@@ -20,6 +21,8 @@ const APP = fixture('apps/upgradable.js')
  * even with coverage off).
  */
 const passed = (env: NodeJS.ProcessEnv): string[] => Object.keys(env).filter((name) => ['CLUSTER_RUN_HOME', 'PORT', 'HOST'].includes(name) || /^(NODE_|TAP|_TAPJS)/.test(name))
+
+const reusePort = reusePortSupport(process.version, process.platform).supported
 
 for (const policy of ['rr', 'none', 'sticky', 'reuseport'] as const) {
   t.test(`${policy}: under systemd-socket-activate, the app's listen is served on the socket systemd made; the first connection waits, never refused`, async (t) => {
@@ -40,10 +43,12 @@ for (const policy of ['rr', 'none', 'sticky', 'reuseport'] as const) {
     await cli.untilReady(2, 60_000)
     t.match(cli.events.find((e) => e.event === 'socket.inherited'), { from: 'systemd', name: 'web', address: listen })
     t.notOk(cli.events.some((e) => e.event === 'socket.unused' || e.event === 'socket.skipped'), 'the socket was used')
-    if (policy === 'reuseport') {
+    if (policy === 'reuseport' && reusePort) {
       // one socket per address from systemd, where reuseport wants one per worker: they share it
       t.match(cli.events.find((e) => e.event === 'primary.start'), { schedulingPolicy: 'none' })
       t.match(cli.events.find((e) => e.event === 'config.warning' && e.key === 'schedulingPolicy'), { asked: 'reuseport', runs: 'none', message: /bound without SO_REUSEPORT \(systemd's socket activation/ })
+    } else if (policy === 'reuseport') {
+      t.match(cli.events.find((e) => e.event === 'primary.start'), { schedulingPolicy: 'rr' }, `Node ${process.version} has no reuseport: rr`)
     }
     const listening = cli.events.filter((e) => e.event === 'worker.listening').map((e) => e.address)
     // (what a worker's listen asked for: with no host, the wildcard, although the socket it got is systemd's)
