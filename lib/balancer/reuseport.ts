@@ -15,12 +15,9 @@
 // each served by a remaining worker, until the cluster scales up again. Only the
 // cluster's stop closes every socket.
 import dns from 'node:dns/promises'
-import net from 'node:net'
-import { isIP } from 'node:net'
+import net, { isIP } from 'node:net'
 import util from 'node:util'
-
-/** libuv's UV_TCP_REUSEPORT, the flag listen({ reusePort: true }) binds with. */
-const UV_TCP_REUSEPORT = 2
+import { UV_TCP_REUSEPORT } from '../common/reuseport.js'
 
 /** A TCP handle (Node's TCP wrap), which child_process.send() hands over as a file descriptor. */
 export interface SocketHandle {
@@ -110,7 +107,7 @@ export class SlotSockets {
       const standIn = this.#standIns.get(slot)
       if (slot >= view.wanted && view.migrates) {
         if (standIn !== undefined) steps.push({ do: 'release', member: standIn, slot })
-        this.closeSlot(slot)
+        this.#closeSlot(slot)
         continue
       }
       for (const [address, socket] of [...sockets]) {
@@ -120,7 +117,7 @@ export class SlotSockets {
       }
       if (!sockets.size) {
         if (standIn !== undefined) steps.push({ do: 'release', member: standIn, slot })
-        this.closeSlot(slot)
+        this.#closeSlot(slot)
         continue
       }
       if (this.#serving.get(slot)?.size || standIn !== undefined) continue
@@ -135,7 +132,7 @@ export class SlotSockets {
   }
 
   /** Closes the primary's copies of the slot's sockets: they close once its workers have closed theirs. */
-  closeSlot (slot: number): void {
+  #closeSlot (slot: number): void {
     for (const socket of this.#sockets.get(slot)?.values() ?? []) void socket.then((h) => h.close(), () => {})
     this.#sockets.delete(slot)
     this.#serving.delete(slot)
@@ -143,7 +140,7 @@ export class SlotSockets {
   }
 
   closeAll (): void {
-    for (const slot of [...this.#sockets.keys()]) this.closeSlot(slot)
+    for (const slot of [...this.#sockets.keys()]) this.#closeSlot(slot)
   }
 }
 

@@ -3,6 +3,9 @@
 // falls back to 'rr' where it cannot run) and by the primary (which reports it).
 import fs from 'node:fs'
 
+/** libuv's UV_TCP_REUSEPORT, the bind flag listen({ reusePort: true }) passes (Node 22.12+). */
+export const UV_TCP_REUSEPORT = 2
+
 export type ReusePortSupport = { supported: true } | { supported: false, reason: string }
 
 /** Node gives listen() `reusePort` (libuv's UV_TCP_REUSEPORT) from 22.12 and 23.1. */

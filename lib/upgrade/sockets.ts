@@ -8,6 +8,7 @@
 // and net._createServerHandle (the handles that `none` shares with its workers).
 // Both are wrapped once, here; nothing else in the package touches them.
 import net from 'node:net'
+import { UV_TCP_REUSEPORT } from '../common/reuseport.js'
 
 /** A TCP handle (Node's TCP wrap), as net.Server and child_process.send know it. */
 export interface TcpHandle {
@@ -24,9 +25,6 @@ export interface ListenSocket {
   /** bound with SO_REUSEPORT (schedulingPolicy 'reuseport') */
   reusePort: boolean
 }
-
-/** libuv's UV_TCP_REUSEPORT bind flag */
-const REUSEPORT_FLAG = 2
 
 type Listen2 = (this: net.Server & { _handle: TcpHandle | null }, address: string | null, port: number, addressType: number, backlog: number, fd?: number, flags?: number) => void
 type CreateServerHandle = (address: string | null, port: number, addressType: number, fd?: number, flags?: number) => TcpHandle | number
@@ -92,7 +90,7 @@ export function recordListenSockets (): void {
       }
     }
     const handle = create(address, port, addressType, fd, flags)
-    if (typeof handle === 'object' && port > 0) record(address ?? '::', port, handle, ((flags ?? 0) & REUSEPORT_FLAG) !== 0)
+    if (typeof handle === 'object' && port > 0) record(address ?? '::', port, handle, ((flags ?? 0) & UV_TCP_REUSEPORT) !== 0)
     return handle
   }
 }
