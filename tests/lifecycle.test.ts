@@ -167,7 +167,8 @@ t.test('a reload onto an app that fails at boot aborts; the old workers keep ser
   // A good config applies, with its new worker count.
   fs.writeFileSync(path.join(dir, 'cluster.config.json'), JSON.stringify({ app: fixture('apps/lifecycle.js'), workers: 3, env: { GENERATION: 'two' } }))
   cli.signal('SIGHUP')
-  await cli.waitFor('reload.complete', undefined, 60_000)
+  const complete = await cli.waitFor('reload.complete', undefined, 60_000)
+  t.equal(complete.generation, 2, 'a generation of its own, not the rolled-back one\'s')
   const gens = new Set<string>()
   const pids = new Set<number>()
   for (let i = 0; i < 12; i++) {

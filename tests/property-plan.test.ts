@@ -110,8 +110,9 @@ function runSequence (initialWorkers: number, p: Generated<typeof policy>, comma
     if (!disturbed && state.lifecycle === 'running') {
       assert(sim.readyServing() >= was.before, `ready workers in service fell from ${was.before} to ${sim.readyServing()} on ${JSON.stringify(inputs)}`)
     }
-    // a reload moves each client once: it drains old workers only when no old one still serves in a slot
-    if (steps.some((step) => step.do === 'emit' && step.event === 'worker.drain' && step.fields.reason === 'reload')) {
+    // a reload moves each client once: it drains old workers that served only when no old one still serves in a slot
+    if (steps.some((step) => step.do === 'emit' && step.event === 'worker.drain' && step.fields.reason === 'reload' &&
+      state.members.get(step.member!)?.readyAt !== undefined)) {
       for (const slot of state.slots) {
         const m = slot.current === undefined ? undefined : state.members.get(slot.current)
         assert(m?.phase !== 'ready' || m.generation === state.wish.generation, `a reload drained an old worker while slot ${slot.id}'s old worker ${m?.id ?? -1} still serves`)
@@ -171,6 +172,35 @@ function runSequence (initialWorkers: number, p: Generated<typeof policy>, comma
       case 'stop': pass([{ type: 'stop', signal: c.signal }]); break
     }
   }
+  // Left alone (workers start, drains end, timers fire), a running cluster settles:
+  // a reload under way completes or rolls back, and every slot has a ready worker.
+  const settled = (): boolean => {
+    const { state } = sim
+    return state.reload === undefined && state.slots.length === state.wish.workers && state.slots.every((slot) =>
+      slot.successor === undefined && state.members.get(slot.current!)?.phase === 'ready' &&
+      state.members.get(slot.current!)?.generation === state.wish.generation)
+  }
+  for (let round = 0; round < 100 && sim.state.lifecycle === 'running'; round++) {
+    const { state } = sim
+    const starting = sim.byPhase('starting').map((m) => m.id)
+    const leaving = [...state.members.values()].filter((m) => m.phase === 'draining' || m.leaving).map((m) => m.id)
+    if (state.reload?.phase === 'reading') pass([{ type: 'config', ok: true, workers: state.wish.workers, policy: state.policy }])
+    else if (starting.length) pass(starting.map((member) => ({ type: 'listening' as const, member, address: 'x' })))
+    else if (leaving.length) {
+      for (const member of leaving) sim.alive.delete(member)
+      pass(leaving.map((member) => ({ type: 'exit' as const, member, code: 0, signal: null })))
+    } else if (!settled()) {
+      const next = [...sim.timers.entries()].sort((a, b) => a[1].dueAt - b[1].dueAt)[0]
+      if (!next) break
+      sim.timers.delete(next[0])
+      sim.now = Math.max(sim.now, next[1].dueAt)
+      pass([next[1].input])
+    } else break
+  }
+  if (sim.state.lifecycle === 'running') {
+    assert(sim.state.reload === undefined, `a reload never ended (${sim.state.reload?.phase})`)
+    assert(settled(), 'the cluster did not settle with a ready worker of the wished generation in every slot')
+  }
   // Whatever happened, a stop ends it: every worker drains or is killed, and the cluster exits once.
   pass([{ type: 'stop', signal: 'SIGTERM' }])
   for (let i = 0; i < 200 && sim.alive.size; i++) {
@@ -191,7 +221,7 @@ function assert (ok: boolean, message: string): asserts ok {
 
 t.test('invariants hold after every pass of random sequences', async (t) => {
   const started = Date.now()
-  const runs = 3000
+  const runs = 10000
   fc.assert(fc.property(fc.integer({ min: 1, max: 4 }), policy, fc.array(command, { maxLength: 80 }), runSequence), { numRuns: runs })
   t.pass(`${runs} sequences of up to 80 commands in ${Date.now() - started} ms`)
 })

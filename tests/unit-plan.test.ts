@@ -61,7 +61,22 @@ t.test('reload: a successor in every slot at once; the old workers drain togethe
   t.match(sim.state.lastReload, { outcome: 'complete', generation: 1 })
 })
 
-t.test('a reload whose last starting successor leaves (drained by itself, or by a scale-down) does not wait for it', async (t) => {
+t.test('a reload begun while an old worker still starts: that worker, once ready, gets a successor before any old one drains', async (t) => {
+  const sim = new Sim(2)
+  const [a, b] = forks(sim.start()).map((f) => f.member)
+  sim.ready(a)
+  sim.feed({ type: 'reload', ticket: 1 })
+  const [s0] = forks(sim.feed(newConfig(2)))
+  t.match(s0, { slot: 0, generation: 1 }, 'only the ready old worker is replaced at first')
+  const late = forks(sim.ready(b))
+  t.match(late, [{ slot: 1, generation: 1 }], 'the late old worker gets a successor too')
+  t.same(ofKind(sim.ready(s0.member), 'drain'), [], 'slot 0\'s successor waits for slot 1\'s')
+  const done = sim.ready(late[0].member)
+  t.same(ofKind(done, 'drain').map((d) => d.member), [a, b], 'the old workers drain together')
+  t.ok(events(done).includes('reload.complete'))
+})
+
+t.test('a reload whose starting successor leaves by itself waits for the next one in its slot; one removed by a scale-down is not waited for', async (t) => {
   const sim = running(3)
   const [a, b, c] = sim.currents() as number[]
   sim.feed({ type: 'reload', ticket: 1 })
@@ -69,11 +84,13 @@ t.test('a reload whose last starting successor leaves (drained by itself, or by 
   sim.ready(s0.member)
   sim.ready(s1.member)
   const left = sim.feed({ type: 'draining', member: s2.member })
-  t.same(ofKind(left, 'drain').map((d) => d.member), [s2.member, a, b], 'the ready successors take over at once')
+  t.same(ofKind(left, 'drain').map((d) => d.member), [s2.member], 'the ready successors wait: slot 2\'s old worker still serves')
   const again = forks(sim.fire(timerKey.slot(2)))
   t.match(again, [{ slot: 2, generation: 1 }], 'slot 2 gets a successor of its own, after the hold of a worker that left by itself')
   t.equal(sim.state.slots[2].current, c, 'its old worker serves meanwhile')
-  t.same(events(sim.ready(again[0].member)), ['worker.ready', 'worker.drain', 'reload.complete'])
+  const done = sim.ready(again[0].member)
+  t.same(ofKind(done, 'drain').map((d) => d.member), [a, b, c], 'the old workers drain together')
+  t.ok(events(done).includes('reload.complete'))
   t.equal(sim.replies.get(1), 'complete')
 
   const scaled = running(3)
@@ -109,6 +126,24 @@ t.test('a reload onto a broken build rolls back: nothing counted, old workers ke
   t.same(events(crash), ['worker.exit', 'worker.restart'])
   const restart = sim.fire(timerKey.slot(0))
   t.match(forks(restart), [{ slot: 0, generation: 0 }])
+  // the next reload runs as a generation never used before, not the failed one's
+  sim.ready(forks(restart)[0].member)
+  sim.feed({ type: 'reload', ticket: 8 })
+  t.match(eventOf(sim.feed(newConfig(2)), 'reload.start'), { fields: { generation: 2 } })
+})
+
+t.test('a reload stops a successor of an older generation still starting (a recycle\'s) and starts one of its own', async (t) => {
+  const sim = running(1, { maxRequests: 100 })
+  const [old] = sim.currents() as number[]
+  const [recycling] = forks(sim.feed({ type: 'beat', member: old, stats: beat({ requests: 100 }) }))
+  sim.feed({ type: 'reload', ticket: 1 })
+  const begun = sim.feed(newConfig(1))
+  t.same(ofKind(begun, 'drain'), [{ do: 'drain', member: recycling.member, starting: true }], 'the recycle\'s successor stops')
+  const [next] = forks(begun)
+  t.match(next, { slot: 0, generation: 1 })
+  const done = sim.ready(next.member)
+  t.same(ofKind(done, 'drain').map((d) => d.member), [old], 'the old worker moves its clients once, to the new one')
+  t.ok(events(done).includes('reload.complete'))
 })
 
 t.test('a rollback stops the new workers that were ready and waiting; the old ones never stopped serving', async (t) => {
@@ -168,6 +203,19 @@ t.test('a recycle whose replacement fails: the stale worker keeps serving, the s
   t.match(forks(again), [{ slot: 0 }])
   const swapped = sim.ready(forks(again)[0].member)
   t.match(ofKind(swapped, 'emit').find((e) => e.event === 'worker.drain'), { fields: { reason: 'recycle' } })
+})
+
+t.test('a recycle\'s successor ready while a reload reads its config takes over at once, and is then replaced by the reload', async (t) => {
+  const sim = running(1, { maxRequests: 100 })
+  const [old] = sim.currents() as number[]
+  const [successor] = forks(sim.feed({ type: 'beat', member: old, stats: beat({ requests: 100 }) }))
+  sim.feed({ type: 'reload', ticket: 1 })
+  const took = sim.ready(successor.member)
+  t.same(ofKind(took, 'drain').map((d) => d.member), [old], 'the stale worker drains at once')
+  t.equal(sim.state.slots[0].current, successor.member)
+  const [next] = forks(sim.feed(newConfig(1)))
+  t.match(next, { slot: 0, generation: 1 })
+  t.ok(events(sim.ready(next.member)).includes('reload.complete'))
 })
 
 t.test('an old worker that crashes during a reload restarts as the new generation; the reload completes', async (t) => {

@@ -102,6 +102,8 @@ export interface State {
   slots: SlotFacts[]
   members: Map<number, MemberFacts>
   nextMember: number
+  /** a reload's generation: never one used before, even after a rollback */
+  nextGeneration: number
   reload?: ReloadFacts
   /** start() resolved: every slot had a ready worker once */
   started: boolean
@@ -208,6 +210,7 @@ export function initialState (workers: number, policy: Policy, totals?: Totals):
     slots: [],
     members: new Map(),
     nextMember: 1,
+    nextGeneration: 1,
     started: false,
     readyGenerations: [],
     crashes: [],
@@ -340,7 +343,9 @@ class Pass {
     this.#emit('worker.ready', { workerId: m.slot, generation: m.generation, startMs: m.readyAt - m.forkedAt }, m.id)
     const slot = s.slots[m.slot]
     // a reload's successors take over together, in reconcile, once the last is ready
-    if (slot?.successor === m.id && !(s.reload && m.generation === s.wish.generation)) this.#takeOver(slot)
+    // (a recycle's successor, of the generation before, takes over at once, even while
+    // a reload reads its config and has not yet moved the wished generation on)
+    if (slot?.successor === m.id && !(s.reload?.phase === 'replacing' && m.generation === s.wish.generation)) this.#takeOver(slot)
   }
 
   /** The slot's successor becomes its worker; the one it replaces drains. */
@@ -491,13 +496,19 @@ class Pass {
     if (workers !== s.wish.workers) this.#emit('scale', { from: s.wish.workers, to: workers })
     // said at start and again only when the reload changes what it is about
     const changed = workers !== s.wish.workers || JSON.stringify(input.policy) !== JSON.stringify(s.policy)
-    s.wish = { workers, generation: s.wish.generation + 1 }
+    s.wish = { workers, generation: s.nextGeneration++ }
     s.policy = input.policy
     s.crashes = []
     if (changed) this.#warnAboutPolicy(input.policy, workers)
     reload.phase = 'replacing'
     this.steps.push({ do: 'adopt-config', generation: s.wish.generation })
     this.#emit('reload.start', { generation: s.wish.generation, workers })
+    // A successor of an older generation still starting (a recycle's, a rollback's)
+    // would serve only to be replaced: it stops, and its slot gets one of the new.
+    for (const slot of s.slots) {
+      const m = slot.successor === undefined ? undefined : s.members.get(slot.successor)
+      if (m && m.generation !== s.wish.generation) this.#drain(m, 'drained', 'reload')
+    }
   }
 
   #abortReload (reason: string, culprit: number): void {
@@ -647,25 +658,30 @@ class Pass {
       if (slot.current === undefined && slot.successor === undefined && !slot.held) slot.current = this.#fork(slot)
     }
 
-    // A reload's successors take over together once every one still starting is ready
-    // (one drained meanwhile, by a scale-down or by itself, is not waited for).
-    if (s.reload?.phase === 'replacing') {
-      const taking = s.slots.filter((slot) => slot.successor !== undefined)
-      if (taking.every((slot) => s.members.get(slot.successor!)?.phase === 'ready')) for (const slot of taking) this.#takeOver(slot)
-    }
-
     // Replace, so that the number of ready workers never drops. A reload starts a
     // successor in every outdated slot at once, and they take over together once all
-    // are ready (#ready): a client whose connection an old worker closes reconnects to
+    // are ready (below): a client whose connection an old worker closes reconnects to
     // a new one, never to an old one that would close it again. The cost is a second
-    // set of workers while they start. A recycle replaces one slot at a time.
-    if (!s.slots.some((slot) => slot.successor !== undefined)) {
-      const outdated = s.slots.filter((slot) => {
-        const m = slot.current === undefined ? undefined : s.members.get(slot.current)
-        return m?.phase === 'ready' && !slot.held && (m.stale !== undefined || m.generation !== s.wish.generation)
-      })
-      const reloading = outdated.filter((slot) => s.members.get(slot.current!)!.generation !== s.wish.generation)
-      for (const slot of reloading.length ? reloading : outdated.slice(0, 1)) slot.successor = this.#fork(slot)
+    // set of workers while they start. An old worker that becomes ready after the
+    // others' successors were forked gets one too, before any takes over. A recycle
+    // replaces one slot at a time.
+    const outdated = s.slots.filter((slot) => {
+      const m = slot.current === undefined ? undefined : s.members.get(slot.current)
+      return slot.successor === undefined && m?.phase === 'ready' && !slot.held &&
+        (m.stale !== undefined || m.generation !== s.wish.generation)
+    })
+    const reloading = outdated.filter((slot) => s.members.get(slot.current!)!.generation !== s.wish.generation)
+    const replacing = reloading.length ? reloading : s.slots.some((slot) => slot.successor !== undefined) ? [] : outdated.slice(0, 1)
+    for (const slot of replacing) slot.successor = this.#fork(slot)
+
+    // A reload's successors take over together once every one still starting is ready
+    // (one drained meanwhile, by a scale-down or by itself, is not waited for) and no
+    // old worker serves on without one (its slot held back after its successor left).
+    if (s.reload?.phase === 'replacing') {
+      const taking = s.slots.filter((slot) => slot.successor !== undefined)
+      const uncovered = s.slots.some((slot) => slot.successor === undefined && slot.current !== undefined &&
+        s.members.get(slot.current)?.phase === 'ready' && s.members.get(slot.current)?.generation !== s.wish.generation)
+      if (!uncovered && taking.every((slot) => s.members.get(slot.successor!)?.phase === 'ready')) for (const slot of taking) this.#takeOver(slot)
     }
 
     const allReady = s.slots.every((slot) => slot.successor === undefined && slot.current !== undefined &&
