@@ -4,6 +4,7 @@
 //    │      ├──► control ─┘ │ ├──► balancer ─► protocol ─► common
 //    │      │      └──► logs ─► common
 //    │      ├──► metrics ───┘ └──► protocol
+//    │      │      └──► dashboard ─► supervisor (its status), logs, common
 //    │      └──► upgrade ─► supervisor (its events), common
 //    └──► control (the client commands)
 //   worker ─► protocol, common        middleware ─► worker/state, common
@@ -20,7 +21,8 @@ const allowed = {
   balancer: ['common', 'protocol'],
   supervisor: ['common', 'protocol', 'config', 'balancer'],
   control: ['common', 'supervisor', 'logs'],
-  metrics: ['common', 'supervisor'],
+  metrics: ['common', 'supervisor', 'dashboard'],
+  dashboard: ['common', 'supervisor', 'logs'],
   worker: ['common', 'protocol'],
   middleware: ['common', 'worker'],
   logs: ['common'],

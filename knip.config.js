@@ -16,8 +16,9 @@ export default {
     'cluster.config.example.ts',
   ],
   project: ['lib/**/*.ts', 'tests/**/*.ts', 'bench/**/*.js', 'scripts/*.mjs', 'fixtures/**/*.{js,mjs,cjs,ts,mts,cts}'],
-  // run by path, not imported: bench/lib/contenders.js starts node_modules/pm2/bin/pm2-runtime
-  ignoreDependencies: ['pm2'],
+  // read by path, not imported: bench/lib/contenders.js starts node_modules/pm2/bin/pm2-runtime;
+  // the dashboard serves uplot/dist/uPlot.iife.min.js to the browser
+  ignoreDependencies: ['pm2', 'uplot'],
   // Debian's, installed by .ci/run where the tests need them
   ignoreBinaries: ['unshare', 'systemd-analyze', 'script', 'systemd-notify', 'systemd-socket-activate'],
 }

@@ -74,6 +74,7 @@ export async function startCluster (resolveConfig: () => Promise<Config>): Promi
     sink = logSink(config)
     const outputs = workerOutputs(sink, config.log.workerOutput)
     let publish: (event: AnyEvent) => void = () => {}
+    const listeners = new Set<(event: AnyEvent) => void>()
     let shutdownStarted = (): void => {}
     const stopping = new Promise<void>((resolve) => { shutdownStarted = resolve })
     supervisor = new Supervisor({
@@ -92,6 +93,7 @@ export async function startCluster (resolveConfig: () => Promise<Config>): Promi
           if (activated.sockets.length) closeListenSockets()
         }
         publish(e)
+        for (const listener of listeners) listener(e)
       },
     })
     handle = clusterHandle(supervisor, (p) => { publish = p })
@@ -137,7 +139,21 @@ export async function startCluster (resolveConfig: () => Promise<Config>): Promi
     if (config.metrics) {
       // prom-client is loaded only when metrics are on: the primary's memory is a target.
       const { openMetricsServer } = await import('./metrics/server.js')
-      metrics = await openMetricsServer({ ...config.metrics, minReadyWorkers: config.minReadyWorkers }, supervisor)
+      const { dashboard, ...listener } = config.metrics
+      metrics = await openMetricsServer({
+        ...listener,
+        minReadyWorkers: config.minReadyWorkers,
+        dashboard: dashboard
+          ? {
+              status: () => running.status(),
+              history: logs.history,
+              events: (listener) => {
+                listeners.add(listener)
+                return () => { listeners.delete(listener) }
+              },
+            }
+          : null,
+      }, supervisor)
     }
   } catch (err) {
     detach()

@@ -40,6 +40,8 @@ export const metricsSchema = z.strictObject({
   host: z._default(nonEmpty, '127.0.0.1'),
   /** how long a scrape waits for each worker's app metrics */
   timeoutMs: z._default(positiveInt, 1000),
+  /** the dashboard page at /dashboard, and the 15 minutes of history it charts */
+  dashboard: z._default(z.boolean(), true),
 })
 
 export const stickySchema = z.strictObject({

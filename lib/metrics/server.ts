@@ -1,6 +1,6 @@
-// The primary's own HTTP server for Prometheus and probes: GET /metrics, /healthz,
-// /readyz, on a port of its own, never through a worker. Loaded only when `metrics`
-// is set, with prom-client.
+// The primary's own HTTP server for Prometheus, probes and the dashboard: GET /metrics,
+// /healthz, /readyz, /dashboard, on a port of its own, never through a worker. Loaded
+// only when `metrics` is set, with prom-client.
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { ClusterStatus } from '../supervisor/status.js'
@@ -8,6 +8,7 @@ import { StartError } from '../common/errors.js'
 import { hostPort } from '../common/address.js'
 import { exposition, primaryRegistry } from './exposition.js'
 import { readiness } from './health.js'
+import type { Dashboard, DashboardSources } from '../dashboard/dashboard.js'
 
 export interface Scraped {
   status: () => ClusterStatus
@@ -19,6 +20,8 @@ export interface MetricsOptions {
   port: number
   timeoutMs: number
   minReadyWorkers: number
+  /** the dashboard at /dashboard, fed from the status and the log history */
+  dashboard: DashboardSources | null
 }
 
 export interface MetricsServer {
@@ -29,6 +32,12 @@ export interface MetricsServer {
 
 export async function openMetricsServer (options: MetricsOptions, target: Scraped): Promise<MetricsServer> {
   const primary = primaryRegistry()
+  let dashboard: Dashboard | undefined
+  if (options.dashboard) {
+    const { Dashboard } = await import('../dashboard/dashboard.js')
+    // the workers' log lines only where nobody but this machine's users reaches the page
+    dashboard = new Dashboard(options.dashboard, { logs: isLoopback(options.host), windowMs: 15 * 60_000, sampleMs: 1000 })
+  }
   const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, (req, res) => {
     void handle(req, res).catch((err: Error) => send(res, 500, 'application/json', JSON.stringify({ error: err.message })))
   })
@@ -36,6 +45,11 @@ export async function openMetricsServer (options: MetricsOptions, target: Scrape
 
   async function handle (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname
+    if (dashboard && path === '/') {
+      res.writeHead(302, { location: '/dashboard', 'content-length': 0 })
+      res.end()
+      return
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD')
       return send(res, 405, 'application/json', JSON.stringify({ error: `${req.method} is not allowed; use GET` }))
@@ -57,7 +71,8 @@ export async function openMetricsServer (options: MetricsOptions, target: Scrape
         return send(res, verdict.ready ? 200 : 503, 'application/json', JSON.stringify({ status: verdict.ready ? 'ready' : 'not ready', ...verdict }))
       }
     }
-    return send(res, 404, 'application/json', JSON.stringify({ error: `no such path: ${path}; there are /metrics, /healthz and /readyz` }))
+    if (dashboard?.handle(req, res, path)) return
+    return send(res, 404, 'application/json', JSON.stringify({ error: `no such path: ${path}; there are /metrics, /healthz and /readyz${dashboard ? ' and /dashboard' : ''}` }))
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -70,10 +85,12 @@ export async function openMetricsServer (options: MetricsOptions, target: Scrape
     server.listen(options.port, options.host, () => resolve())
   })
   server.unref()
+  dashboard?.start()
   const { address, port } = server.address() as AddressInfo
   return {
     url: `http://${hostPort(address, port)}`,
     close: () => new Promise<void>((resolve) => {
+      dashboard?.close()
       server.close(() => resolve())
       server.closeAllConnections()
     }),
@@ -84,4 +101,9 @@ function send (res: http.ServerResponse, status: number, contentType: string, bo
   if (res.headersSent) return
   res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })
   res.end(res.req.method === 'HEAD' ? undefined : body)
+}
+
+/** Reachable only from this machine. */
+function isLoopback (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
 }

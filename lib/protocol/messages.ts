@@ -16,6 +16,8 @@ export interface HeartbeatStats {
   connections: number
   /** connections the app's servers have accepted since the worker started */
   accepted: number
+  /** CPU time the process has used since it started (user and system), µs */
+  cpuMicros: number
 }
 
 export type ToWorker =

@@ -32,6 +32,10 @@ export interface WorkerStatus {
   listening: string[]
   /** connections its servers accepted (how evenly the scheduling policy spreads them) */
   accepted: number | null
+  /** connections open now (keep-alive and upgraded ones included) */
+  connections: number | null
+  /** CPU time used since it started, user and system, in seconds */
+  cpuSeconds: number | null
   /** lines and bytes it wrote to stdout and stderr (null when its output is not captured) */
   outputLines: number | null
   outputBytes: number | null
@@ -116,6 +120,8 @@ export function buildStatus (state: State, config: Config, { pidOf, outputOf, lo
         abandoned: m.stats?.abandoned ?? null,
         listening: m.listening ?? [],
         accepted: m.stats?.accepted ?? null,
+        connections: m.stats?.connections ?? null,
+        cpuSeconds: m.stats ? m.stats.cpuMicros / 1e6 : null,
         outputLines: outputOf(pidOf(m.id))?.lines ?? null,
         outputBytes: outputOf(pidOf(m.id))?.bytes ?? null,
       }))

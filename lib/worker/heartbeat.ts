@@ -14,6 +14,7 @@ export function startHeartbeat (intervalMs: number, requestLimit: number, send: 
   const beat = (): void => {
     last = Date.now()
     const memory = process.memoryUsage()
+    const cpu = process.cpuUsage()
     const stats: HeartbeatStats = {
       rssBytes: memory.rss,
       heapUsedBytes: memory.heapUsed,
@@ -24,6 +25,7 @@ export function startHeartbeat (intervalMs: number, requestLimit: number, send: 
       abandoned: state.abandoned,
       connections: openConnections(),
       accepted: state.accepted,
+      cpuMicros: cpu.user + cpu.system,
     }
     delay.reset()
     send({ clusterRun: 'heartbeat', ...stats })

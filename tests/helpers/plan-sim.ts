@@ -23,7 +23,7 @@ export const ANNOUNCE = {
 
 /** A heartbeat's figures, all zero but what is given. */
 export const beat = (stats: Partial<HeartbeatStats> = {}): HeartbeatStats => ({
-  rssBytes: 0, heapUsedBytes: 0, eventLoopDelayMs: 0, requests: 0, inflight: 0, refused: 0, abandoned: 0, connections: 0, accepted: 0, ...stats,
+  rssBytes: 0, heapUsedBytes: 0, eventLoopDelayMs: 0, requests: 0, inflight: 0, refused: 0, abandoned: 0, connections: 0, accepted: 0, cpuMicros: 0, ...stats,
 })
 
 export const POLICY: Policy = {

@@ -1,0 +1,245 @@
+// The dashboard: a page on the metrics listener that charts the last 15 minutes of
+// every worker, with the cluster's events on the same time axis and the live log tail.
+// The primary samples each worker's latest heartbeat once a second into fixed rings
+// (rings.ts) and keeps its events (timeline.ts); a page gets all of it once, then one
+// server-sent event a second, so an open page costs a write a second and a closed one
+// nothing but the sampling. Loaded only when metrics are on.
+import fs from 'node:fs'
+import http from 'node:http'
+import path from 'node:path'
+import zlib from 'node:zlib'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import type { ClusterStatus } from '../supervisor/status.js'
+import type { AnyEvent } from '../supervisor/events.js'
+import type { Entry, History } from '../logs/history.js'
+import { nearestPackageJson } from '../common/package-json.js'
+import { Rings, FIGURES, type Reading } from './rings.js'
+import { Timeline } from './timeline.js'
+
+export interface DashboardSources {
+  status: () => ClusterStatus
+  /** the workers' lines (the log tail) */
+  history: Pick<History, 'last' | 'follow'>
+  /** calls `listener` with each of the cluster's events; returns how to stop */
+  events: (listener: (event: AnyEvent) => void) => () => void
+}
+
+export interface DashboardOptions {
+  /** the workers' log lines on the page: only where the listener is loopback */
+  logs: boolean
+  /** how much the charts and the timeline keep */
+  windowMs: number
+  sampleMs: number
+}
+
+/** Pages open at once; more are refused (each is a response held open). */
+const MAX_PAGES = 32
+/** A page this far behind is too slow to follow: it is closed and reconnects. */
+const MAX_BUFFERED = 4 * 1024 * 1024
+/** log lines a page gets when it opens, and the longest line it is sent */
+const LOG_LINES = 200
+const LINE_CHARS = 2000
+
+interface Asset { type: string, body: Buffer, gzip: Buffer }
+
+export class Dashboard {
+  readonly #sources: DashboardSources
+  readonly #options: DashboardOptions
+  readonly #rings: Rings
+  readonly #timeline: Timeline
+  readonly #pages = new Set<http.ServerResponse>()
+  readonly #assets = new Map<string, Asset>()
+  #sampler?: NodeJS.Timeout
+  #unfollow?: () => void
+  #unlisten?: () => void
+
+  constructor (sources: DashboardSources, options: DashboardOptions) {
+    this.#sources = sources
+    this.#options = options
+    this.#rings = new Rings(Math.ceil(options.windowMs / options.sampleMs))
+    this.#timeline = new Timeline(options.windowMs, 2000)
+  }
+
+  start (): void {
+    this.#sampler = setInterval(() => this.#sample(), this.#options.sampleMs).unref()
+    this.#unfollow = this.#sources.history.follow((entry) => this.#onLine(entry))
+    this.#unlisten = this.#sources.events((event) => {
+      const mark = this.#timeline.add(Date.now(), event)
+      if (mark) this.#broadcast('mark', mark)
+    })
+  }
+
+  close (): void {
+    clearInterval(this.#sampler)
+    this.#unfollow?.()
+    this.#unlisten?.()
+    for (const page of this.#pages) page.end()
+    this.#pages.clear()
+  }
+
+  /** Answers a request under /dashboard; false for any other path. */
+  handle (req: http.IncomingMessage, res: http.ServerResponse, pathname: string): boolean {
+    switch (pathname) {
+      case '/dashboard':
+      case '/dashboard/':
+        this.#serve(req, res, 'index.html')
+        return true
+      case '/dashboard/app.js':
+        this.#serve(req, res, 'app.js')
+        return true
+      case '/dashboard/app.css':
+        this.#serve(req, res, 'app.css')
+        return true
+      case '/dashboard/uplot.js':
+        this.#serve(req, res, 'uplot.js')
+        return true
+      case '/dashboard/uplot.css':
+        this.#serve(req, res, 'uplot.css')
+        return true
+      case '/dashboard/stream':
+        this.#open(req, res)
+        return true
+    }
+    return false
+  }
+
+  #serve (req: http.IncomingMessage, res: http.ServerResponse, name: string): void {
+    const asset = this.#asset(name)
+    const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))
+    const body = gzip ? asset.gzip : asset.body
+    res.writeHead(200, {
+      'content-type': asset.type,
+      'content-length': body.length,
+      'cache-control': 'no-cache',
+      vary: 'accept-encoding',
+      ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+      ...SECURITY_HEADERS,
+    })
+    res.end(req.method === 'HEAD' ? undefined : body)
+  }
+
+  #asset (name: string): Asset {
+    let asset = this.#assets.get(name)
+    if (!asset) {
+      const body = fs.readFileSync(assetPath(name))
+      asset = { type: TYPES[path.extname(name)], body, gzip: zlib.gzipSync(body) }
+      this.#assets.set(name, asset)
+    }
+    return asset
+  }
+
+  #open (req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (this.#pages.size >= MAX_PAGES) {
+      const body = JSON.stringify({ error: `${MAX_PAGES} dashboard pages are open already` })
+      res.writeHead(503, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'retry-after': '10' })
+      res.end(body)
+      return
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', ...SECURITY_HEADERS })
+    if (req.method === 'HEAD') {
+      res.end()
+      return
+    }
+    req.socket.setNoDelay(true)
+    const status = this.#sources.status()
+    const logs = this.#options.logs
+      ? this.#sources.history.last(LOG_LINES, { events: false }).map(logLine)
+      : null
+    // a page that loses the stream tries again after a second (a reload, an upgrade)
+    res.write('retry: 1000\n')
+    send(res, 'snapshot', {
+      cluster: { name: status.name, pid: status.pid, node: status.node, schedulingPolicy: status.schedulingPolicy, startedAt: status.startedAt },
+      figures: FIGURES,
+      series: this.#rings.series(),
+      marks: this.#timeline.since(Date.now()),
+      logs,
+    })
+    this.#pages.add(res)
+    res.on('close', () => this.#pages.delete(res))
+  }
+
+  #sample (): void {
+    const status = this.#sources.status()
+    if (status.state === 'stopped') return
+    const readings: Reading[] = []
+    // the slot's serving worker: its oldest ready one (a successor waits beside it until it takes over)
+    for (const m of status.members) {
+      if (m.state !== 'ready' || readings.some((r) => r.workerId === m.workerId)) continue
+      readings.push({
+        workerId: m.workerId,
+        pid: m.pid,
+        generation: m.generation,
+        cpuSeconds: m.cpuSeconds,
+        rssBytes: m.rssBytes,
+        heapUsedBytes: m.heapUsedBytes,
+        eventLoopDelayMs: m.eventLoopDelayMs,
+        requests: m.requests,
+        inflight: m.inflight,
+        connections: m.connections,
+      })
+    }
+    const tick = this.#rings.record(Date.now(), { ready: status.workers.ready, desired: status.workers.desired }, readings)
+    this.#broadcast('tick', tick)
+  }
+
+  /** A worker's line goes to the open pages; the primary's own (its events) come by `events`. */
+  #onLine (entry: Entry): void {
+    if (entry.source && this.#pages.size && this.#options.logs) this.#broadcast('log', logLine(entry))
+  }
+
+  #broadcast (event: string, data: unknown): void {
+    if (!this.#pages.size) return
+    const text = frame(event, data)
+    for (const page of this.#pages) {
+      if (page.writableLength > MAX_BUFFERED) {
+        page.destroy()
+        continue
+      }
+      page.write(text)
+    }
+  }
+}
+
+function logLine (entry: Entry): { time: number, workerId: number | null, pid: number | null, stream: string | null, text: string } {
+  const text = entry.bytes.toString('utf8')
+  return {
+    time: entry.time,
+    workerId: entry.source?.workerId ?? null,
+    pid: entry.source?.pid ?? null,
+    stream: entry.source?.stream ?? null,
+    text: text.length > LINE_CHARS ? `${text.slice(0, LINE_CHARS)}…` : text,
+  }
+}
+
+/** One server-sent event: JSON has no raw newline, so its data is one line. */
+function frame (event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
+}
+
+function send (res: http.ServerResponse, event: string, data: unknown): void {
+  res.write(frame(event, data))
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+}
+
+/** The page loads nothing from elsewhere and runs no inline script; no other site may frame it. */
+const SECURITY_HEADERS = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+}
+
+/** The page's files ship in the package's assets/dashboard/; uPlot's, in its own package. */
+function assetPath (name: string): string {
+  const root = path.dirname(nearestPackageJson(path.dirname(fileURLToPath(import.meta.url)))!.file)
+  if (name === 'uplot.js' || name === 'uplot.css') {
+    const require = createRequire(path.join(root, 'package.json'))
+    return require.resolve(name === 'uplot.js' ? 'uplot/dist/uPlot.iife.min.js' : 'uplot/dist/uPlot.min.css')
+  }
+  return path.join(root, 'assets', 'dashboard', name)
+}
