@@ -139,7 +139,7 @@ export async function startCluster (resolveConfig: () => Promise<Config>): Promi
     if (config.metrics) {
       // prom-client is loaded only when metrics are on: the primary's memory is a target.
       const { openMetricsServer } = await import('./metrics/server.js')
-      const { dashboard, ...listener } = config.metrics
+      const { dashboard, actions, ...listener } = config.metrics
       metrics = await openMetricsServer({
         ...listener,
         minReadyWorkers: config.minReadyWorkers,
@@ -151,6 +151,11 @@ export async function startCluster (resolveConfig: () => Promise<Config>): Promi
                 listeners.add(listener)
                 return () => { listeners.delete(listener) }
               },
+              reload: () => running.reload(),
+              scaleBy: (delta) => running.scaleBy(delta),
+              recycle: (workerId) => running.recycle(workerId),
+              tokenFile: config.controlSocket ? path.join(path.dirname(config.controlSocket), `${config.name}.token`) : null,
+              actions,
             }
           : null,
       }, supervisor)
@@ -173,7 +178,7 @@ export async function startCluster (resolveConfig: () => Promise<Config>): Promi
   }
   started = true
   try {
-    await supervisor.start({ metrics: metrics?.url ?? null, ...(successor ? { upgradedFrom: successor.from } : {}) })
+    await supervisor.start({ metrics: metrics?.url ?? null, ...(metrics?.dashboard ? { dashboard: metrics.dashboard } : {}), ...(successor ? { upgradedFrom: successor.from } : {}) })
   } catch (err) {
     await successor?.failed((err as Error).message, (err as { exitCode?: number }).exitCode ?? 1)
     throw err

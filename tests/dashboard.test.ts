@@ -5,10 +5,11 @@
 import t from 'tap'
 import fs from 'node:fs'
 import http from 'node:http'
+import os from 'node:os'
 import path from 'node:path'
 import type { Test } from 'tap'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import { startCli, fixture, isolateControlSockets, FILE_TIMEOUT_MS, ROOT } from './helpers/cli.js'
+import { startCli, fixture, isolateControlSockets, command, controlHome, FILE_TIMEOUT_MS, ROOT } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
 import { kill, reapLater } from './helpers/reap.js'
 
@@ -79,6 +80,17 @@ t.test('the page: live charts, a killed worker on the timeline and its replaceme
   t.pass('the crash is on the timeline')
   await until(async () => (await now(page)).some((r) => r.worker === 'worker 0' && Number(r.pid) === ready.pid), 'the replacement\'s figures in slot 0', 30_000)
 
+  // an action: refused without the token, run with it
+  await page.click('#scale-up')
+  await page.waitForFunction(() => document.getElementById('action-result')!.textContent!.includes('refused'))
+  const { dashboard } = await cli.waitFor('primary.start')
+  await page.fill('#token', fs.readFileSync(dashboard.tokenFile, 'utf8').trim())
+  await page.click('#token-form button')
+  await page.click('#scale-up')
+  await cli.waitFor('scale', (e) => e.from === 2 && e.to === 3)
+  await until(async () => (await now(page)).length === 3, 'the third worker on the page', 30_000)
+  t.pass('"Add a worker" with the token adds one')
+
   // a reload does not break the stream; its events appear
   cli.signal('SIGHUP')
   await cli.waitFor('reload.complete', undefined, 60_000)
@@ -98,9 +110,11 @@ t.test('the page: live charts, a killed worker on the timeline and its replaceme
   await page.waitForSelector('#connection[data-state="live"]')
   t.not(newPid, oldPid)
   t.pass('the page follows the new primary')
+  // (the new primary runs the config's 2 workers: a live scale is not config)
   await until(async () => (await now(page)).length === 2, 'the new primary\'s workers on the page', 30_000)
 
-  t.same(errors, [], 'no console error')
+  // the browser logs the refused action's 403 itself; nothing else
+  t.same(errors.filter((e) => !/status of 403/.test(e)), [], 'no console error')
   clearInterval(trickle)
   process.kill(newPid, 'SIGTERM')
   await until(() => { try { process.kill(newPid, 0); return false } catch { return true } }, 'the new primary to exit', 30_000)
@@ -130,6 +144,91 @@ t.test('the stream, the files and their headers: no inline script, no framing, n
   cli.signal('SIGTERM')
   t.equal(await cli.exited, 0)
 })
+
+t.test('actions: only with the token in a header, from the page\'s own origin; the token file is private and never printed', async (t) => {
+  const home = controlHome(t)
+  const metricsPort = await freePort()
+  const cli = startCli(t, [fixture('apps/upgradable.js'), '-w', '2', '-n', 'acts', '--metrics-port', String(metricsPort)], { env: { PORT: String(await freePort()), HOST: '127.0.0.1', CLUSTER_RUN_HOME: home } })
+  await cli.untilReady(2, 60_000)
+  const { dashboard } = await cli.waitFor('primary.start')
+  t.equal(dashboard.tokenFile, path.join(home, 'acts.token'), 'beside the control socket')
+  t.equal(fs.statSync(dashboard.tokenFile).mode & 0o777, 0o600, 'owner-only')
+  const token = fs.readFileSync(dashboard.tokenFile, 'utf8').trim()
+  const url = `http://127.0.0.1:${metricsPort}/dashboard`
+  const json = { 'content-type': 'application/json' }
+  const bearer = { authorization: `Bearer ${token}` }
+
+  t.equal((await post(`${url}/scale`, json, '{"delta":1}')).status, 403, 'no token')
+  t.equal((await post(`${url}/scale`, { ...json, authorization: `Bearer ${'x'.repeat(43)}` }, '{"delta":1}')).status, 403, 'a wrong token')
+  t.equal((await post(`${url}/scale`, { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://evil.example' }, `token=${token}&delta=1`)).status, 403, 'the token in a form of another site')
+  t.equal((await get(`${url}/scale?token=${token}&delta=1`)).status, 405, 'an image (a GET) changes nothing')
+  t.equal((await post(`${url}/scale`, { ...json, ...bearer, origin: 'http://evil.example' }, '{"delta":1}')).status, 403, 'another origin, even with the token')
+  t.equal((await post(`${url}/scale`, { 'content-type': 'text/plain', ...bearer }, '{"delta":1}')).status, 415, 'not JSON')
+  t.equal((await post(`${url}/scale`, { ...json, ...bearer }, '{"delta":5}')).status, 400)
+  t.equal((await post(`${url}/scale`, { ...json, ...bearer }, 'x'.repeat(5000))).status, 413)
+  t.equal((await post(`${url}/recycle`, { ...json, ...bearer }, '{"workerId":9}')).status, 409, 'no such worker')
+  t.same(cli.events.filter((e) => e.event === 'scale'), [], 'nothing refused ran')
+
+  const scaled = await post(`${url}/scale`, { ...json, ...bearer, origin: `http://127.0.0.1:${metricsPort}` }, '{"delta":1}')
+  t.equal(scaled.status, 202, 'the page\'s own origin, with the token')
+  await cli.waitFor('scale', (e) => e.to === 3)
+  const recycled = await post(`${url}/recycle`, { ...json, ...bearer }, '{"workerId":0}')
+  t.equal(recycled.status, 202)
+  const recycle = await cli.waitFor('worker.recycle', (e) => e.workerId === 0)
+  t.equal(recycle.reason, 'asked')
+  await cli.waitFor('worker.exit', (e) => e.pid === recycle.pid && e.reason === 'recycled', 60_000)
+  const reloaded = await post(`${url}/reload`, { ...json, ...bearer }, '{}')
+  t.same(reloaded, { status: 200, json: { outcome: 'complete' } })
+
+  const status = await command(home, ['status', 'acts', '--json'])
+  t.equal(status.code, 0)
+  for (const [where, text] of [['the log', cli.stdout()], ['stderr', cli.stderr()], ['status', status.stdout]]) t.notOk(text.includes(token), `the token is not in ${where}`)
+  cli.signal('SIGTERM')
+  t.equal(await cli.exited, 0)
+
+  // the next primary keeps the token: an open page goes on working after a restart or an upgrade
+  const again = startCli(t, [fixture('apps/upgradable.js'), '-w', '1', '-n', 'acts', '--metrics-port', String(metricsPort)], { env: { PORT: String(await freePort()), HOST: '127.0.0.1', CLUSTER_RUN_HOME: home } })
+  await again.untilReady(1, 60_000)
+  t.equal(fs.readFileSync(dashboard.tokenFile, 'utf8').trim(), token)
+  again.signal('SIGTERM')
+  t.equal(await again.exited, 0)
+})
+
+t.test('read-only, and said so at start: without a control socket (no token file), and on a listener that is not loopback', async (t) => {
+  for (const [metrics, controlSocket, reason] of [
+    [{ port: await freePort() }, false, /no control socket/],
+    [{ port: await freePort(), host: '0.0.0.0' }, undefined, /metrics\.host 0\.0\.0\.0 is not loopback/],
+  ] as const) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cluster-run-dash-'))
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+    fs.writeFileSync(path.join(dir, 'cluster.config.json'), JSON.stringify({ app: fixture('apps/upgradable.js'), workers: 1, metrics, ...(controlSocket === false ? { controlSocket } : {}) }))
+    const cli = startCli(t, [], { cwd: dir, env: { PORT: String(await freePort()), HOST: '127.0.0.1' } })
+    const { dashboard } = await cli.waitFor('primary.start', undefined, 60_000)
+    t.match(dashboard.readOnly, reason)
+    t.equal(dashboard.tokenFile, undefined)
+    await cli.untilReady(1, 60_000)
+    const refused = await post(`http://127.0.0.1:${metrics.port}/dashboard/reload`, { 'content-type': 'application/json', authorization: `Bearer ${'x'.repeat(43)}` }, '{}')
+    t.equal(refused.status, 403)
+    t.match(refused.json.error, /read-only/)
+    const snapshot = await firstEvent(`http://127.0.0.1:${metrics.port}/dashboard/stream`, {})
+    t.match(snapshot.text, metrics.host === '0.0.0.0' ? /"logs":null/ : /"logs":\[/, 'the log tail only on loopback')
+    cli.signal('SIGTERM')
+    t.equal(await cli.exited, 0)
+  }
+})
+
+/** An action request as a script of the page sends it, or as something else tries to. */
+function post (url: string, headers: http.OutgoingHttpHeaders, body: string): Promise<{ status: number, json: any }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', headers: { 'content-length': Buffer.byteLength(body), ...headers }, agent: false, timeout: 60_000 }, (res) => {
+      let text = ''
+      res.setEncoding('utf8').on('data', (chunk: string) => { text += chunk })
+      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) }))
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
 
 /** The stream's headers and its text up to the end of its first event; then it is closed. */
 function firstEvent (url: string, headers: http.OutgoingHttpHeaders): Promise<{ status: number, headers: http.IncomingHttpHeaders, text: string }> {

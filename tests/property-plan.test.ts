@@ -17,6 +17,7 @@ type Command =
   | { k: 'scale', workers: number }
   | { k: 'scaleBy', delta: number }
   | { k: 'reload' }
+  | { k: 'recycle', slot: number }
   | { k: 'config', ok: boolean, workers: number }
   | { k: 'stop', signal: string }
 
@@ -33,6 +34,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { arbitrary: fc.record({ k: fc.constant('scale' as const), workers: fc.integer({ min: 0, max: 5 }) }), weight: 1 },
   { arbitrary: fc.record({ k: fc.constant('scaleBy' as const), delta: fc.integer({ min: -2, max: 2 }) }), weight: 1 },
   { arbitrary: fc.record({ k: fc.constant('reload' as const) }), weight: 2 },
+  { arbitrary: fc.record({ k: fc.constant('recycle' as const), slot: fc.nat(5) }), weight: 1 },
   { arbitrary: fc.record({ k: fc.constant('config' as const), ok: fc.boolean(), workers: fc.integer({ min: 1, max: 4 }) }), weight: 2 },
   { arbitrary: fc.record({ k: fc.constant('stop' as const), signal: fc.constantFrom('SIGTERM', 'SIGINT', 'stop') }), weight: 1 }
 )
@@ -166,6 +168,7 @@ function runSequence (initialWorkers: number, p: Generated<typeof policy>, comma
       case 'scale': pass([{ type: 'scale', workers: c.workers }]); break
       case 'scaleBy': pass([{ type: 'scale', delta: c.delta }]); break
       case 'reload': pass([{ type: 'reload', ticket: ++ticket }]); break
+      case 'recycle': pass([{ type: 'recycle', workerId: c.slot }]); break
       case 'config':
         pass([c.ok ? { type: 'config', ok: true, workers: c.workers, policy: sim.state.policy } : { type: 'config', ok: false, error: 'bad', issues: [] }])
         break

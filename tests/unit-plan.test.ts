@@ -218,6 +218,19 @@ t.test('a recycle\'s successor ready while a reload reads its config takes over 
   t.ok(events(sim.ready(next.member)).includes('reload.complete'))
 })
 
+t.test('a recycle asked for replaces the slot\'s worker: its successor starts, then it drains; a second ask meanwhile does nothing', async (t) => {
+  const sim = running(2)
+  const [a] = sim.currents() as number[]
+  const asked = sim.feed({ type: 'recycle', workerId: 0 })
+  t.match(eventOf(asked, 'worker.recycle'), { fields: { workerId: 0, reason: 'asked' }, member: a })
+  const [successor] = forks(asked)
+  t.match(successor, { slot: 0, generation: 0 })
+  t.same(sim.feed({ type: 'recycle', workerId: 0 }), [], 'already being replaced')
+  t.same(sim.feed({ type: 'recycle', workerId: 7 }), [], 'no such slot')
+  const done = sim.ready(successor.member)
+  t.match(ofKind(done, 'emit').find((e) => e.event === 'worker.drain'), { member: a, fields: { reason: 'recycle' } })
+})
+
 t.test('an old worker that crashes during a reload restarts as the new generation; the reload completes', async (t) => {
   const sim = running(2)
   const [, b] = sim.currents() as number[]

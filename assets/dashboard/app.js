@@ -3,7 +3,7 @@
 // with uPlot. When the stream breaks (a reload of the primary's config does not break
 // it; an upgrade or a restart of the primary does) the browser reconnects by itself and
 // the page keeps what it had, with a gap until the new snapshot.
-/* global document, window, EventSource, getComputedStyle */
+/* global document, window, EventSource, getComputedStyle, fetch, sessionStorage */
 'use strict'
 
 const Plot = window.uPlot
@@ -99,6 +99,7 @@ function onSnapshot (snapshot) {
     for (const line of snapshot.logs) addLog(line, false)
     renderLogs()
   }
+  setActions(snapshot.actions)
   $('title').textContent = `cluster-run: ${snapshot.cluster.name}`
   document.title = `${snapshot.cluster.name}: cluster-run`
   draw()
@@ -141,7 +142,10 @@ function addTick (tick, live = true) {
       for (const column of slot.values) column.push(null)
     }
   }
-  if (live) renderNow(tick)
+  if (live) {
+    renderNow(tick)
+    renderRecyclable(tick)
+  }
   $('summary').textContent = `${tick.ready} of ${tick.desired} workers ready · pid ${state.cluster ? state.cluster.pid : '?'} · ${state.cluster ? state.cluster.schedulingPolicy : ''}`
   trim()
 }
@@ -262,6 +266,75 @@ function renderLogs () {
   if ($('log-follow').checked) logs.scrollTop = logs.scrollHeight
 }
 
+// ── actions ───────────────────────────────────────────────────────────────────
+
+const ACTION_BUTTONS = ['reload', 'scale-up', 'scale-down', 'recycle']
+
+/** The token: from the address's #token=… (then taken out of it), or kept for this tab. */
+function readToken () {
+  const match = /^#token=([A-Za-z0-9_-]+)$/.exec(window.location.hash)
+  if (match) {
+    sessionStorage.setItem('cluster-run-token', match[1])
+    window.history.replaceState(null, '', window.location.pathname)
+  }
+  return sessionStorage.getItem('cluster-run-token') ?? ''
+}
+
+function setActions (actions) {
+  const note = $('actions-note')
+  const off = !actions.enabled
+  note.textContent = off
+    ? `Read-only: ${actions.reason}.`
+    : 'Actions need the token: the file named by tokenFile in the primary.start event (beside the control socket).'
+  $('token').disabled = off
+  for (const id of ACTION_BUTTONS) $(id).disabled = off
+}
+
+async function act (action, body) {
+  const result = $('action-result')
+  result.dataset.ok = ''
+  result.textContent = `${action}…`
+  try {
+    const res = await fetch(`/dashboard/${action}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${readToken()}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
+    const answer = await res.json()
+    result.dataset.ok = String(res.ok)
+    result.textContent = res.ok ? `${action}: ${answer.outcome ?? 'done'}` : `${action} refused: ${answer.error}`
+  } catch (err) {
+    result.dataset.ok = 'false'
+    result.textContent = `${action} failed: ${err.message}`
+  }
+}
+
+$('token-form').addEventListener('submit', (e) => {
+  e.preventDefault()
+  sessionStorage.setItem('cluster-run-token', $('token').value.trim())
+  $('token').value = ''
+  $('action-result').textContent = 'token kept for this tab'
+})
+$('reload').addEventListener('click', () => act('reload', {}))
+$('scale-up').addEventListener('click', () => act('scale', { delta: 1 }))
+$('scale-down').addEventListener('click', () => act('scale', { delta: -1 }))
+$('recycle').addEventListener('click', () => act('recycle', { workerId: Number($('recycle-worker').value) }))
+
+/** The recycle list follows the slots that have a ready worker. */
+function renderRecyclable (tick) {
+  const select = $('recycle-worker')
+  const ids = tick.slots.map((s) => String(s.workerId))
+  if ([...select.options].map((o) => o.value).join() === ids.join()) return
+  const chosen = select.value
+  select.replaceChildren(...ids.map((id) => {
+    const option = document.createElement('option')
+    option.value = id
+    option.textContent = `worker ${id}`
+    return option
+  }))
+  if (ids.includes(chosen)) select.value = chosen
+}
+
 // ── charts ────────────────────────────────────────────────────────────────────
 
 let pending = false
@@ -342,6 +415,7 @@ function drawMarks (u) {
 window.addEventListener('resize', () => {
   for (const { plot, box } of state.charts) plot.setSize({ width: Math.max(300, box.clientWidth - 8), height: 200 })
 })
+readToken()
 $('log-worker').addEventListener('change', renderLogs)
 $('log-stream').addEventListener('change', renderLogs)
 connect()

@@ -42,6 +42,8 @@ export const metricsSchema = z.strictObject({
   timeoutMs: z._default(positiveInt, 1000),
   /** the dashboard page at /dashboard, and the 15 minutes of history it charts */
   dashboard: z._default(z.boolean(), true),
+  /** the dashboard's actions (with the token): on by default only where host is loopback */
+  actions: z.optional(z.boolean()),
 })
 
 export const stickySchema = z.strictObject({

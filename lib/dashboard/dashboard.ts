@@ -16,6 +16,9 @@ import type { Entry, History } from '../logs/history.js'
 import { nearestPackageJson } from '../common/package-json.js'
 import { Rings, FIGURES, type Reading } from './rings.js'
 import { Timeline } from './timeline.js'
+import { bearerMatches } from './token.js'
+
+export { dashboardToken } from './token.js'
 
 export interface DashboardSources {
   status: () => ClusterStatus
@@ -23,6 +26,10 @@ export interface DashboardSources {
   history: Pick<History, 'last' | 'follow'>
   /** calls `listener` with each of the cluster's events; returns how to stop */
   events: (listener: (event: AnyEvent) => void) => () => void
+  /** the actions, as the control socket's commands run them */
+  reload: () => Promise<string>
+  scaleBy: (delta: number) => void
+  recycle: (workerId: number) => boolean
 }
 
 export interface DashboardOptions {
@@ -31,12 +38,16 @@ export interface DashboardOptions {
   /** how much the charts and the timeline keep */
   windowMs: number
   sampleMs: number
+  /** the token the actions need, or why the page is read-only */
+  actions: { token: string } | { readOnly: string }
 }
 
 /** Pages open at once; more are refused (each is a response held open). */
 const MAX_PAGES = 32
 /** A page this far behind is too slow to follow: it is closed and reconnects. */
 const MAX_BUFFERED = 4 * 1024 * 1024
+/** the largest action request body (its JSON is a few bytes) */
+const MAX_BODY = 1024
 /** log lines a page gets when it opens, and the longest line it is sent */
 const LOG_LINES = 200
 const LINE_CHARS = 2000
@@ -80,28 +91,57 @@ export class Dashboard {
 
   /** Answers a request under /dashboard; false for any other path. */
   handle (req: http.IncomingMessage, res: http.ServerResponse, pathname: string): boolean {
-    switch (pathname) {
-      case '/dashboard':
-      case '/dashboard/':
-        this.#serve(req, res, 'index.html')
-        return true
-      case '/dashboard/app.js':
-        this.#serve(req, res, 'app.js')
-        return true
-      case '/dashboard/app.css':
-        this.#serve(req, res, 'app.css')
-        return true
-      case '/dashboard/uplot.js':
-        this.#serve(req, res, 'uplot.js')
-        return true
-      case '/dashboard/uplot.css':
-        this.#serve(req, res, 'uplot.css')
-        return true
-      case '/dashboard/stream':
-        this.#open(req, res)
-        return true
+    const action = ACTIONS.find((a) => `/dashboard/${a}` === pathname)
+    if (action) {
+      if (req.method !== 'POST') reply(res, 405, { error: `${req.method} does not change anything here; POST with the token` }, { allow: 'POST' })
+      else void this.#act(req, res, action).catch((err: Error) => reply(res, 500, { error: err.message }))
+      return true
     }
-    return false
+    const file = FILES[pathname]
+    if (file === undefined && pathname !== '/dashboard/stream') return false
+    if (req.method !== 'GET' && req.method !== 'HEAD') reply(res, 405, { error: `${req.method} is not allowed; use GET` }, { allow: 'GET, HEAD' })
+    else if (file === undefined) this.#open(req, res)
+    else this.#serve(req, res, file)
+    return true
+  }
+
+  /**
+   * An action, only with the token in an Authorization header: a form or an image of
+   * another site can send neither that header nor a JSON body, and a script of another
+   * origin cannot send them without a preflight, which is refused (no CORS here).
+   */
+  async #act (req: http.IncomingMessage, res: http.ServerResponse, action: typeof ACTIONS[number]): Promise<void> {
+    const { actions } = this.#options
+    if ('readOnly' in actions) return reply(res, 403, { error: `the dashboard is read-only: ${actions.readOnly}` })
+    if (!bearerMatches(req.headers.authorization, actions.token)) return reply(res, 403, { error: 'an action needs the token: Authorization: Bearer <the token file beside the control socket>' })
+    const origin = req.headers.origin
+    if (origin !== undefined && origin !== `http://${req.headers.host ?? ''}`) return reply(res, 403, { error: `a request from ${origin} is refused` })
+    if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) return reply(res, 415, { error: 'send a JSON body (content-type: application/json)' })
+    const body = await readBody(req)
+    if (body === undefined) return reply(res, 413, { error: `the body is over ${MAX_BODY} bytes` })
+    let args: Record<string, unknown>
+    try {
+      const parsed: unknown = JSON.parse(body || '{}')
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object')
+      args = parsed as Record<string, unknown>
+    } catch {
+      return reply(res, 400, { error: 'the body is not a JSON object' })
+    }
+    switch (action) {
+      case 'reload':
+        return reply(res, 200, { outcome: await this.#sources.reload() })
+      case 'scale': {
+        if (args.delta !== 1 && args.delta !== -1) return reply(res, 400, { error: 'delta: expected 1 or -1' })
+        this.#sources.scaleBy(args.delta)
+        return reply(res, 202, { delta: args.delta })
+      }
+      case 'recycle': {
+        const { workerId } = args
+        if (!Number.isSafeInteger(workerId) || (workerId as number) < 0) return reply(res, 400, { error: 'workerId: expected a slot number' })
+        if (!this.#sources.recycle(workerId as number)) return reply(res, 409, { error: `worker ${String(workerId)} has no ready process to recycle` })
+        return reply(res, 202, { workerId })
+      }
+    }
   }
 
   #serve (req: http.IncomingMessage, res: http.ServerResponse, name: string): void {
@@ -151,6 +191,7 @@ export class Dashboard {
     send(res, 'snapshot', {
       cluster: { name: status.name, pid: status.pid, node: status.node, schedulingPolicy: status.schedulingPolicy, startedAt: status.startedAt },
       figures: FIGURES,
+      actions: 'readOnly' in this.#options.actions ? { enabled: false, reason: this.#options.actions.readOnly } : { enabled: true },
       series: this.#rings.series(),
       marks: this.#timeline.since(Date.now()),
       logs,
@@ -219,6 +260,37 @@ function frame (event: string, data: unknown): string {
 
 function send (res: http.ServerResponse, event: string, data: unknown): void {
   res.write(frame(event, data))
+}
+
+const ACTIONS = ['reload', 'scale', 'recycle'] as const
+
+/** The page's files by path. */
+const FILES: Record<string, string | undefined> = {
+  '/dashboard': 'index.html',
+  '/dashboard/': 'index.html',
+  '/dashboard/app.js': 'app.js',
+  '/dashboard/app.css': 'app.css',
+  '/dashboard/uplot.js': 'uplot.js',
+  '/dashboard/uplot.css': 'uplot.css',
+}
+
+function reply (res: http.ServerResponse, status: number, body: object, headers: http.OutgoingHttpHeaders = {}): void {
+  if (res.headersSent) return
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers })
+  res.end(text)
+}
+
+/** The request's body as text, or undefined once it is over MAX_BODY (the rest is not read). */
+async function readBody (req: http.IncomingMessage): Promise<string | undefined> {
+  let size = 0
+  const chunks: Buffer[] = []
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > MAX_BODY) return undefined
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
 }
 
 const TYPES: Record<string, string> = {

@@ -21,22 +21,36 @@ export interface MetricsOptions {
   timeoutMs: number
   minReadyWorkers: number
   /** the dashboard at /dashboard, fed from the status and the log history */
-  dashboard: DashboardSources | null
+  dashboard: (DashboardSources & { tokenFile: string | null, actions?: boolean }) | null
 }
 
 export interface MetricsServer {
   /** http://host:port */
   url: string
+  /** the dashboard's URL, and the file of the token its actions need, or why it is read-only */
+  dashboard: { url: string, tokenFile?: string, readOnly?: string } | null
   close: () => Promise<void>
 }
 
 export async function openMetricsServer (options: MetricsOptions, target: Scraped): Promise<MetricsServer> {
   const primary = primaryRegistry()
   let dashboard: Dashboard | undefined
+  let readOnly: string | undefined
   if (options.dashboard) {
-    const { Dashboard } = await import('../dashboard/dashboard.js')
-    // the workers' log lines only where nobody but this machine's users reaches the page
-    dashboard = new Dashboard(options.dashboard, { logs: isLoopback(options.host), windowMs: 15 * 60_000, sampleMs: 1000 })
+    const { Dashboard, dashboardToken } = await import('../dashboard/dashboard.js')
+    const { tokenFile, actions = isLoopback(options.host) } = options.dashboard
+    readOnly = !tokenFile
+      ? 'there is no control socket (controlSocket: false), so no token file'
+      : !actions
+          ? `metrics.host ${options.host} is not loopback: set metrics.actions: true to allow actions with the token over it`
+          : undefined
+    dashboard = new Dashboard(options.dashboard, {
+      // the workers' log lines only where nobody but this machine's users reaches the page
+      logs: isLoopback(options.host),
+      windowMs: 15 * 60_000,
+      sampleMs: 1000,
+      actions: readOnly === undefined ? { token: dashboardToken(tokenFile!) } : { readOnly },
+    })
   }
   const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, (req, res) => {
     void handle(req, res).catch((err: Error) => send(res, 500, 'application/json', JSON.stringify({ error: err.message })))
@@ -50,6 +64,7 @@ export async function openMetricsServer (options: MetricsOptions, target: Scrape
       res.end()
       return
     }
+    if (dashboard?.handle(req, res, path)) return
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD')
       return send(res, 405, 'application/json', JSON.stringify({ error: `${req.method} is not allowed; use GET` }))
@@ -71,7 +86,6 @@ export async function openMetricsServer (options: MetricsOptions, target: Scrape
         return send(res, verdict.ready ? 200 : 503, 'application/json', JSON.stringify({ status: verdict.ready ? 'ready' : 'not ready', ...verdict }))
       }
     }
-    if (dashboard?.handle(req, res, path)) return
     return send(res, 404, 'application/json', JSON.stringify({ error: `no such path: ${path}; there are /metrics, /healthz and /readyz${dashboard ? ' and /dashboard' : ''}` }))
   }
 
@@ -89,6 +103,9 @@ export async function openMetricsServer (options: MetricsOptions, target: Scrape
   const { address, port } = server.address() as AddressInfo
   return {
     url: `http://${hostPort(address, port)}`,
+    dashboard: dashboard
+      ? { url: `http://${hostPort(address, port)}/dashboard`, ...(readOnly ? { readOnly } : { tokenFile: options.dashboard!.tokenFile! }) }
+      : null,
     close: () => new Promise<void>((resolve) => {
       dashboard?.close()
       server.close(() => resolve())

@@ -22,6 +22,8 @@ export interface EventFields {
     name: string
     controlSocket: string | false
     metrics: string | null
+    /** the dashboard's URL, and the file of the token its actions need, or why it is read-only */
+    dashboard?: { url: string, tokenFile?: string, readOnly?: string }
     /** an upgrade's new primary: the pid of the primary it replaces */
     upgradedFrom?: number
     /** reuseport: whether the kernel moves a closing listener's queue to the others (net.ipv4.tcp_migrate_req; null: no such setting) */
@@ -38,6 +40,7 @@ export interface EventFields {
   'worker.recycle':
   | { workerId: number, pid: number, reason: 'memory', rssMb: number, maxMemoryMb: number }
   | { workerId: number, pid: number, reason: 'max-requests', requests: number, limit: number }
+  | { workerId: number, pid: number, reason: 'asked' }
   'worker.exit': {
     workerId: number
     pid: number

@@ -56,7 +56,7 @@ interface MemberFacts {
   /** the supervisor killed it at its drain deadline */
   killedAtDeadline: boolean
   /** why it should be replaced (recycling) */
-  stale?: 'memory' | 'max-requests'
+  stale?: 'memory' | 'max-requests' | 'asked'
   /** the request count at which it is recycled (0: never) */
   requestLimit: number
   lastBeatAt: number
@@ -145,6 +145,8 @@ export type Input =
   | { type: 'check' }
   | { type: 'scale', workers?: number, delta?: number }
   | { type: 'reload', ticket?: number }
+  /** replace the worker serving this slot, as a recycle does (the dashboard's action) */
+  | { type: 'recycle', workerId: number }
   | { type: 'config', ok: true, workers: number, policy: Policy, warnings?: Warning[] }
   | { type: 'config', ok: false, error: string, issues: string[] }
   | { type: 'stop', signal: string, exitCode?: number }
@@ -328,6 +330,7 @@ class Pass {
     check: () => this.#checkHung(),
     scale: (input) => this.#scale(input.workers ?? this.state.wish.workers + (input.delta ?? 0)),
     reload: (input) => this.#reload(input.ticket),
+    recycle: (input) => this.#recycle(input.workerId),
     config: (input) => this.#configRead(input),
     stop: (input) => this.#stop(input.signal, input.exitCode ?? 0),
     'delay-over': () => this.#drainAll(),
@@ -430,6 +433,15 @@ class Pass {
       m.stale = 'max-requests'
       this.#emit('worker.recycle', { workerId: m.slot, reason: 'max-requests', requests: m.stats.requests, limit: m.requestLimit }, m.id)
     }
+  }
+
+  #recycle (workerId: number): void {
+    const s = this.state
+    const slot = s.slots[workerId]
+    const m = slot?.current === undefined ? undefined : s.members.get(slot.current)
+    if (s.lifecycle !== 'running' || !m || m.phase !== 'ready' || m.stale) return
+    m.stale = 'asked'
+    this.#emit('worker.recycle', { workerId, reason: 'asked' }, m.id)
   }
 
   #checkHung (): void {

@@ -12,7 +12,7 @@ import cluster, { type Worker } from 'node:cluster'
 import type { Config } from '../config/schema.js'
 import { ConfigError, ClusterError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
-import { hookOf, levelOf, type AnyEvent, type Emit } from './events.js'
+import { hookOf, levelOf, type AnyEvent, type Emit, type EventFields } from './events.js'
 import type { HookFacts, HookName, ReloadOutcome } from '../common/lifecycle.js'
 import { dispatch, isProtocolMessage, type Handlers, type ToPrimary, type ToWorker } from '../protocol/messages.js'
 import { launchOptions } from '../protocol/launch.js'
@@ -124,7 +124,7 @@ export class Supervisor {
   // ── the handle's commands: each only queues an input ─────────────────────────
 
   /** Forks the workers; resolves once every one is ready, rejects if the cluster stops first. */
-  start (servers: { metrics: string | null, upgradedFrom?: number } = { metrics: null }): Promise<void> {
+  start (servers: { metrics: string | null, dashboard?: EventFields['primary.start']['dashboard'], upgradedFrom?: number } = { metrics: null }): Promise<void> {
     const config = this.config
     const policy = config.schedulingPolicy
     if (frozenPolicy && frozenPolicy !== policy) {
@@ -179,6 +179,17 @@ export class Supervisor {
   /** Sets the number of workers (at least 1): new slots are forked, the highest ones drained. */
   scale (workers: number): void {
     this.#submit({ type: 'scale', workers })
+  }
+
+  /**
+   * Replaces the worker serving slot `workerId` as a recycle does: its successor starts,
+   * then it drains. False when the slot has no ready worker.
+   */
+  recycle (workerId: number): boolean {
+    const serving = this.status().members.find((m) => m.workerId === workerId && m.state === 'ready')
+    if (!serving || this.#state.lifecycle !== 'running') return false
+    this.#submit({ type: 'recycle', workerId })
+    return true
   }
 
   /** Adds (or with a negative delta, removes) workers. */
