@@ -20,7 +20,7 @@ const allowed = {
   config: ['common'],
   balancer: ['common', 'protocol'],
   supervisor: ['common', 'protocol', 'config', 'balancer'],
-  control: ['common', 'supervisor', 'logs'],
+  control: ['common', 'supervisor', 'logs', 'dashboard'],
   metrics: ['common', 'supervisor', 'dashboard'],
   dashboard: ['common', 'supervisor', 'logs'],
   worker: ['common', 'protocol'],

@@ -5,12 +5,12 @@ import { UsageError } from './common/errors.js'
 import { closest, usageOf } from './common/issues.js'
 
 /** The client commands (control/commands.ts runs them). */
-export const COMMANDS = new Set(['ls', 'status', 'reload', 'scale', 'stop', 'upgrade', 'logs', 'startup'])
+export const COMMANDS = new Set(['ls', 'status', 'top', 'reload', 'scale', 'stop', 'upgrade', 'logs', 'startup'])
 
 /** What PM2 users type, and what does it here. */
 const PM2_WORDS: Record<string, string> = {
   list: 'ls',
-  monit: 'status --watch',
+  monit: 'top',
   restart: 'reload',
   delete: 'stop',
   kill: 'stop',
@@ -31,7 +31,10 @@ export function unknownCommand (word: string | undefined, exists: (file: string)
 
 export const COMMANDS_HELP = `Commands (to a running cluster of this user, through its control socket):
   cluster-run ls                      every cluster: name, pid, workers, uptime, app
-  cluster-run status [name]           the workers and their figures (--watch: redraw every second)
+  cluster-run status [name]           the workers and their figures (--watch: as top)
+  cluster-run top [name]              the workers, their requests per second over the last
+                                      minutes, the latest events and log lines, every second
+                                      (q or Ctrl-C quits; without a terminal: status, once)
   cluster-run reload [name]           zero-downtime reload; waits; exit 0 complete, 1 aborted
   cluster-run scale [name] <n|+n|-n>  set, add or remove workers
   cluster-run stop [name]             graceful stop; waits; exits with the primary's exit code

@@ -45,6 +45,7 @@ async function main (argv: string[]): Promise<number> {
     const { runCommand } = await import('./control/commands.js')
     return runCommand(argv, {
       stdout: process.stdout,
+      stdin: process.stdin,
       out: (text) => process.stdout.write(text + '\n'),
       err: (text) => process.stderr.write(text + '\n'),
       env: process.env,

@@ -142,7 +142,7 @@ t.test('unknownCommand: a word that is neither a command nor a file', async (t) 
   t.match(unknownCommand('sclae', none), { exitCode: 64, message: /^unknown command "sclae": did you mean "scale"\?/ })
   t.match(unknownCommand('list', none), { message: /^unknown command "list": use "cluster-run ls"/ })
   t.match(unknownCommand('restart', none), { message: /use "cluster-run reload"/ })
-  t.match(unknownCommand('deploy', none), { message: /^unknown command "deploy" \(commands: ls, status, reload, scale, stop, upgrade, logs, startup; an entry file "deploy" does not exist either\)$/ })
+  t.match(unknownCommand('deploy', none), { message: /^unknown command "deploy" \(commands: ls, status, top, reload, scale, stop, upgrade, logs, startup; an entry file "deploy" does not exist either\)$/ })
 })
 
 t.test('usageOf: an unknown option gets the closest known one; other parse errors pass through', async (t) => {

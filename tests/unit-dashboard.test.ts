@@ -4,6 +4,8 @@ import t from 'tap'
 import fc from 'fast-check'
 import { Rings, FIGURES, type Reading } from '../lib/dashboard/rings.js'
 import { Timeline, MARKED } from '../lib/dashboard/timeline.js'
+import { renderTop, sparkline, eventText } from '../lib/control/top-view.js'
+import type { ClusterStatus } from '../lib/supervisor/status.js'
 
 const MiB = 1024 * 1024
 const reading = (workerId: number, pid: number, fields: Partial<Reading> = {}): Reading => ({
@@ -88,4 +90,35 @@ t.test('the timeline keeps the events a person looks for, with short fields and 
   t.same(timeline.since(4000).map((m) => m.event), ['reload.start', 'reload.complete', 'scale'], 'at most 3')
   t.same(timeline.since(63_500).map((m) => m.event), ['scale'], 'at most a minute old')
   t.ok(MARKED.has('upgrade.complete') && MARKED.has('crash-rate.exceeded'))
+})
+
+t.test('top: a sparkline scales to its own maximum, a gap is a space; the frame fits the terminal', async (t) => {
+  t.equal(sparkline([0, 5, 10, null, 10], 5), '▁▅█ █')
+  t.equal(sparkline([0, 0], 4), '  ▁▁', 'padded to its width; all zero: the lowest bar')
+  t.equal(sparkline([1, 2, 3, 4, 5, 6], 3), '▆▇█', 'the latest values')
+  const status = {
+    name: 'shop',
+    pid: 1,
+    state: 'running',
+    schedulingPolicy: 'rr',
+    generation: 0,
+    uptimeMs: 5000,
+    workers: { ready: 1, desired: 1 },
+    crashes: { inWindow: 0, windowMs: 60_000 },
+    members: [{ workerId: 0, pid: 10, state: 'ready', generation: 0, uptimeMs: 5000, rssBytes: 50e6, eventLoopDelayMs: 1 }],
+  } as unknown as ClusterStatus
+  const rings = new Rings(60)
+  for (let s = 0; s < 30; s++) rings.record(s * 1000, { ready: 1, desired: 1 }, [reading(0, 10, { requests: s * s })])
+  const frame = { status, series: rings.series(), events: ['e1', 'e2', 'e3'], logs: Array.from({ length: 40 }, (_, i) => `line ${i} ${'x'.repeat(200)}`), now: 0 }
+  for (const [columns, rows] of [[120, 30], [60, 12], [20, 5]]) {
+    const lines = renderTop({ ...frame, columns, rows }).split('\n')
+    t.ok(lines.length <= rows, `${columns}×${rows}: ${lines.length} lines`)
+    t.ok(lines.every((l) => [...l].length <= columns), `${columns}×${rows}: no line wider than the terminal`)
+    t.equal(lines.at(-1), 'q or Ctrl-C to quit'.slice(0, columns - 1) + ([...'q or Ctrl-C to quit'].length > columns ? '…' : 'q or Ctrl-C to quit'.slice(columns - 1)))
+  }
+  const wide = renderTop({ ...frame, columns: 120, rows: 30 })
+  t.match(wide, /^0 +10 +ready .* 57 +0% +[▁▂▃▄▅▆▇█ ]+$/m, 'worker 0: its requests per second now, then its line')
+  t.match(wide, /line 39 x+…$/m, 'the latest log line, cut')
+  t.equal(eventText(0, '{"event":"worker.exit","workerId":1,"pid":7,"reason":"crashed","stderr":["x"]}').slice(9), 'worker.exit workerId=1 pid=7 reason=crashed')
+  t.equal(eventText(0, 'a pretty line').slice(9), 'a pretty line')
 })

@@ -26,7 +26,9 @@ export function request (socketPath: string, method: 'GET' | 'POST', path: strin
       res.on('end', () => {
         clearTimeout(timer)
         try {
-          resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) })
+          // newline-delimited JSON (the logs): an array of its lines
+          const ndjson = /ndjson/.test(res.headers['content-type'] ?? '')
+          resolve({ status: res.statusCode ?? 0, json: ndjson ? text.split('\n').filter(Boolean).map((line) => JSON.parse(line)) : JSON.parse(text) })
         } catch {
           reject(new Error(`the control socket answered ${res.statusCode} with a body that is not JSON`))
         }

@@ -1,4 +1,4 @@
-// The client commands: `cluster-run ls | status | reload | scale | stop`. Each finds
+// The client commands: `cluster-run ls | status | top | reload | scale | stop | upgrade`. Each finds
 // the cluster's socket, sends one request with a deadline and prints the answer, as a
 // table for people or as JSON (--json) for programs.
 import fs from 'node:fs'
@@ -12,13 +12,16 @@ import { followLogs, parseLogs } from './logs-command.js'
 import { controlDir, socketPath, NAME_PATTERN } from '../common/cluster-paths.js'
 import type { ClusterStatus } from '../supervisor/status.js'
 import type { UpgradeOutcome } from '../common/lifecycle.js'
+import { duration, megabytes } from './units.js'
 
 /** Exit code when no cluster answers (EX_UNAVAILABLE). */
 const UNAVAILABLE = 69
 
 export interface Output {
-  /** what out() writes to, for a command that streams (logs) */
+  /** what out() writes to, for a command that streams (logs) or draws (top) */
   stdout: NodeJS.WriteStream
+  /** the keys top reads */
+  stdin: NodeJS.ReadStream
   out: (text: string) => void
   err: (text: string) => void
   env: Record<string, string | undefined>
@@ -69,12 +72,22 @@ export async function runCommand (argv: string[], io: Output): Promise<number> {
       name = positionals[0]
     }
     if (values.watch && command !== 'status') throw new UsageError('--watch goes with status')
+    if (values.json && command === 'top') throw new UsageError('top draws a terminal; for JSON, use status --json')
     if (values.node !== undefined && command !== 'upgrade') throw new UsageError('--node goes with upgrade')
     const socket = values.socket ? path.resolve(values.socket) : await find(dir, name)
     const call = (method: 'GET' | 'POST', route: string, body?: unknown) => send(socket, method, route, body, timeoutMs)
     switch (command) {
+      case 'top':
       case 'status': {
-        if (values.watch) return await watch(() => call('GET', '/status') as Promise<ClusterStatus>, io)
+        if ((command === 'top' || values.watch) && io.isTTY && io.stdin.isTTY) {
+          const { top } = await import('./top.js')
+          return await top({
+            status: () => call('GET', '/status') as Promise<ClusterStatus>,
+            events: () => call('GET', '/logs?lines=50&events=only') as Promise<unknown[]>,
+            lines: () => call('GET', '/logs?lines=100') as Promise<unknown[]>,
+          }, io)
+        }
+        // without a terminal to redraw, the status once
         const status = await call('GET', '/status') as ClusterStatus
         io.out(values.json ? JSON.stringify(status, null, 2) : formatStatus(status, Date.now()))
         return 0
@@ -189,23 +202,6 @@ async function list (dir: string, json: boolean, io: Output): Promise<number> {
   return 0
 }
 
-async function watch (fetchStatus: () => Promise<ClusterStatus>, io: Output): Promise<number> {
-  if (!io.isTTY) throw new UsageError('--watch redraws a terminal; without one, call status repeatedly (or use --json)')
-  const quit = { asked: false }
-  const onSigint = (): void => { quit.asked = true }
-  process.once('SIGINT', onSigint)
-  try {
-    while (!quit.asked) {
-      const status = await fetchStatus()
-      io.out(`\x1b[2J\x1b[H${formatStatus(status, Date.now())}\n\n(every second; Ctrl-C to quit)`)
-      await new Promise((resolve) => setTimeout(resolve, 1000))
-    }
-  } finally {
-    process.off('SIGINT', onSigint)
-  }
-  return 0
-}
-
 function formatStatus (s: ClusterStatus, now: number): string {
   const reload = s.lastReload ? `last reload ${s.lastReload.outcome} ${duration(now - s.lastReload.at)} ago` : 'no reload yet'
   const head = [
@@ -226,21 +222,6 @@ function formatStatus (s: ClusterStatus, now: number): string {
 function table (rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
   return rows.map((r) => r.map((cell, i) => i === r.length - 1 ? cell : cell.padEnd(widths[i])).join('  ')).join('\n')
-}
-
-/** 2h 3m, 41m, 12s, 3d 4h. */
-function duration (ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000))
-  if (s < 60) return `${s}s`
-  const m = Math.floor(s / 60)
-  if (m < 60) return `${m}m`
-  const h = Math.floor(m / 60)
-  if (h < 24) return `${h}h ${m % 60}m`
-  return `${Math.floor(h / 24)}d ${h % 24}h`
-}
-
-function megabytes (bytes: number | null): string {
-  return bytes === null ? '-' : `${Math.round(bytes / 1e6)} MB`
 }
 
 async function runLogs (args: string[], io: Output): Promise<number> {

@@ -274,7 +274,7 @@ interface LogsQuery {
   format: 'entries' | 'log'
 }
 
-/** ?lines=n&follow=1&worker=n&stream=stdout|stderr&events=1&format=entries|log: the query checked, or what is wrong with it. */
+/** ?lines=n&follow=1&worker=n&stream=stdout|stderr&events=1|only&format=entries|log: the query checked, or what is wrong with it. */
 function parseLogsQuery (params: URLSearchParams): LogsQuery | string {
   const known = new Set(['lines', 'follow', 'worker', 'stream', 'events', 'format'])
   for (const key of params.keys()) if (!known.has(key)) return `unknown parameter "${key}"; the parameters are lines, follow, worker, stream, events, format`
@@ -291,7 +291,12 @@ function parseLogsQuery (params: URLSearchParams): LogsQuery | string {
     lines,
     format,
     follow: flag('follow'),
-    filter: { workerId: worker === null ? undefined : Number(worker), stream: stream ?? undefined, events: flag('events') },
+    filter: {
+      workerId: worker === null ? undefined : Number(worker),
+      stream: stream ?? undefined,
+      events: flag('events') || params.get('events') === 'only',
+      workers: params.get('events') !== 'only',
+    },
   }
 }
 

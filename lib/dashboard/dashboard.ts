@@ -14,7 +14,7 @@ import type { ClusterStatus } from '../supervisor/status.js'
 import type { AnyEvent } from '../supervisor/events.js'
 import type { Entry, History } from '../logs/history.js'
 import { nearestPackageJson } from '../common/package-json.js'
-import { Rings, FIGURES, type Reading } from './rings.js'
+import { Rings, FIGURES, readingsOf } from './rings.js'
 import { Timeline } from './timeline.js'
 import { bearerMatches } from './token.js'
 
@@ -203,24 +203,7 @@ export class Dashboard {
   #sample (): void {
     const status = this.#sources.status()
     if (status.state === 'stopped') return
-    const readings: Reading[] = []
-    // the slot's serving worker: its oldest ready one (a successor waits beside it until it takes over)
-    for (const m of status.members) {
-      if (m.state !== 'ready' || readings.some((r) => r.workerId === m.workerId)) continue
-      readings.push({
-        workerId: m.workerId,
-        pid: m.pid,
-        generation: m.generation,
-        cpuSeconds: m.cpuSeconds,
-        rssBytes: m.rssBytes,
-        heapUsedBytes: m.heapUsedBytes,
-        eventLoopDelayMs: m.eventLoopDelayMs,
-        requests: m.requests,
-        inflight: m.inflight,
-        connections: m.connections,
-      })
-    }
-    const tick = this.#rings.record(Date.now(), { ready: status.workers.ready, desired: status.workers.desired }, readings)
+    const tick = this.#rings.record(Date.now(), { ready: status.workers.ready, desired: status.workers.desired }, readingsOf(status))
     this.#broadcast('tick', tick)
   }
 

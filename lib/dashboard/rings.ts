@@ -7,6 +7,8 @@
 // after the crashed one's, with a gap where the slot had no ready worker. Rates (CPU,
 // requests per second) are the difference between two samples of the same process.
 
+import type { ClusterStatus } from '../supervisor/status.js'
+
 /** The figures charted per slot, in the order of `Tick.slots[].values`. */
 export const FIGURES = ['cpuPercent', 'rssMb', 'heapMb', 'loopDelayMs', 'requestsPerSecond', 'inflight', 'connections'] as const
 
@@ -153,4 +155,25 @@ function valuesOf (r: Reading, previous: SlotRing['last'], time: number): Array<
 function round (value: number, digits: number): number {
   const scale = 10 ** digits
   return Math.round(value * scale) / scale
+}
+
+/** The readings of a status: each slot's serving worker, its oldest ready one (a successor waits beside it until it takes over). */
+export function readingsOf (status: ClusterStatus): Reading[] {
+  const readings: Reading[] = []
+  for (const m of status.members) {
+    if (m.state !== 'ready' || readings.some((r) => r.workerId === m.workerId)) continue
+    readings.push({
+      workerId: m.workerId,
+      pid: m.pid,
+      generation: m.generation,
+      cpuSeconds: m.cpuSeconds,
+      rssBytes: m.rssBytes,
+      heapUsedBytes: m.heapUsedBytes,
+      eventLoopDelayMs: m.eventLoopDelayMs,
+      requests: m.requests,
+      inflight: m.inflight,
+      connections: m.connections,
+    })
+  }
+  return readings
 }

@@ -26,10 +26,13 @@ export interface Filter {
   stream?: LineSource['stream']
   /** the primary's events too (only the workers' lines otherwise) */
   events: boolean
+  /** false: the primary's events only */
+  workers?: boolean
 }
 
 export function matches (entry: Pick<Entry, 'source'>, filter: Filter): boolean {
   if (!entry.source) return filter.events
+  if (filter.workers === false) return false
   if (filter.workerId !== undefined && entry.source.workerId !== filter.workerId) return false
   return filter.stream === undefined || entry.source.stream === filter.stream
 }
