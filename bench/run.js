@@ -5,7 +5,7 @@
 //   BENCH_QUICK=1        smoke run (~1.5 min): 1 repetition, shorter and smaller loads
 //   BENCH_REPS=n         repetitions per contender (default 3, quick 1)
 //   BENCH_HEAVY_REPS=n   repetitions of the /heavy load in table 1 (default 1, see README)
-//   BENCH_ONLY=1,2,3     run only these tables (default 1,2,3,abandoned,logs,footprint,metrics,realtime; the control-socket table, ~15 min: BENCH_ONLY=control;
+//   BENCH_ONLY=1,2,3     run only these tables (default 1,2,3,abandoned,logs,footprint,metrics,dashboard,realtime; the control-socket table, ~15 min: BENCH_ONLY=control;
 //                        the primary's upgrade, ~6 min, Node 22 and 24 installed in the CI cache: BENCH_ONLY=upgrade;
 //                        the scheduling policies, ~15 min, under Node 22.12+ and as root: BENCH_ONLY=scheduling)
 //   BENCH_IDLE_MS=n      table 3: let the workers idle n ms between the warm-up and the flood (default 0)
@@ -32,9 +32,10 @@ import abandoned from './tables/abandoned.js'
 import logs from './tables/logs.js'
 import upgrade from './tables/upgrade.js'
 import scheduling from './tables/scheduling.js'
+import dashboard from './tables/dashboard.js'
 
 /** The tables, in the order they run and print. */
-const TABLES = [throughput, reload, overload, abandoned, logs, control, metrics, realtime, upgrade, scheduling, (await import('./tables/footprint.js')).default]
+const TABLES = [throughput, reload, overload, abandoned, logs, control, metrics, dashboard, realtime, upgrade, scheduling, (await import('./tables/footprint.js')).default]
 
 const resultKey = (t) => `table${t.id}`
 

@@ -19,7 +19,7 @@ function positiveInt (s) {
 export const QUICK = process.env.BENCH_QUICK === '1'
 export const REPS = positiveInt(process.env.BENCH_REPS) ?? (QUICK ? 1 : 3)
 export const HEAVY_REPS = Math.min(REPS, positiveInt(process.env.BENCH_HEAVY_REPS) ?? 1)
-export const ONLY = new Set((process.env.BENCH_ONLY ?? '1,2,3,abandoned,logs,footprint,metrics,realtime').split(',').map((s) => s.trim()))
+export const ONLY = new Set((process.env.BENCH_ONLY ?? '1,2,3,abandoned,logs,footprint,metrics,dashboard,realtime').split(',').map((s) => s.trim()))
 export const IDLE_MS = positiveInt(process.env.BENCH_IDLE_MS) ?? 0
 // BENCH_RESULTS=<file> writes the raw results elsewhere (a run of one table beside the full one)
 export const RESULTS = process.env.BENCH_RESULTS ? path.resolve(process.env.BENCH_RESULTS) : fileURLToPath(new URL('../results.json', import.meta.url))
