@@ -21,11 +21,11 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 /** Where the tests leave what a person looks at afterwards (the page's screenshot). */
 const ARTIFACTS = path.join(ROOT, 'artifacts')
 
-async function browse (t: Test): Promise<{ page: Page, errors: string[] }> {
+async function browse (t: Test, colorScheme: 'light' | 'dark' = 'light'): Promise<{ page: Page, errors: string[] }> {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`)
   const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] })
   t.teardown(() => browser.close())
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } })
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 }, colorScheme })
   const errors: string[] = []
   page.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()) })
   page.on('pageerror', (err) => errors.push(err.message))
@@ -115,6 +115,21 @@ t.test('the page: live charts, a killed worker on the timeline and its replaceme
 
   // the browser logs the refused action's 403 itself; nothing else
   t.same(errors.filter((e) => !/status of 403/.test(e)), [], 'no console error')
+
+  // every control has a name a screen reader says; the charts are images with a label
+  const unnamed = await page.$$eval('button, select, input', (controls) => controls
+    .filter((c) => !(c.textContent?.trim() || c.getAttribute('aria-label') || (c.id && document.querySelector(`label[for="${c.id}"]`)) || c.closest('label')))
+    .map((c) => c.outerHTML))
+  t.same(unnamed, [], 'every control is named')
+  t.equal(await page.locator('.chart[role="img"][aria-label]').count(), 8)
+
+  // the dark scheme, when the system asks for it
+  const dark = await browse(t, 'dark')
+  await dark.page.goto(`${url}/dashboard`)
+  await dark.page.waitForSelector('#connection[data-state="live"]')
+  t.equal(await dark.page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(13, 17, 23)', 'dark background')
+  t.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(255, 255, 255)', 'light background')
+  await dark.page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-dark.png'), fullPage: true })
   clearInterval(trickle)
   process.kill(newPid, 'SIGTERM')
   await until(() => { try { process.kill(newPid, 0); return false } catch { return true } }, 'the new primary to exit', 30_000)

@@ -6,7 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { execFileSync } from 'node:child_process'
 import type { Test } from 'tap'
-import { startCli, fixture, controlHome, command, CLI, FILE_TIMEOUT_MS } from './helpers/cli.js'
+import { startCli, fixture, controlHome, command, CLI, ROOT, FILE_TIMEOUT_MS } from './helpers/cli.js'
 import { get, freePort, until } from './helpers/http.js'
 import { kill } from './helpers/reap.js'
 
@@ -68,6 +68,9 @@ t.test('top: the workers with their requests over time, the events and the log; 
     return lines.every((l) => [...l].length <= 64) && /^q or Ctrl-C to quit/m.test(screen) && rows(screen).length === 2 ? screen : undefined
   }, 'the frame redrawn for 64×16')
   t.ok(small.trimEnd().split('\n').length <= 16, 'no more lines than the terminal has')
+  const artifacts = path.join(ROOT, 'artifacts')
+  fs.mkdirSync(artifacts, { recursive: true })
+  fs.writeFileSync(path.join(artifacts, 'top.txt'), first)
   t.match(small, /^shop +pid/, 'nothing scrolled off the top')
 
   term.tmux('send-keys', '-t', 'a', 'q')
