@@ -26,6 +26,8 @@ async function browse (t: Test, colorScheme: 'light' | 'dark' = 'light'): Promis
   const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] })
   t.teardown(() => browser.close())
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 }, colorScheme })
+  // a busy machine: every wait on the page may take a while, none is timed
+  page.setDefaultTimeout(60_000)
   const errors: string[] = []
   page.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()) })
   page.on('pageerror', (err) => errors.push(err.message))
@@ -63,7 +65,7 @@ t.test('the page: live charts, a killed worker on the timeline and its replaceme
   const rows = await until(async () => {
     const r = await now(page)
     return r.length === 2 && r.every((row) => Number(row.rps) > 0 && Number(row.rss) > 10) ? r : undefined
-  }, 'both workers\' rows to show requests per second and an RSS', 30_000)
+  }, 'both workers\' rows to show requests per second and an RSS', 60_000)
   t.same(rows.map((r) => r.worker), ['worker 0', 'worker 1'])
   t.match(await text(page, '#summary'), /^2 of 2 workers ready/)
 
@@ -78,7 +80,7 @@ t.test('the page: live charts, a killed worker on the timeline and its replaceme
   const ready = await cli.waitFor('worker.ready', (e) => e.workerId === 0 && e.pid !== victim, 60_000)
   await page.waitForFunction((pid) => document.getElementById('events')!.textContent!.includes(`worker 0 (pid ${pid}) exited: signaled (SIGKILL)`), victim)
   t.pass('the crash is on the timeline')
-  await until(async () => (await now(page)).some((r) => r.worker === 'worker 0' && Number(r.pid) === ready.pid), 'the replacement\'s figures in slot 0', 30_000)
+  await until(async () => (await now(page)).some((r) => r.worker === 'worker 0' && Number(r.pid) === ready.pid), 'the replacement\'s figures in slot 0', 60_000)
 
   // an action: refused without the token, run with it
   await page.click('#scale-up')
@@ -88,7 +90,7 @@ t.test('the page: live charts, a killed worker on the timeline and its replaceme
   await page.click('#token-form button')
   await page.click('#scale-up')
   await cli.waitFor('scale', (e) => e.from === 2 && e.to === 3)
-  await until(async () => (await now(page)).length === 3, 'the third worker on the page', 30_000)
+  await until(async () => (await now(page)).length === 3, 'the third worker on the page', 60_000)
   t.pass('"Add a worker" with the token adds one')
 
   // a reload does not break the stream; its events appear
@@ -106,12 +108,12 @@ t.test('the page: live charts, a killed worker on the timeline and its replaceme
   const { pid: newPid } = await cli.waitFor('upgrade.start', undefined, 60_000)
   reapLater(newPid)
   await cli.waitFor('upgrade.complete', (e) => e.pid === newPid, 60_000)
-  await page.waitForFunction((pid) => document.getElementById('summary')!.textContent!.includes(`pid ${pid}`), newPid, { timeout: 30_000 })
+  await page.waitForFunction((pid) => document.getElementById('summary')!.textContent!.includes(`pid ${pid}`), newPid)
   await page.waitForSelector('#connection[data-state="live"]')
   t.not(newPid, oldPid)
   t.pass('the page follows the new primary')
   // (the new primary runs the config's 2 workers: a live scale is not config)
-  await until(async () => (await now(page)).length === 2, 'the new primary\'s workers on the page', 30_000)
+  await until(async () => (await now(page)).length === 2, 'the new primary\'s workers on the page', 60_000)
 
   // the browser logs the refused action's 403 itself; nothing else
   t.same(errors.filter((e) => !/status of 403/.test(e)), [], 'no console error')
@@ -132,7 +134,7 @@ t.test('the page: live charts, a killed worker on the timeline and its replaceme
   await dark.page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-dark.png'), fullPage: true })
   clearInterval(trickle)
   process.kill(newPid, 'SIGTERM')
-  await until(() => { try { process.kill(newPid, 0); return false } catch { return true } }, 'the new primary to exit', 30_000)
+  await until(() => { try { process.kill(newPid, 0); return false } catch { return true } }, 'the new primary to exit', 60_000)
 })
 
 t.test('the stream, the files and their headers: no inline script, no framing, no cross-origin reader', async (t) => {

@@ -50,7 +50,7 @@ t.test('top: the workers with their requests over time, the events and the log; 
     const screen = term.screen('a')
     // a worker's row ends with its line of bars once it has served for a few seconds
     return rows(screen).length === 2 && rows(screen).every((r) => /[▂▃▄▅▆▇█]{3}$/.test(r)) ? screen : undefined
-  }, 'both workers with a line of requests per second', 30_000)
+  }, 'both workers with a line of requests per second', 60_000)
   t.match(first, /^shop +pid \d+ +rr +running +generation 0/m)
   t.match(first, /^ID +PID +STATE +GEN +UPTIME +RSS +LOOP +REQ\/S +CPU +REQUESTS\/S, LAST MINUTES/m)
   t.match(first, /^q or Ctrl-C to quit/m)
