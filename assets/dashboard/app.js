@@ -344,6 +344,12 @@ function draw () {
   window.requestAnimationFrame(() => {
     pending = false
     const ids = [...state.slots.keys()].sort((a, b) => a - b)
+    if (typeof Plot !== 'function') {
+      // uPlot did not load (a browser whose language tag its number formats reject, "C" on a
+      // Linux box without locales): the table, the events and the log still work
+      $('charts').textContent = 'The charts could not load; the table above has the latest figures.'
+      return
+    }
     if (ids.join() !== state.charted || !state.charts.length) build(ids)
     for (const { plot, data } of state.charts) plot.setData(data())
   })
