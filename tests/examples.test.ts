@@ -304,7 +304,7 @@ t.test('cluster-run --check in examples/app accepts the config', async (t) => {
   t.equal(resolved.app, path.join(APP_DIR, 'server.js'))
   t.type(resolved.workers, 'number', "'auto' resolved to a count")
   t.match(resolved.workersReason, /^auto: /)
-  t.same(resolved.metrics, { ...config.metrics, timeoutMs: resolved.metrics.timeoutMs })
+  t.same(resolved.metrics, { ...config.metrics, timeoutMs: resolved.metrics.timeoutMs, dashboard: true })
   t.equal(resolved.shutdownDelayMs, config.shutdownDelayMs)
   t.equal(resolved.shutdownTimeoutMs, config.shutdownTimeoutMs)
   t.equal(resolved.name, appPackage.name, "named after the app's package")
