@@ -74,7 +74,6 @@ export async function startCluster (resolveConfig: () => Promise<Config>): Promi
     sink = logSink(config)
     const outputs = workerOutputs(sink, config.log.workerOutput)
     let publish: (event: AnyEvent) => void = () => {}
-    const listeners = new Set<(event: AnyEvent) => void>()
     let shutdownStarted = (): void => {}
     const stopping = new Promise<void>((resolve) => { shutdownStarted = resolve })
     supervisor = new Supervisor({
@@ -93,10 +92,10 @@ export async function startCluster (resolveConfig: () => Promise<Config>): Promi
           if (activated.sockets.length) closeListenSockets()
         }
         publish(e)
-        for (const listener of listeners) listener(e)
       },
     })
     handle = clusterHandle(supervisor, (p) => { publish = p })
+    const events = handle
     const files = [config.log.file, config.log.errorFile].filter((f): f is string => f !== undefined)
     const logs = sink
     const running = supervisor
@@ -147,9 +146,10 @@ export async function startCluster (resolveConfig: () => Promise<Config>): Promi
           ? {
               status: () => running.status(),
               history: logs.history,
+              // the handle's 'event' has every event of the cluster
               events: (listener) => {
-                listeners.add(listener)
-                return () => { listeners.delete(listener) }
+                events.on('event', listener)
+                return () => { events.off('event', listener) }
               },
               reload: () => running.reload(),
               scaleBy: (delta) => running.scaleBy(delta),

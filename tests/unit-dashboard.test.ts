@@ -109,7 +109,7 @@ t.test('top: a sparkline scales to its own maximum, a gap is a space; the frame 
   } as unknown as ClusterStatus
   const rings = new Rings(60)
   for (let s = 0; s < 30; s++) rings.record(s * 1000, { ready: 1, desired: 1 }, [reading(0, 10, { requests: s * s })])
-  const frame = { status, series: rings.series(), events: ['e1', 'e2', 'e3'], logs: Array.from({ length: 40 }, (_, i) => `line ${i} ${'x'.repeat(200)}`), now: 0 }
+  const frame = { status, series: rings.series(), events: ['e1', 'e2', 'e3'], logs: Array.from({ length: 40 }, (_, i) => `line ${i} ${'x'.repeat(200)}`) }
   for (const [columns, rows] of [[120, 30], [60, 12], [20, 5]]) {
     const lines = renderTop({ ...frame, columns, rows }).split('\n')
     t.ok(lines.length <= rows, `${columns}×${rows}: ${lines.length} lines`)

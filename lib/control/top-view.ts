@@ -15,7 +15,6 @@ export interface TopFrame {
   logs: string[]
   columns: number
   rows: number
-  now: number
 }
 
 const BARS = '▁▂▃▄▅▆▇█'

@@ -45,7 +45,7 @@ export function top (source: TopSource, { stdout, stdin }: Terminal): Promise<nu
     const columns = stdout.columns || 80
     const rows = stdout.rows || 24
     const text = frame
-      ? renderTop({ ...frame, series: rings.series(), columns, rows, now: Date.now() })
+      ? renderTop({ ...frame, series: rings.series(), columns, rows })
       : 'waiting for the cluster…'
     const lines = (problem ? `${problem}\n${text}` : text).split('\n').slice(0, rows)
     // home, each line then the rest of it cleared, then everything below: no flicker

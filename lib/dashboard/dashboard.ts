@@ -74,7 +74,6 @@ export class Dashboard {
 
   start (): void {
     this.#sampler = setInterval(() => this.#sample(), this.#options.sampleMs).unref()
-    this.#unfollow = this.#sources.history.follow((entry) => this.#onLine(entry))
     this.#unlisten = this.#sources.events((event) => {
       const mark = this.#timeline.add(Date.now(), event)
       if (mark) this.#broadcast('mark', mark)
@@ -84,6 +83,7 @@ export class Dashboard {
   close (): void {
     clearInterval(this.#sampler)
     this.#unfollow?.()
+    this.#unfollow = undefined
     this.#unlisten?.()
     for (const page of this.#pages) page.end()
     this.#pages.clear()
@@ -170,12 +170,7 @@ export class Dashboard {
   }
 
   #open (req: http.IncomingMessage, res: http.ServerResponse): void {
-    if (this.#pages.size >= MAX_PAGES) {
-      const body = JSON.stringify({ error: `${MAX_PAGES} dashboard pages are open already` })
-      res.writeHead(503, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'retry-after': '10' })
-      res.end(body)
-      return
-    }
+    if (this.#pages.size >= MAX_PAGES) return reply(res, 503, { error: `${MAX_PAGES} dashboard pages are open already` }, { 'retry-after': '10' })
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', ...SECURITY_HEADERS })
     if (req.method === 'HEAD') {
       res.end()
@@ -188,16 +183,24 @@ export class Dashboard {
       : null
     // a page that loses the stream tries again after a second (a reload, an upgrade)
     res.write('retry: 1000\n')
-    send(res, 'snapshot', {
+    res.write(frame('snapshot', {
       cluster: { name: status.name, pid: status.pid, node: status.node, schedulingPolicy: status.schedulingPolicy, startedAt: status.startedAt },
       figures: FIGURES,
       actions: 'readOnly' in this.#options.actions ? { enabled: false, reason: this.#options.actions.readOnly } : { enabled: true },
       series: this.#rings.series(),
       marks: this.#timeline.since(Date.now()),
       logs,
-    })
+    }))
     this.#pages.add(res)
-    res.on('close', () => this.#pages.delete(res))
+    // the log's lines are followed only while a page shows them: the history makes an
+    // entry for each line only when someone follows
+    if (this.#options.logs) this.#unfollow ??= this.#sources.history.follow((entry) => this.#onLine(entry))
+    res.on('close', () => {
+      this.#pages.delete(res)
+      if (this.#pages.size) return
+      this.#unfollow?.()
+      this.#unfollow = undefined
+    })
   }
 
   #sample (): void {
@@ -209,7 +212,7 @@ export class Dashboard {
 
   /** A worker's line goes to the open pages; the primary's own (its events) come by `events`. */
   #onLine (entry: Entry): void {
-    if (entry.source && this.#pages.size && this.#options.logs) this.#broadcast('log', logLine(entry))
+    if (entry.source) this.#broadcast('log', logLine(entry))
   }
 
   #broadcast (event: string, data: unknown): void {
@@ -239,10 +242,6 @@ function logLine (entry: Entry): { time: number, workerId: number | null, pid: n
 /** One server-sent event: JSON has no raw newline, so its data is one line. */
 function frame (event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
-}
-
-function send (res: http.ServerResponse, event: string, data: unknown): void {
-  res.write(frame(event, data))
 }
 
 const ACTIONS = ['reload', 'scale', 'recycle'] as const

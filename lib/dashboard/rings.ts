@@ -142,9 +142,9 @@ function valuesOf (r: Reading, previous: SlotRing['last'], time: number): Array<
     seconds > 0 && now !== null && before !== null && before !== undefined && now >= before ? (now - before) / seconds : null
   const cpu = rate(r.cpuSeconds, previous?.cpuSeconds)
   return [
-    cpu === null ? null : round(cpu * 100, 1),
-    r.rssBytes === null ? null : round(r.rssBytes / MiB, 1),
-    r.heapUsedBytes === null ? null : round(r.heapUsedBytes / MiB, 1),
+    cpu === null ? null : cpu * 100,
+    r.rssBytes === null ? null : r.rssBytes / MiB,
+    r.heapUsedBytes === null ? null : r.heapUsedBytes / MiB,
     r.eventLoopDelayMs,
     rate(r.requests, previous?.requests),
     r.inflight,

@@ -186,7 +186,7 @@ export class Supervisor {
    * then it drains. False when the slot has no ready worker.
    */
   recycle (workerId: number): boolean {
-    const serving = this.status().members.find((m) => m.workerId === workerId && m.state === 'ready')
+    const serving = [...this.#state.members.values()].some((m) => m.slot === workerId && m.phase === 'ready')
     if (!serving || this.#state.lifecycle !== 'running') return false
     this.#submit({ type: 'recycle', workerId })
     return true
