@@ -95,6 +95,25 @@ t.test('a worker that crashed is stood in for: the connections its socket queues
   t.equal(pids.size, 2, 'the two live workers answered')
 })
 
+t.test('a port another cluster listens on with SO_REUSEPORT is in use: the second exits 3 and takes none of the first\'s connections', async (t) => {
+  const port = await freePort()
+  const args = [APP, '--workers', '2', '--scheduling-policy', 'reuseport']
+  const first = startCli(t, args, { env: { PORT: String(port), CLUSTER_RUN_HOME: controlHome(t) } })
+  await first.untilReady(2, 60_000)
+  const second = startCli(t, args, { env: { PORT: String(port), CLUSTER_RUN_HOME: controlHome(t) } })
+  // SO_REUSEPORT lets a process of the same user bind beside it: the kernel would split the port between the two
+  // a deadline for a hang, not a speed (before the fix, it became ready and served half the port)
+  const ended = await second.untilReady(2, 60_000).then(() => 'both workers ready', () => Promise.race([second.exited, new Promise((resolve) => setTimeout(resolve, 5_000, 'neither ready nor exited'))]))
+  t.equal(ended, 3, 'a boot failure, as for any port in use')
+  t.match(second.events.find((e) => e.event === 'boot.failed'), { cause: 'listen-failed', code: 'EADDRINUSE', address: `127.0.0.1:${port}` })
+  t.notOk(second.events.some((e) => e.event === 'worker.ready'), 'none of its workers became ready')
+  const mine = new Set(first.workerPids())
+  for (let i = 0; i < 20; i++) {
+    const pid = (await get(`http://127.0.0.1:${port}/`, { agent: false })).json().pid
+    t.ok(mine.has(pid), `connection ${i} answered by the first cluster (pid ${pid as number})`)
+  }
+})
+
 interface DrillResult { ops?: string[], sent?: number, ok?: number, failed?: number, errorKinds?: Record<string, number>, error?: string }
 
 /** The churn drill in a network namespace of its own, with net.ipv4.tcp_migrate_req set there. */

@@ -152,8 +152,8 @@ async function bind ({ port, host }: ListenTarget): Promise<SocketHandle> {
   const handle = create(address ?? null, port, family, undefined, UV_TCP_REUSEPORT)
   const where = `${address ?? '::'}:${port}`
   if (typeof handle === 'number') {
-    const code = util.getSystemErrorName(handle)
-    throw Object.assign(new Error(`listen ${code}: ${where}`), { code, errno: handle, syscall: 'listen', address, port })
+    const [code, text] = util.getSystemErrorMap().get(handle) ?? [util.getSystemErrorName(handle), 'error']
+    throw Object.assign(new Error(`listen ${code}: ${text} ${where}`), { code, errno: handle, syscall: 'listen', address, port })
   }
   // libuv keeps a failed bind's error for the listen() that follows, which is the
   // worker's, on a copy of the socket that knows nothing of it: that listen would bind

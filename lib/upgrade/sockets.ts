@@ -8,6 +8,7 @@
 // and net._createServerHandle (the handles that `none` shares with its workers).
 // Both are wrapped once, here; nothing else in the package touches them.
 import net from 'node:net'
+import os from 'node:os'
 import { UV_TCP_REUSEPORT } from '../common/reuseport.js'
 
 /** A TCP handle (Node's TCP wrap), as net.Server and child_process.send know it. */
@@ -89,10 +90,33 @@ export function recordListenSockets (): void {
         return socket.handle
       }
     }
+    if (((flags ?? 0) & UV_TCP_REUSEPORT) !== 0 && port > 0) {
+      const taken = heldElsewhere(address, port, addressType)
+      if (taken !== 0) return taken
+    }
     const handle = create(address, port, addressType, fd, flags)
     if (typeof handle === 'object' && port > 0) record(address ?? '::', port, handle, ((flags ?? 0) & UV_TCP_REUSEPORT) !== 0)
     return handle
   }
+}
+
+/**
+ * SO_REUSEPORT lets any process of the same user bind beside a socket that has it, and
+ * the kernel then splits the port's connections between them: a second cluster (or an
+ * old one left running) would take half of the traffic, silently. So the first
+ * reuseport socket of a port this process holds none of is bound only where a socket
+ * without the option could bind too: otherwise the bind fails with EADDRINUSE (libuv's
+ * negative error code), as a plain listen would.
+ */
+function heldElsewhere (address: string | null, port: number, addressType: number): number {
+  if (listenSockets().some((s) => s.port === port)) return 0
+  const probe = createServerHandle(address, port, addressType) as TcpHandle & { getsockname: (out: { port?: number }) => number } | number
+  if (typeof probe === 'number') return probe
+  // libuv defers a bind's EADDRINUSE to the listen: the socket is unbound
+  const bound: { port?: number } = {}
+  const free = probe.getsockname(bound) === 0 && bound.port === port
+  probe.close()
+  return free ? 0 : -os.constants.errno.EADDRINUSE
 }
 
 function boundAddress (server: net.Server): string | undefined {
