@@ -95,6 +95,44 @@ t.test('a worker that crashed is stood in for: the connections its socket queues
   t.equal(pids.size, 2, 'the two live workers answered')
 })
 
+t.test('recycles under new-connection load: the successor listens on the slot\'s socket, and no request fails', async (t) => {
+  if (!support.supported) return t.pass(`not on Node ${process.version}: ${support.reason}`)
+  const port = await freePort()
+  const config = `export default ${JSON.stringify({ app: APP, workers: 3, schedulingPolicy: 'reuseport', maxRequests: 150, maxRequestsJitter: 50 })}`
+  const dir = t.testdir({ 'cluster-run.config.mjs': config })
+  const cli = startCli(t, ['--config', `${dir}/cluster-run.config.mjs`], { env: { PORT: String(port), CLUSTER_RUN_HOME: controlHome(t) } })
+  await cli.untilReady(3, 60_000)
+  // each request on a connection of its own, on schedule, no retry: a reset or a refusal fails it
+  const load = await startLoad({ port, keepAlive: false, rate: 200, amount: 1600, timeoutS: 20 }).done
+  t.equal(load.failed, 0, `no request failed (${JSON.stringify(load.errorKinds)})`)
+  t.equal(load.ok, 1600, 'every request answered')
+  const recycles = cli.events.filter((e) => e.event === 'worker.recycle')
+  t.ok(recycles.length >= 6, `workers recycled under the load (${recycles.length})`)
+})
+
+t.test('a worker whose event loop is blocked is stood in for once it misses three beats: what the kernel queues for it is served long before a hang-kill', async (t) => {
+  if (!support.supported) return t.pass(`not on Node ${process.version}: ${support.reason}`)
+  const port = await freePort()
+  // the default heartbeatTimeoutMs (30 s): beats every second, the hang-kill after 30 s
+  const cli = startCli(t, [APP, '--workers', '3', '--scheduling-policy', 'reuseport'], { env: { PORT: String(port), CLUSTER_RUN_HOME: controlHome(t) } })
+  await cli.untilReady(3, 60_000)
+  const victim = cli.events.find((e) => e.event === 'worker.ready')!
+  process.kill(victim.pid, 'SIGSTOP')
+  t.teardown(() => { try { process.kill(victim.pid, 'SIGCONT') } catch {} })
+  // a third of the connections hash to its socket; without a stand-in they wait 30 s for the hang-kill
+  const load = await startLoad({ port, keepAlive: false, connections: 6, amount: 300, timeoutS: 20 }).done
+  t.equal(load.ok, 300, 'every request answered')
+  t.equal(load.timeouts, 0, 'none waited for the hang-kill')
+  t.notOk(cli.events.some((e) => e.event === 'worker.hung'), 'the stopped worker was not killed meanwhile')
+  process.kill(victim.pid, 'SIGCONT')
+  const pids = new Set<number>()
+  await until(async () => {
+    pids.add((await get(`http://127.0.0.1:${port}/`, { agent: false })).json().pid)
+    return pids.has(victim.pid)
+  }, 'the worker, running again, to answer on its own socket')
+  t.pass('it answers again')
+})
+
 t.test('a port another cluster listens on with SO_REUSEPORT is in use: the second exits 3 and takes none of the first\'s connections', async (t) => {
   const port = await freePort()
   const args = [APP, '--workers', '2', '--scheduling-policy', 'reuseport']

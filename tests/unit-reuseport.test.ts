@@ -8,7 +8,7 @@ import { freePort } from './helpers/http.js'
 
 const supported = reusePortSupport(process.version, process.platform).supported
 
-const view = (over: Partial<ClusterView> = {}): ClusterView => ({ wanted: 2, migrates: false, ready: [], generation: 0, settled: true, ...over })
+const view = (over: Partial<ClusterView> = {}): ClusterView => ({ wanted: 2, migrates: false, ready: [], stalled: [], generation: 0, settled: true, ...over })
 const kinds = (steps: SocketStep[]): string[] => steps.map((s) => `${s.do} ${s.slot} → ${s.member}`)
 
 t.test('reusePortSupport and tcpMigrateReq read what they are given', async (t) => {
@@ -51,6 +51,26 @@ t.test('a slot whose worker left is stood in for by the ready worker standing in
   t.equal(sockets.serving(1, 21), 10, 'slot 1\'s new worker listens: its stand-in is released')
   sockets.left(10)
   t.same(kinds(sockets.tend(view({ wanted: 3, ready: [21] }))).sort(), ['adopt 0 → 21', 'adopt 2 → 21'], 'a stand-in that leaves: its slots are stood in for again')
+})
+
+t.test('a stalled worker (heartbeats overdue) is stood in for until it beats again; a stand-in that stalls is replaced', async (t) => {
+  if (!supported) return t.pass(`Node ${process.version}: no SO_REUSEPORT`)
+  const port = await freePort()
+  const target = { port, host: '127.0.0.1' }
+  const sockets = new SlotSockets()
+  t.teardown(() => sockets.closeAll())
+  const address = `127.0.0.1:${port}`
+  const [, , c] = await Promise.all([0, 1, 2].map((slot) => sockets.socketFor(slot, 0, address, target)))
+  for (const slot of [0, 1, 2]) sockets.serving(slot, 10 + slot)
+  const ready = [10, 11, 12]
+  const first = sockets.tend(view({ wanted: 3, ready, stalled: [12] }))
+  t.same(kinds(first), ['adopt 2 → 10'], 'the stalled worker\'s slot is stood in for, although its worker still holds the socket')
+  t.equal(await (first[0] as Extract<SocketStep, { do: 'adopt' }>).socket, c, 'on that slot\'s socket')
+  t.same(sockets.tend(view({ wanted: 3, ready, stalled: [12] })), [], 'once')
+  t.same(kinds(sockets.tend(view({ wanted: 3, ready, stalled: [12, 10] }))), ['adopt 0 → 11', 'release 2 → 10', 'adopt 2 → 11'], 'a stand-in that stalls is released and replaced; its own slot is stood in for too')
+  t.same(kinds(sockets.tend(view({ wanted: 3, ready, stalled: [10] }))), ['release 2 → 11'], 'the slot\'s worker beats again: its stand-in is released')
+  t.same(kinds(sockets.tend(view({ wanted: 3, ready, stalled: [] }))), ['release 0 → 11'])
+  t.same(sockets.tend(view({ wanted: 3, ready, stalled: [10, 11, 12] })), [], 'every worker stalled: nobody to stand in')
 })
 
 t.test('a scale-down closes the removed slot\'s sockets where the kernel moves their queues; elsewhere a remaining worker serves them', async (t) => {

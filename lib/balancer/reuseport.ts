@@ -43,6 +43,8 @@ export interface ClusterView {
   migrates: boolean
   /** ready workers, which may stand in for a slot without one */
   ready: number[]
+  /** members whose heartbeats are overdue (a blocked event loop): they accept nothing, so they count as absent */
+  stalled: number[]
   /** the generation wished for, and whether every slot has a ready worker of it (no reload under way) */
   generation: number
   settled: boolean
@@ -99,12 +101,17 @@ export class SlotSockets {
    * queues; once every slot runs the wished generation, the sockets of an address none
    * of its workers asked for close (a reload moved the app to another port); a slot
    * nobody accepts for gets a stand-in: of the ready members that serve a slot of their
-   * own, the one standing in for the fewest. Returns what to tell the workers.
+   * own and are not stalled, the one standing in for the fewest. A stalled worker's
+   * slot counts as one nobody accepts for: the kernel goes on queueing its share of
+   * the connections there, and they would wait for the hang-kill. A stand-in is
+   * released when the slot's worker beats again, or stalls itself. Returns what to
+   * tell the workers.
    */
   tend (view: ClusterView): SocketStep[] {
     const steps: SocketStep[] = []
+    const stalled = new Set(view.stalled)
     for (const [slot, sockets] of [...this.#sockets]) {
-      const standIn = this.#standIns.get(slot)
+      let standIn = this.#standIns.get(slot)
       if (slot >= view.wanted && view.migrates) {
         if (standIn !== undefined) steps.push({ do: 'release', member: standIn, slot })
         this.#closeSlot(slot)
@@ -120,10 +127,16 @@ export class SlotSockets {
         this.#closeSlot(slot)
         continue
       }
-      if (this.#serving.get(slot)?.size || standIn !== undefined) continue
+      const accepting = [...this.#serving.get(slot) ?? []].some((m) => !stalled.has(m))
+      if (standIn !== undefined && (accepting || stalled.has(standIn))) {
+        steps.push({ do: 'release', member: standIn, slot })
+        this.#standIns.delete(slot)
+        standIn = undefined
+      }
+      if (accepting || standIn !== undefined) continue
       const own = new Set([...this.#serving.values()].flatMap((members) => [...members]))
       const load = (m: number): number => [...this.#standIns.values()].filter((x) => x === m).length
-      const member = view.ready.filter((m) => own.has(m)).sort((a, b) => load(a) - load(b) || a - b)[0]
+      const member = view.ready.filter((m) => own.has(m) && !stalled.has(m)).sort((a, b) => load(a) - load(b) || a - b)[0]
       if (member === undefined) continue
       this.#standIns.set(slot, member)
       for (const [address, socket] of sockets) steps.push({ do: 'adopt', member, slot, address, socket })

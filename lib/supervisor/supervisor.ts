@@ -431,8 +431,9 @@ export class Supervisor {
   }
 
   /**
-   * Reuseport, after every pass: a ready worker of another slot accepts on the sockets
-   * of a slot left without a worker, until it has one again; the sockets of removed
+   * Reuseport, after every pass (heartbeats and checks included): a ready worker of
+   * another slot accepts on the sockets of a slot left without a worker, or whose worker
+   * has stopped beating, until it has one that accepts again; the sockets of removed
    * slots and of abandoned addresses close (see SlotSockets.tend).
    */
   #tendSlotSockets (): void {
@@ -440,7 +441,11 @@ export class Supervisor {
     if (s.lifecycle !== 'running' || this.config.schedulingPolicy !== 'reuseport') return
     const ready = [...s.members.values()].filter((m) => m.phase === 'ready')
     const settled = !s.reload && s.slots.every((slot) => slot.successor === undefined && ready.some((m) => m.id === slot.current && m.generation === s.wish.generation))
-    const steps = this.#slotSockets.tend({ wanted: s.wish.workers, migrates: this.#migrates, ready: ready.map((m) => m.id), generation: s.wish.generation, settled })
+    // three beats missed: its event loop is blocked (long before a hang-kill), and its queue fills
+    const stallMs = 3 * heartbeatEvery(this.config.heartbeatTimeoutMs)
+    const now = Date.now()
+    const stalled = ready.filter((m) => now - m.lastBeatAt > stallMs).map((m) => m.id)
+    const steps = this.#slotSockets.tend({ wanted: s.wish.workers, migrates: this.#migrates, ready: ready.map((m) => m.id), stalled, generation: s.wish.generation, settled })
     for (const step of steps) {
       if (step.do === 'release') this.#send(step.member, { clusterRun: 'reuseport-release', slot: step.slot })
       else void step.socket.then((handle) => this.#send(step.member, { clusterRun: 'reuseport-adopt', slot: step.slot, address: step.address }, handle), () => {})
