@@ -20,5 +20,5 @@ export default {
   // the dashboard serves uplot/dist/uPlot.iife.min.js to the browser
   ignoreDependencies: ['pm2', 'uplot'],
   // Debian's, installed by .ci/run where the tests need them
-  ignoreBinaries: ['unshare', 'systemd-analyze', 'script', 'systemd-notify', 'systemd-socket-activate', 'tmux'],
+  ignoreBinaries: ['unshare', 'systemd-analyze', 'script', 'systemd-notify', 'systemd-socket-activate'],
 }

@@ -128,13 +128,20 @@ function followOnce (socketPath: string, { query, json }: LogsInvocation, out: N
         }
       }
       if (json) {
+        // whole lines only: the last one, which may say the cluster was upgraded, can come in two reads
+        let pending: Buffer = Buffer.alloc(0)
         res.on('data', (chunk: Buffer) => {
-          if (chunk.length >= UPGRADED.length && chunk.toString('utf8', chunk.length - UPGRADED.length) === UPGRADED) {
+          const data = pending.length ? Buffer.concat([pending, chunk]) : chunk
+          const end = data.lastIndexOf(0x0a) + 1
+          pending = data.subarray(end)
+          let whole = data.subarray(0, end)
+          if (whole.length >= UPGRADED.length && whole.toString('utf8', whole.length - UPGRADED.length) === UPGRADED) {
             upgraded = true
-            chunk = chunk.subarray(0, chunk.length - UPGRADED.length)
+            whole = whole.subarray(0, whole.length - UPGRADED.length)
           }
-          print(chunk)
+          print(whole)
         })
+        res.on('end', () => print(pending))
       } else {
         let pending = ''
         res.setEncoding('utf8').on('data', (chunk: string) => {
