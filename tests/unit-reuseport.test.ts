@@ -1,8 +1,8 @@
 // SlotSockets, the primary's bookkeeping of reuseport's sockets, over real sockets
 // bound on 127.0.0.1 (no worker): who stands in for a slot without a worker, when a
 // stand-in is released, which sockets close on a scale-down and when a port is left.
-import t from 'tap'
-import { SlotSockets, type ClusterView, type SocketStep } from '../lib/balancer/reuseport.js'
+import t, { type Test } from 'tap'
+import { SlotSockets, type ClusterView, type ListenTarget, type SocketHandle, type SocketStep } from '../lib/balancer/reuseport.js'
 import { reusePortSupport, tcpMigrateReq } from '../lib/common/reuseport.js'
 import { freePort } from './helpers/http.js'
 
@@ -10,6 +10,17 @@ const supported = reusePortSupport(process.version, process.platform).supported
 
 const view = (over: Partial<ClusterView> = {}): ClusterView => ({ wanted: 2, migrates: false, ready: [], stalled: [], generation: 0, settled: true, ...over })
 const kinds = (steps: SocketStep[]): string[] => steps.map((s) => `${s.do} ${s.slot} → ${s.member}`)
+
+/** A SlotSockets with a socket bound for each of slots 0, 1 and 2 on a free port of 127.0.0.1, closed at teardown. */
+async function threeSlots (t: Test): Promise<{ sockets: SlotSockets, address: string, target: ListenTarget, handles: SocketHandle[] }> {
+  const port = await freePort()
+  const target = { port, host: '127.0.0.1' }
+  const sockets = new SlotSockets()
+  t.teardown(() => sockets.closeAll())
+  const address = `127.0.0.1:${port}`
+  const handles = await Promise.all([0, 1, 2].map((slot) => sockets.socketFor(slot, 0, address, target)))
+  return { sockets, address, target, handles }
+}
 
 t.test('reusePortSupport and tcpMigrateReq read what they are given', async (t) => {
   t.same(reusePortSupport('v22.12.0', 'linux'), { supported: true })
@@ -26,12 +37,7 @@ t.test('reusePortSupport and tcpMigrateReq read what they are given', async (t) 
 
 t.test('a slot whose worker left is stood in for by the ready worker standing in for the fewest, until its own worker listens', async (t) => {
   if (!supported) return t.pass(`Node ${process.version}: no SO_REUSEPORT`)
-  const port = await freePort()
-  const target = { port, host: '127.0.0.1' }
-  const sockets = new SlotSockets()
-  t.teardown(() => sockets.closeAll())
-  const address = `127.0.0.1:${port}`
-  const [a, b, c] = await Promise.all([0, 1, 2].map((slot) => sockets.socketFor(slot, 0, address, target)))
+  const { sockets, address, target, handles: [a, b, c] } = await threeSlots(t)
   t.not(a, b, 'a socket per slot')
   t.not(b, c)
   t.equal(await sockets.socketFor(1, 0, address, target), b, 'the same socket for the slot\'s next worker')
@@ -55,12 +61,7 @@ t.test('a slot whose worker left is stood in for by the ready worker standing in
 
 t.test('a stalled worker (heartbeats overdue) is stood in for until it beats again; a stand-in that stalls is replaced', async (t) => {
   if (!supported) return t.pass(`Node ${process.version}: no SO_REUSEPORT`)
-  const port = await freePort()
-  const target = { port, host: '127.0.0.1' }
-  const sockets = new SlotSockets()
-  t.teardown(() => sockets.closeAll())
-  const address = `127.0.0.1:${port}`
-  const [, , c] = await Promise.all([0, 1, 2].map((slot) => sockets.socketFor(slot, 0, address, target)))
+  const { sockets, handles: [, , c] } = await threeSlots(t)
   for (const slot of [0, 1, 2]) sockets.serving(slot, 10 + slot)
   const ready = [10, 11, 12]
   const first = sockets.tend(view({ wanted: 3, ready, stalled: [12] }))
