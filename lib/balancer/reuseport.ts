@@ -17,7 +17,7 @@
 import dns from 'node:dns/promises'
 import net, { isIP } from 'node:net'
 import util from 'node:util'
-import { UV_TCP_REUSEPORT } from '../common/reuseport.js'
+import { UV_TCP_REUSEPORT, boundToPort } from '../common/reuseport.js'
 
 /** A TCP handle (Node's TCP wrap), which child_process.send() hands over as a file descriptor. */
 export interface SocketHandle {
@@ -171,8 +171,7 @@ async function bind ({ port, host }: ListenTarget): Promise<SocketHandle> {
   // libuv keeps a failed bind's error for the listen() that follows, which is the
   // worker's, on a copy of the socket that knows nothing of it: that listen would bind
   // a random port. So the bind is checked here.
-  const bound: { port?: number } = {}
-  if (handle.getsockname(bound) !== 0 || bound.port !== port) {
+  if (!boundToPort(handle, port)) {
     handle.close()
     throw Object.assign(new Error(`listen EADDRINUSE: address already in use ${where}: a socket without SO_REUSEPORT holds the port (another program's, or in an upgrade from another scheduling policy, the old primary's: switching to reuseport takes a restart)`),
       { code: 'EADDRINUSE', syscall: 'listen', address, port })

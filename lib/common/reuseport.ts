@@ -24,6 +24,16 @@ export function reusePortSupport (version: string, platform: NodeJS.Platform): R
 }
 
 /**
+ * Whether a TCP handle from net._createServerHandle holds `port`. libuv defers a
+ * bind's EADDRINUSE to the listen() that follows, so the handle comes back either
+ * way; an unbound one names another port (0) in getsockname.
+ */
+export function boundToPort (handle: { getsockname: (out: { port?: number }) => number }, port: number): boolean {
+  const bound: { port?: number } = {}
+  return handle.getsockname(bound) === 0 && bound.port === port
+}
+
+/**
  * net.ipv4.tcp_migrate_req (Linux 5.14+): 1 moves the connections queued on a
  * listener that closes to another listener of its port; 0 resets them. Null when
  * the kernel has no such setting.

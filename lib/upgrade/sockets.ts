@@ -6,10 +6,11 @@
 // Node's cluster binds in the primary through two internal seams, the same in Node
 // 20 to 26: net.Server#_listen2 (round-robin, and any server of the primary's own)
 // and net._createServerHandle (the handles that `none` shares with its workers).
-// Both are wrapped once, here; nothing else in the package touches them.
+// Both are wrapped once, here; nothing else in the package touches them. The wrap also
+// keeps a reuseport bind from joining another program's sockets on a port.
 import net from 'node:net'
 import os from 'node:os'
-import { UV_TCP_REUSEPORT } from '../common/reuseport.js'
+import { UV_TCP_REUSEPORT, boundToPort } from '../common/reuseport.js'
 
 /** A TCP handle (Node's TCP wrap), as net.Server and child_process.send know it. */
 export interface TcpHandle {
@@ -110,11 +111,9 @@ export function recordListenSockets (): void {
  */
 function heldElsewhere (address: string | null, port: number, addressType: number): number {
   if (listenSockets().some((s) => s.port === port)) return 0
-  const probe = createServerHandle(address, port, addressType) as TcpHandle & { getsockname: (out: { port?: number }) => number } | number
+  const probe = createServerHandle(address, port, addressType) as TcpHandle & Parameters<typeof boundToPort>[0] | number
   if (typeof probe === 'number') return probe
-  // libuv defers a bind's EADDRINUSE to the listen: the socket is unbound
-  const bound: { port?: number } = {}
-  const free = probe.getsockname(bound) === 0 && bound.port === port
+  const free = boundToPort(probe, port)
   probe.close()
   return free ? 0 : -os.constants.errno.EADDRINUSE
 }
