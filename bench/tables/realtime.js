@@ -4,8 +4,9 @@
 // takes new connections (one request per connection), with the primary's CPU
 // time per connection, in alternating runs of the same bench run. (3) A 4-worker
 // rolling reload (SIGHUP) with 200 open WebSockets: how long it takes, the close
-// codes the clients saw, and how many reconnected, with drainWebSockets() and with
-// nothing registered by the app.
+// codes the clients saw, how many reconnected and how many were closed more than once,
+// with drainWebSockets() and with nothing registered by the app under rr, and with
+// drainWebSockets() under none and reuseport.
 import { execFileSync, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -49,6 +50,15 @@ const ARMS = {
   'sticky-xff': { label: 'sticky, by x-forwarded-for (distinct per connection)', args: (dir) => ['--config', stickyXffConfig(dir)] },
 }
 const ARM_ORDER = ['rr', 'sticky', 'sticky-xff']
+
+/** The WebSocket reload's runs: what the app registered for the drain, and the scheduling policy asked for. */
+const WS_VARIANTS = {
+  helper: { drain: 'helper', policy: 'rr' },
+  none: { drain: 'none', policy: 'rr' },
+  'helper-none': { drain: 'helper', policy: 'none' },
+  'helper-reuseport': { drain: 'helper', policy: 'reuseport' },
+}
+const WS_ORDER = Object.keys(WS_VARIANTS)
 
 const CLK_TCK = (() => { try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100 } catch { return 100 } })()
 
@@ -259,10 +269,12 @@ function serving (c) {
 async function wsRun (variant, rep) {
   const cfg = SETTINGS.ws
   const port = await freePort()
-  const env = { DELAY_MS: String(cfg.replyDelayMs), ...(variant === 'helper' ? { WS_DRAIN: 'helper' } : {}) }
-  progress(`table realtime, WebSockets ${rep + 1}/${cfg.reps}: ${variant === 'helper' ? 'drainWebSockets' : 'nothing registered'}, ${cfg.workers} workers, ${cfg.clients} clients, SIGHUP`)
-  const c = await start(KIND, { app: WS_APP, workers: cfg.workers, port, env, args: ['-n', clusterName()] })
-  const run = { variant, rep, ...slim(c) }
+  const { drain, policy } = WS_VARIANTS[variant]
+  const env = { DELAY_MS: String(cfg.replyDelayMs), ...(drain === 'helper' ? { WS_DRAIN: 'helper' } : {}) }
+  progress(`table realtime, WebSockets ${rep + 1}/${cfg.reps}: ${drain === 'helper' ? 'drainWebSockets' : 'nothing registered'}, ${policy}, ${cfg.workers} workers, ${cfg.clients} clients, SIGHUP`)
+  const c = await start(KIND, { app: WS_APP, workers: cfg.workers, port, env, args: ['-n', clusterName(), '--scheduling-policy', policy] })
+  // the policy that ran (reuseport falls back to rr where Node lacks it)
+  const run = { variant, rep, policy: c.events.find((e) => e.event === 'primary.start')?.schedulingPolicy ?? null, ...slim(c) }
   const fleet = wsFleet({ port, n: cfg.clients, messageEveryMs: cfg.messageEveryMs, firstRetryMs: cfg.firstRetryMs, retryMs: cfg.retryMs })
   try {
     const opened = await until(() => fleet.clients.every((cl) => cl.open && cl.pid), cfg.openTimeoutMs)
@@ -343,7 +355,8 @@ async function run () {
       for (const armId of order) runs.push(await httpRun(armId, rep, dir))
     }
     for (let rep = 0; rep < SETTINGS.ws.reps; rep++) {
-      for (const variant of rep % 2 === 0 ? ['helper', 'none'] : ['none', 'helper']) wsRuns.push(await wsRun(variant, rep))
+      const k = rep % WS_ORDER.length
+      for (const variant of [...WS_ORDER.slice(k), ...WS_ORDER.slice(0, k)]) wsRuns.push(await wsRun(variant, rep))
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
@@ -390,7 +403,7 @@ async function run () {
   }
 
   const wsSummary = {}
-  for (const variant of ['helper', 'none']) {
+  for (const variant of WS_ORDER) {
     const mine = wsRuns.filter((r) => r.variant === variant)
     const codes = {}
     for (const r of mine) for (const [k, v] of Object.entries(r.closeCodes ?? {})) codes[k] = (codes[k] ?? 0) + v
@@ -398,6 +411,7 @@ async function run () {
     for (const r of mine) for (const [k, v] of Object.entries(r.failedUpgrades ?? {})) upgrades[k] = (upgrades[k] ?? 0) + v
     wsSummary[variant] = {
       n: mine.length,
+      policies: [...new Set(mine.map((r) => r.policy))],
       reloadMs: median(mine.map((r) => r.reloadMs)),
       reloadMsPerRun: mine.map((r) => Math.round(r.reloadMs)),
       lastOldExitMs: median(mine.map((r) => r.lastOldExitMs)),
@@ -455,14 +469,14 @@ function print (r) {
     `then every ${w.retryMs} ms while the upgrade fails; "reconnected" counts closes followed by an open connection within ${w.reconnectWindowMs / 1000} s.`)
   out.push('')
   const label = { helper: 'drainWebSockets (WS_DRAIN=helper)', none: 'nothing registered' }
-  out.push(table(['app', 'n', 'SIGHUP → reload.complete ms', 'SIGHUP → last old worker exit ms', 'new worker boot ms', 'close codes seen (all runs)', 'closes', 'closed ≥ 2×', 'reconnected', 'reconnect p50 / max ms', 'replies lost', 'open on new workers at the end', 'connectionsDestroyed', 'failed upgrades (all runs)'],
-    ['helper', 'none'].map((v) => {
+  out.push(table(['app', 'policy that ran', 'n', 'SIGHUP → reload.complete ms', 'SIGHUP → last old worker exit ms', 'new worker boot ms', 'close codes seen (all runs)', 'closes', 'closed ≥ 2×', 'reconnected', 'reconnect p50 / max ms', 'replies lost', 'open on new workers at the end', 'connectionsDestroyed', 'failed upgrades (all runs)'],
+    WS_ORDER.map((v) => {
       const x = r.wsSummary[v]
       const codes = Object.entries(x.closeCodes).map(([k, n]) => `${k}×${n}`).join(', ') || 'none'
       const ups = Object.entries(x.failedUpgrades).map(([k, n]) => `${k.replace('Unexpected server response: ', 'HTTP ')}×${n}`).join(', ') || 'none'
-      return [label[v], `${x.n}`, `${fmt(x.reloadMs)} (${x.reloadMsPerRun.join(', ')})`, `${fmt(x.lastOldExitMs)} (${x.lastOldExitMsPerRun.join(', ')})`, fmt(x.bootMs), codes, `${x.closes}`, `${x.closedTwiceOrMore}`,
+      return [label[WS_VARIANTS[v].drain], x.policies.join(', '), `${x.n}`, `${fmt(x.reloadMs)} (${x.reloadMsPerRun.join(', ')})`, `${fmt(x.lastOldExitMs)} (${x.lastOldExitMsPerRun.join(', ')})`, fmt(x.bootMs), codes, `${x.closes}`, `${x.closedTwiceOrMore}`,
         `${x.reconnected}/${x.closes}`, `${fmt(x.reconnectP50Ms)} / ${fmt(x.reconnectMaxMs)}`, x.lostReplies ? `${x.lostReplies} (${x.lostReplyOlderThanDelay} sent > ${w.replyDelayMs} ms before the close; oldest ${fmt(x.lostReplyMaxAgeMs)} ms)` : '0', x.onNewWorkersAtEnd.map((k) => `${k}/${w.clients}`).join(', '), `${x.connectionsDestroyed}`, ups]
-    }), 'lrrrrlrrrrlrrl'))
+    }), 'llrrrrlrrrrlrrl'))
   out.push('')
   out.push('Times are medians over the runs (each run in brackets). "closed ≥ 2×": clients that reconnected to an old worker not yet replaced and were closed again. ' +
     '"replies lost": messages a client had sent and not had answered when its connection closed; ages are taken at the arrival of the server\'s close frame: one sent less than the reply delay before it ' +
